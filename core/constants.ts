@@ -1,0 +1,81 @@
+// Protocol constants of re6st protocol version 10.
+// "Specification" values come from PROTOCOL.md (section given per constant);
+// "implementation" values are choices of this program.
+
+// --- Specification ---
+
+/** Protocol version spoken by this program (PROTOCOL.md §6.2, Appendix A). */
+export const PROTOCOL_VERSION = 10;
+/** Lowest protocol version this software can still run with (Appendix A). */
+export const MIN_PROTOCOL_SUPPORTED = 1;
+/** UDP port of the peer protocol (§6.1). */
+export const PEER_PORT = 326;
+/** Length of session secrets and HMAC-SHA1 tags, bytes (§3.2). */
+export const SECRET_BYTES = 20;
+/** Length of a Babel HMAC key, bytes (§4.9). */
+export const BABEL_KEY_BYTES = 16;
+/** HTTP header carrying registry request/response MACs (§4.3.2). */
+export const HMAC_HEADER = "Re6stHMAC";
+/** Certificates are renewed this long before they expire (§3.8). */
+export const RENEW_PERIOD_S = 30 * 86400;
+/** Lifetime of an issued certificate (§3.5). */
+export const CERT_LIFETIME_S = 365 * 86400;
+/** Default registry grace period (§5.7). */
+export const GRACE_PERIOD_S = 8_640_000;
+/** Offset of valid_until during Babel key rotation phase 1 (§4.9). */
+export const NETCONF_TEMP_S = 3600;
+/** Interval of the network configuration staleness check (§7.7). */
+export const NETCONF_CHECK_S = 3600;
+/** Minimum delay between two hello0 messages to one peer (§6.3). */
+export const HELLO0_INTERVAL_S = 60;
+/** A peer stays connected this long without an answer (§6.4). */
+export const CONNECTED_WINDOW_S = 60;
+/** Default Babel hello interval (§4.7). */
+export const HELLO_DEFAULT_S = 15;
+/** Tunnel manager tick (§7.5). */
+export const TUNNEL_TICK_S = 5;
+/** Delay before fetching a newly announced configuration / retry (§7.7). */
+export const NEW_VERSION_DELAY_S = 1;
+export const NEW_VERSION_RETRY_S = 300;
+/** Back-off for network config and DH fetches: start and cap (§7.1). */
+export const FETCH_BACKOFF_START_S = 1;
+export const FETCH_BACKOFF_MAX_S = 60;
+/** Retry delay after a failed certificate renewal (§3.8). */
+export const RENEW_RETRY_S = 86400;
+/** Registry waits this long for answers relayed through its node (§5.8). */
+export const RELAY_TIMEOUT_S = 3;
+/** Registry Babel dump timeout (§5.8). */
+export const REGISTRY_DUMP_TIMEOUT_S = 5;
+/** Registry bootstrap candidate cache lifetime (§5.8). */
+export const BOOTSTRAP_CACHE_S = 60;
+/** HTTP client timeout towards the registry (§4.1). */
+export const HTTP_TIMEOUT_S = 60;
+/** Maximum number of peers kept in the cache (§7.2). */
+export const PEER_CACHE_MAX = 200;
+/** Default OpenVPN port (§7.10). */
+export const OPENVPN_DEFAULT_PORT = 1194;
+/** OpenVPN link MTU for clients, by protocol; servers add 93 (§8.1). */
+export const LINK_MTU_CLIENT_UDP4 = 1432;
+export const LINK_MTU_CLIENT_UDP6 = 1450;
+export const LINK_MTU_SERVER_EXTRA = 93;
+/** Babel UDP port (§8.5). */
+export const BABEL_PORT = 6696;
+/** Interface parameters appended to babeld's default statement (§4.7). */
+export const BABEL_DEFAULT = "max-rtt-penalty 5000 rtt-max 500 rtt-decay 125";
+/** Cost multipliers of the patched babeld (§7.6). */
+export const COST_SOFT_LOCK = 4096;
+/** Default client tunnels and tunnel refresh published by a registry (§4.7). */
+export const CLIENT_COUNT_DEFAULT = 10;
+export const TUNNEL_REFRESH_DEFAULT_S = 300;
+/** Default disabled OpenVPN protocols (§9.2). */
+export const DISABLED_PROTO_DEFAULT = ["udp", "udp6"] as const;
+
+// --- Implementation ---
+
+/** Software version reported by this program (code 4, User-Agent). */
+export const SOFTWARE_VERSION = "0.1.0";
+/** Default paths, the same as the reference (DESIGN.md). */
+export const DEFAULT_CONF_DIR = "/etc/re6stnet";
+export const DEFAULT_STATE_DIR = "/var/lib/re6stnet";
+export const DEFAULT_LOG_DIR = "/var/log/re6stnet";
+export const DEFAULT_RUN_DIR = "/var/run/re6stnet";
