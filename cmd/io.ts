@@ -37,7 +37,4 @@ export function recordingIo(answers: string[] = []): Io & { stdout: string[]; st
   };
 }
 
-/** Raised for a bad command line or option file; main.ts prints it and exits with 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+export { UsageError } from "../core/errors.ts";

@@ -1,0 +1,95 @@
+import { DEFAULT_RUN_DIR } from "../constants.ts";
+import { UsageError } from "../errors.ts";
+import type { ParsedOptions } from "./parser.ts";
+import type { CommandSpec } from "./spec.ts";
+
+/** `re6st status` options. */
+export const STATUS_SPEC: CommandSpec = {
+  name: "status",
+  summary: "show what a running node (or a registry's network) is doing",
+  usage: "re6st status [--json] [--run DIR | --config FILE] [--wait WHAT --timeout S]",
+  description:
+    "Asks the node running on this machine, over its control socket in the run folder, what " +
+    "it is doing: identity, certificate, registry, tunnels, babel neighbours and routes, child " +
+    "processes and recent errors. --json prints the versioned JSON document for scripts. " +
+    "With --registry, shows the whole network as the registry sees it instead.",
+  optionFiles: false,
+  options: [
+    { long: "json", dest: "json", type: "flag", help: "print the JSON status document" },
+    {
+      long: "run",
+      short: "r",
+      dest: "run",
+      type: "string",
+      metavar: "DIR",
+      help: `run folder of the node [default: ${DEFAULT_RUN_DIR}, or the one in --config]`,
+    },
+    {
+      long: "config",
+      dest: "config",
+      type: "string",
+      metavar: "FILE",
+      help: "the node's option file, to find its run folder like the node does",
+    },
+    {
+      long: "wait",
+      dest: "wait",
+      type: "string",
+      choices: ["connected", "registry"],
+      metavar: "WHAT",
+      help: "wait until the node has a tunnel and routes (connected) or reaches the " +
+        "registry (registry); exit 0 then",
+    },
+    {
+      long: "timeout",
+      dest: "timeout",
+      type: "number",
+      min: 0,
+      metavar: "S",
+      default: 60,
+      help: "how long --wait waits",
+    },
+    {
+      long: "registry",
+      dest: "registry",
+      type: "string",
+      metavar: "URL",
+      help: "show the network as this registry sees it (private methods: run it on the " +
+        "registry host or an authorized origin)",
+    },
+    {
+      long: "dot",
+      dest: "dot",
+      type: "flag",
+      help: "with --registry: print the topology as a Graphviz graph",
+    },
+  ],
+  epilog: "Exit codes: 0 ok; 1 unhealthy or --wait timed out; 2 usage error; " +
+    "3 node not running; 4 permission denied.",
+};
+
+/** Options of `re6st status`, typed and checked. */
+export interface StatusOptions {
+  json: boolean;
+  run?: string;
+  config?: string;
+  wait?: "connected" | "registry";
+  timeout: number;
+  registry?: string;
+  dot: boolean;
+}
+
+/** Checks and types parsed `re6st status` options. */
+export function toStatusOptions(p: ParsedOptions): StatusOptions {
+  if (p.dot && !p.registry) throw new UsageError("option --dot needs --registry");
+  if (p.wait && p.registry) throw new UsageError("option --wait cannot be used with --registry");
+  return {
+    json: p.json as boolean,
+    run: p.run as string | undefined,
+    config: p.config as string | undefined,
+    wait: p.wait as StatusOptions["wait"],
+    timeout: p.timeout as number,
+    registry: p.registry as string | undefined,
+    dot: p.dot as boolean,
+  };
+}

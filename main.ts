@@ -1,0 +1,72 @@
+#!/usr/bin/env -S deno run -A
+// re6st: a resilient, scalable IPv6 overlay network. Entry point: dispatch to cmd/.
+import { SOFTWARE_VERSION } from "./core/constants.ts";
+import * as conf from "./cmd/conf.ts";
+import { type Io, processIo, UsageError } from "./cmd/io.ts";
+import * as node from "./cmd/node.ts";
+import * as registry from "./cmd/registry.ts";
+import * as status from "./cmd/status.ts";
+
+interface Command {
+  summary: string;
+  run(args: string[], io: Io): Promise<number>;
+  hidden?: boolean;
+}
+
+/** The subcommands, by their first word. */
+export const COMMANDS: Record<string, Command> = { registry, conf, node, status };
+
+function usage(): string {
+  const lines = [
+    "Usage: re6st <command> [options]",
+    "",
+    "A resilient, scalable IPv6 overlay network (re6st protocol version 10).",
+    "",
+    "Commands:",
+  ];
+  for (const [name, cmd] of Object.entries(COMMANDS)) {
+    if (!cmd.hidden) lines.push(`  ${name.padEnd(10)}${cmd.summary}`);
+  }
+  lines.push(
+    "",
+    "Options:",
+    "  -h, --help     show this help",
+    "  -V, --version  print the version",
+    "",
+    "Run 're6st <command> --help' for the options of a command.",
+  );
+  return lines.join("\n");
+}
+
+/** Runs the program with `argv`; returns the process exit code. */
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "-h" || first === "--help" || first === "help") {
+    io.out(usage());
+    return first === undefined ? 2 : 0;
+  }
+  if (first === "-V" || first === "--version") {
+    io.out(`re6st ${SOFTWARE_VERSION} (protocol 10)`);
+    return 0;
+  }
+  const cmd = COMMANDS[first];
+  if (!cmd) {
+    io.err(`re6st: unknown command "${first}" (try: re6st --help)`);
+    return 2;
+  }
+  try {
+    return await cmd.run(rest, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`re6st ${first}: ${e.message}`);
+      return 2;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    io.err(`re6st ${first}: ${msg}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,207 @@
+import assert from "node:assert/strict";
+import { UsageError } from "../../core/errors.ts";
+import { CONF_SPEC, toConfOptions } from "../../core/options/conf.ts";
+import { renderHelp } from "../../core/options/help.ts";
+import { NODE_SPEC, toNodeOptions } from "../../core/options/node.ts";
+import { parseCommandLine } from "../../core/options/parser.ts";
+import { REGISTRY_SPEC, toRegistryOptions } from "../../core/options/registry.ts";
+import { shellSplit } from "../../core/options/shell.ts";
+import { STATUS_SPEC, toStatusOptions } from "../../core/options/status.ts";
+
+const REQUIRED = ["--registry", "http://r/", "--ca", "ca", "--cert", "c", "--key", "k"];
+
+function files(map: Record<string, string>, cwd = "/etc/re6stnet") {
+  return {
+    cwd,
+    readTextFile(path: string) {
+      if (!(path in map)) throw new Error("No such file or directory");
+      return map[path];
+    },
+  };
+}
+
+function node(argv: string[], map: Record<string, string> = {}) {
+  return toNodeOptions(parseCommandLine(NODE_SPEC, argv, files(map)));
+}
+
+function usageError(fn: () => unknown, pattern: RegExp) {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof UsageError, `expected UsageError, got ${e}`);
+    assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+Deno.test("node options get the reference defaults", () => {
+  const o = node(REQUIRED);
+  assert.equal(o.run, "/var/run/re6stnet");
+  assert.equal(o.state, "/var/lib/re6stnet");
+  assert.equal(o.log, "/var/log/re6stnet");
+  assert.equal(o.verbose, 2);
+  assert.equal(o.mainInterface, "lo");
+  assert.deepEqual(o.disableProto, ["udp", "udp6"]);
+  assert.deepEqual(o.pp, [[1194, "tcp"]]);
+  assert.equal(o.clientCount, undefined);
+});
+
+Deno.test("short options take attached values and long options accept unique prefixes", () => {
+  const o = node([...REQUIRED, "-v3", "--main-int", "eth0", "--verb=4", "-Ilo2"]);
+  assert.equal(o.verbose, 4);
+  assert.equal(o.mainInterface, "lo2");
+});
+
+Deno.test("an ambiguous abbreviation names the candidates", () => {
+  usageError(() => node([...REQUIRED, "--ma", "3"]), /ambiguous option --ma.*--main-interface/);
+});
+
+Deno.test("append options accumulate and nargs options take tuples", () => {
+  const o = node([
+    ...REQUIRED,
+    "--disable-proto",
+    "none",
+    "--pp",
+    "1194",
+    "udp",
+    "--pp",
+    "1195",
+    "tcp6",
+    "-O--verb",
+    "-O3",
+    "--neighbour",
+    "6/16",
+  ]);
+  assert.deepEqual(o.pp, [[1194, "udp"], [1195, "tcp6"]]);
+  assert.deepEqual(o.openvpnArgs, ["--verb", "3"]);
+  assert.deepEqual(o.disableProto, []);
+  assert.deepEqual(o.neighbour, ["6/16"]);
+});
+
+Deno.test("a --pp on a disabled protocol is refused", () => {
+  usageError(() => node([...REQUIRED, "--pp", "1194", "udp"]), /protocol udp is disabled/);
+});
+
+Deno.test("bad numbers, unknown options and missing values are one-line usage errors", () => {
+  usageError(() => node([...REQUIRED, "--verbose", "x"]), /--verbose: invalid integer "x"/);
+  usageError(() => node([...REQUIRED, "--verbose", "9"]), /out of range/);
+  usageError(() => node([...REQUIRED, "--bogus"]), /unknown option --bogus/);
+  usageError(() => node([...REQUIRED, "--ip"]), /--ip expects a value/);
+  usageError(() => node([...REQUIRED, "-B", "-C"]), /-babel-arg expects a value/);
+  usageError(() => node([...REQUIRED, "stray"]), /unexpected argument "stray"/);
+  usageError(() => node(["--ca", "x"]), /missing required option --registry/);
+  usageError(
+    () => node([...REQUIRED, "--disable-proto", "sctp"]),
+    /invalid choice "sctp"/,
+  );
+});
+
+Deno.test("option files expand in place with comments, quotes and -x forms", () => {
+  const conf = [
+    "# a comment",
+    "   # indented comment",
+    "",
+    "registry http://re6st.example.com/",
+    "ca ca.crt",
+    "cert cert.crt",
+    "key /abs/cert.key",
+    "v3",
+    "O--verb",
+    "O3",
+    "B 'interface eth0 rxcost 10'",
+    "pp 1194 tcp",
+    "gateway",
+    "neighbour 6/16  # trailing comments are stripped",
+  ].join("\n");
+  const o = node(["@re6stnet.conf"], { "/etc/re6stnet/re6stnet.conf": conf });
+  assert.equal(o.registry, "http://re6st.example.com/");
+  assert.equal(o.ca, "/etc/re6stnet/ca.crt");
+  assert.equal(o.key, "/abs/cert.key");
+  assert.equal(o.verbose, 3);
+  assert.deepEqual(o.openvpnArgs, ["--verb", "3"]);
+  assert.deepEqual(o.babelArgs, ["interface eth0 rxcost 10"]);
+  assert.deepEqual(o.pp, [[1194, "tcp"]]);
+  assert.equal(o.gateway, true);
+  assert.deepEqual(o.neighbour, ["6/16"]);
+});
+
+Deno.test("the command line wins over --config wherever --config stands", () => {
+  const map = { "/x/n.conf": "registry http://file/\nverbose 1\nca ca\ncert c\nkey k\nip 1.2.3.4" };
+  const o = node(["--verbose", "4", "--config", "/x/n.conf", "--ip", "5.6.7.8"], map);
+  assert.equal(o.verbose, 4);
+  assert.equal(o.registry, "http://file/");
+  assert.deepEqual(o.ip, ["1.2.3.4", "5.6.7.8"]);
+  assert.equal(o.config, "/x/n.conf");
+});
+
+Deno.test("errors in option files name the file and line", () => {
+  const map = { "/etc/re6stnet/bad.conf": "registry http://r/\n\nverbose loud\n" };
+  usageError(() => node(["@bad.conf"], map), /^bad\.conf:3: option --verbose: invalid integer/);
+  const map2 = { "/etc/re6stnet/bad.conf": "registry http://r/\nfrobnicate 3\n" };
+  usageError(() => node(["@bad.conf"], map2), /^bad\.conf:2: unknown option -f/);
+  const map3 = { "/etc/re6stnet/bad.conf": "B 'unterminated\n" };
+  usageError(() => node(["@bad.conf"], map3), /^bad\.conf:1: unterminated single quote/);
+  usageError(() => node(["@missing.conf"]), /cannot read option file missing\.conf/);
+});
+
+Deno.test("nested option files are read relative to the working folder", () => {
+  const map = {
+    "/etc/re6stnet/a.conf": "@b.conf\nverbose 1",
+    "/etc/re6stnet/b.conf": "registry http://r/\nca ca\ncert c\nkey k\nverbose 3",
+  };
+  assert.equal(node(["@a.conf"], map).verbose, 1);
+});
+
+Deno.test("registry options resolve defaults, origins and the IPv4 payload", () => {
+  const p = parseCommandLine(
+    REGISTRY_SPEC,
+    ["--ca", "ca", "--key", "k", "--client-count", "4", "--ipv4", "10.42.0.0/16", "8"],
+    files({}),
+  );
+  const o = toRegistryOptions(p);
+  assert.equal(o.port, 80);
+  assert.equal(o.maxClients, 8);
+  assert.deepEqual(o.authorizedOrigin, ["127.0.0.1", "::1"]);
+  assert.deepEqual(o.ipv4, { network: "10.42.0.0/16", sublen: 8 });
+  assert.equal(o.gracePeriod, 8640000);
+  assert.equal(o.dh, undefined);
+  const bad = parseCommandLine(
+    REGISTRY_SPEC,
+    ["--ca", "ca", "--key", "k", "--ipv4", "10.42.0.0/30", "8"],
+    files({}),
+  );
+  usageError(() => toRegistryOptions(bad), /--ipv4: invalid bits per node/);
+});
+
+Deno.test("conf refuses reserved attributes and conflicting registration modes", () => {
+  const parse = (argv: string[]) =>
+    toConfOptions(parseCommandLine(CONF_SPEC, ["--registry", "http://r/", ...argv], files({})));
+  assert.deepEqual(parse(["-r", "O", "Example", "--req", "OU", "x"]).req, [
+    ["O", "Example"],
+    ["OU", "x"],
+  ]);
+  usageError(() => parse(["-r", "CN", "1/16"]), /attribute CN is reserved/);
+  usageError(() => parse(["--anonymous", "--email", "a@b"]), /cannot be combined/);
+  usageError(() => parse(["--fingerprint", "nocolon"]), /expected ALG:HEX/);
+  usageError(() => parse(["@file"]), /unexpected argument "@file"/);
+});
+
+Deno.test("status checks option combinations", () => {
+  const parse = (argv: string[]) => toStatusOptions(parseCommandLine(STATUS_SPEC, argv, files({})));
+  assert.equal(parse(["--wait", "connected", "--timeout", "5"]).timeout, 5);
+  usageError(() => parse(["--dot"]), /--dot needs --registry/);
+  usageError(() => parse(["--wait", "forever"]), /invalid choice/);
+});
+
+Deno.test("help lists every visible option of every command", () => {
+  for (const spec of [NODE_SPEC, REGISTRY_SPEC, CONF_SPEC, STATUS_SPEC]) {
+    const text = renderHelp(spec);
+    for (const o of spec.options) {
+      if (!o.hidden) assert.ok(text.includes(`--${o.long}`), `${spec.name} help lacks ${o.long}`);
+    }
+  }
+});
+
+Deno.test("shell splitting honours quotes, escapes and comments", () => {
+  assert.deepEqual(shellSplit(`a 'b c' "d \\"e\\"" f\\ g # h`), ["a", "b c", 'd "e"', "f g"]);
+  assert.deepEqual(shellSplit("x#y"), ["x#y"]);
+  assert.throws(() => shellSplit('"open'), /unterminated double quote/);
+});
