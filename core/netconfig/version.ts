@@ -39,3 +39,13 @@ export function versionOf(blob: Uint8Array): bigint | null {
 export function compareVersions(a: Uint8Array, b: Uint8Array): number {
   return compareBytes(a, b);
 }
+
+/**
+ * The blob of the version after `current` (a stored blob, or the unsigned `00` of a fresh
+ * registry; its signature is not checked), signed with the CA key.
+ */
+export function nextVersionBlob(current: Uint8Array, caKey: PrivateKeyInput): Uint8Array {
+  const v = versionOf(current);
+  if (v === null) throw new Error("Stored network configuration version is truncated");
+  return signVersion(caKey, v + 1n);
+}

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   compareVersions,
+  nextVersionBlob,
   signVersion,
   verifyVersion,
   versionOf,
@@ -86,6 +87,12 @@ Deno.test("short, tampered or foreign-signed blobs do not verify", () => {
   assert.equal(verifyVersion(caPub, blob.subarray(0, 100)), null);
   assert.equal(verifyVersion(caPub, signVersion(loadPrivateKey(NODE1_KEY_PEM), 1)), null);
   assert.equal(versionOf(Uint8Array.of(0x21)), null);
+});
+
+Deno.test("the version after a fresh registry's unsigned 00 is the signed version 1", () => {
+  assert.equal(toB64(nextVersionBlob(Uint8Array.of(0), caKey)), BLOBS[0][3]);
+  assert.equal(toB64(nextVersionBlob(b64(BLOBS[2][3]), caKey)), BLOBS[3][3]);
+  assert.throws(() => nextVersionBlob(new Uint8Array(0), caKey), /truncated/);
 });
 
 // VECTORS.md §4
