@@ -10,6 +10,10 @@ export const PROTOCOL_VERSION = 10;
 export const MIN_PROTOCOL_SUPPORTED = 1;
 /** UDP port of the peer protocol (§6.1). */
 export const PEER_PORT = 326;
+/** Peers below this protocol never see country fields in address lists (§1.5, §6.5). */
+export const COUNTRY_MIN_PROTOCOL = 7;
+/** From this network min_protocol on, protocol-0 peers are ignored (§6.8, QUIRK Q15). */
+export const PROTOCOL0_IGNORED_FROM = 7;
 /** Length of session secrets and HMAC-SHA1 tags, bytes (§3.2). */
 export const SECRET_BYTES = 20;
 /** Length of a Babel HMAC key, bytes (§4.9). */
@@ -79,3 +83,5 @@ export const DEFAULT_CONF_DIR = "/etc/re6stnet";
 export const DEFAULT_STATE_DIR = "/var/lib/re6stnet";
 export const DEFAULT_LOG_DIR = "/var/log/re6stnet";
 export const DEFAULT_RUN_DIR = "/var/run/re6stnet";
+/** File name of the node's control socket inside its run folder. */
+export const CONTROL_SOCKET_NAME = "control.sock";

@@ -1,0 +1,187 @@
+// The node's control socket: a unix socket in the run folder (mode 0600) answering one JSON
+// request line with one JSON line. Used by `re6st status`.
+
+/** Largest request accepted on the control socket, bytes. */
+export const MAX_REQUEST_BYTES = 4096;
+/** A connection that sends no complete request within this time is closed. */
+const REQUEST_TIMEOUT_MS = 5000;
+
+/** Answers one parsed request; the result is sent back as JSON. */
+export type ControlHandler = (request: Record<string, unknown>) => unknown;
+
+/** A running control socket server. */
+export interface ControlServer {
+  path: string;
+  close(): Promise<void>;
+}
+
+/** Raised by queryControl: no node answers, or the socket is not ours to use. */
+export class ControlError extends Error {
+  constructor(
+    message: string,
+    readonly reason: "not-running" | "permission" | "protocol" | "timeout",
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "ControlError";
+  }
+}
+
+async function answers(path: string): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ transport: "unix", path });
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readLine(conn: Deno.Conn, limit: number, timeoutMs: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const buf = new Uint8Array(1024);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("request timed out")), timeoutMs);
+  });
+  try {
+    while (true) {
+      const n = await Promise.race([conn.read(buf), timeout]);
+      if (n === null) break;
+      const part = buf.slice(0, n);
+      const nl = part.indexOf(10);
+      chunks.push(nl >= 0 ? part.slice(0, nl) : part);
+      size += nl >= 0 ? nl : n;
+      if (size > limit) throw new Error(`request larger than ${limit} bytes`);
+      if (nl >= 0) break;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const all = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await conn.write(data.subarray(off));
+}
+
+async function serveOne(conn: Deno.Conn, handler: ControlHandler, onError: (m: string) => void) {
+  const enc = new TextEncoder();
+  let reply: unknown;
+  try {
+    const line = await readLine(conn, MAX_REQUEST_BYTES, REQUEST_TIMEOUT_MS);
+    let request: unknown;
+    try {
+      request = JSON.parse(line);
+    } catch {
+      throw new Error("malformed request: not JSON");
+    }
+    if (typeof request !== "object" || request === null || Array.isArray(request)) {
+      throw new Error("malformed request: expected a JSON object");
+    }
+    reply = await handler(request as Record<string, unknown>);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    onError(`control socket: refused a request: ${message}`);
+    reply = { error: message };
+  }
+  try {
+    await writeAll(conn, enc.encode(JSON.stringify(reply) + "\n"));
+  } catch {
+    // The client went away; nothing to do.
+  } finally {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }
+}
+
+/** Starts the control socket at `path`; refuses if another process already answers there. */
+export async function serveControl(
+  path: string,
+  handler: ControlHandler,
+  onError: (message: string) => void = () => {},
+): Promise<ControlServer> {
+  try {
+    Deno.lstatSync(path);
+    if (await answers(path)) {
+      throw new Error(`another node is already running: control socket ${path} answers`);
+    }
+    Deno.removeSync(path); // stale file left by a process that died
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const listener = Deno.listen({ transport: "unix", path });
+  Deno.chmodSync(path, 0o600);
+  const pending = new Set<Promise<void>>();
+  const loop = (async () => {
+    try {
+      for await (const conn of listener) {
+        const p = serveOne(conn, handler, onError).finally(() => pending.delete(p));
+        pending.add(p);
+      }
+    } catch {
+      // listener closed
+    }
+  })();
+  return {
+    path,
+    async close() {
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+      await loop;
+      await Promise.all(pending);
+      try {
+        Deno.removeSync(path);
+      } catch { /* already gone */ }
+    },
+  };
+}
+
+/** Sends one request to a control socket and returns the parsed answer. */
+export async function queryControl(
+  path: string,
+  request: Record<string, unknown>,
+  timeoutMs = 5000,
+): Promise<unknown> {
+  let conn: Deno.Conn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path });
+  } catch (e) {
+    if (e instanceof Deno.errors.PermissionDenied) {
+      throw new ControlError(`permission denied on ${path} (run as root?)`, "permission", {
+        cause: e,
+      });
+    }
+    throw new ControlError(`no node is running (nothing answers on ${path})`, "not-running", {
+      cause: e,
+    });
+  }
+  try {
+    await writeAll(conn, new TextEncoder().encode(JSON.stringify(request) + "\n"));
+    let line: string;
+    try {
+      line = await readLine(conn, 16 * 1024 * 1024, timeoutMs);
+    } catch (e) {
+      throw new ControlError(`node did not answer on ${path}: ${(e as Error).message}`, "timeout");
+    }
+    try {
+      return JSON.parse(line);
+    } catch {
+      throw new ControlError(`node sent a malformed answer on ${path}`, "protocol");
+    }
+  } finally {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }
+}

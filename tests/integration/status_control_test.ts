@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { recordingIo } from "../../cmd/io.ts";
+import { CONTROL_SOCKET_NAME } from "../../core/constants.ts";
+import { STATUS_JSON_SCHEMA, validateSchema } from "../../core/status/document.ts";
+import { main } from "../../main.ts";
+import { MAX_REQUEST_BYTES, queryControl, serveControl } from "../../platform/control.ts";
+import { sampleStatus } from "../helpers/status_sample.ts";
+
+async function rawRequest(path: string, bytes: Uint8Array): Promise<string> {
+  const conn = await Deno.connect({ transport: "unix", path });
+  try {
+    let off = 0;
+    while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+    const buf = new Uint8Array(4096);
+    let text = "";
+    while (!text.endsWith("\n")) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    return text;
+  } finally {
+    conn.close();
+  }
+}
+
+async function withNode(
+  handler: (req: Record<string, unknown>) => unknown,
+  fn: (run: string, socket: string) => Promise<void>,
+) {
+  const run = Deno.makeTempDirSync({ prefix: "re6st-status-" });
+  const socket = `${run}/${CONTROL_SOCKET_NAME}`;
+  const server = await serveControl(socket, handler);
+  try {
+    await fn(run, socket);
+  } finally {
+    await server.close();
+    Deno.removeSync(run, { recursive: true });
+  }
+}
+
+const statusHandler = (req: Record<string, unknown>) =>
+  req.request === "status" ? sampleStatus() : { error: `unknown request ${req.request}` };
+
+Deno.test("status --json prints the node's document, valid against the schema", async () => {
+  await withNode(statusHandler, async (run) => {
+    const io = recordingIo();
+    assert.equal(await main(["status", "--json", "--run", run], io), 0);
+    const doc = JSON.parse(io.stdout.join("\n"));
+    assert.deepEqual(validateSchema(doc, STATUS_JSON_SCHEMA), []);
+    assert.equal(doc.identity.cn, "6/16");
+  });
+});
+
+Deno.test("status finds the socket through the node's option file", async () => {
+  await withNode(statusHandler, async (run) => {
+    const conf = Deno.makeTempFileSync({ suffix: ".conf" });
+    try {
+      Deno.writeTextFileSync(conf, `registry http://r/\nrun ${run}\n`);
+      const io = recordingIo();
+      assert.equal(await main(["status", "--config", conf], io), 0);
+      assert.match(io.stdout.join("\n"), /re6st node 6\/16/);
+    } finally {
+      Deno.removeSync(conf);
+    }
+  });
+});
+
+Deno.test("status of a stopped node fails cleanly with exit code 3", async () => {
+  const run = Deno.makeTempDirSync({ prefix: "re6st-status-" });
+  try {
+    const io = recordingIo();
+    assert.equal(await main(["status", "--run", run], io), 3);
+    assert.equal(io.stderr.length, 1);
+    assert.match(io.stderr[0], /no node is running/);
+  } finally {
+    Deno.removeSync(run, { recursive: true });
+  }
+});
+
+Deno.test("status --wait succeeds once the node is connected", async () => {
+  let calls = 0;
+  const handler = () => {
+    calls++;
+    return calls < 3 ? sampleStatus({ tunnels: [] }) : sampleStatus();
+  };
+  await withNode(handler, async (run) => {
+    const io = recordingIo();
+    const code = await main(["status", "--run", run, "--wait", "connected", "--timeout", "10"], io);
+    assert.equal(code, 0);
+    assert.ok(calls >= 3);
+    assert.match(io.stdout[0], /connected/);
+  });
+});
+
+Deno.test("status --wait times out saying what was missing", async () => {
+  await withNode(() => sampleStatus({ tunnels: [] }), async (run) => {
+    const io = recordingIo();
+    const code = await main(["status", "--run", run, "--wait", "connected", "--timeout", "1"], io);
+    assert.equal(code, 1);
+    assert.match(io.stderr[0], /not connected after 1s: no established tunnel/);
+  });
+});
+
+Deno.test("malformed and oversized requests are refused while the server keeps serving", async () => {
+  const errors: string[] = [];
+  const run = Deno.makeTempDirSync({ prefix: "re6st-status-" });
+  const socket = `${run}/${CONTROL_SOCKET_NAME}`;
+  const server = await serveControl(socket, statusHandler, (m) => errors.push(m));
+  try {
+    assert.equal(Deno.statSync(socket).mode! & 0o777, 0o600);
+    const bad = await rawRequest(socket, new TextEncoder().encode("not json\n"));
+    assert.match(JSON.parse(bad).error, /malformed request/);
+    const huge = new Uint8Array(MAX_REQUEST_BYTES * 4).fill(0x61);
+    const big = await rawRequest(socket, huge);
+    assert.match(JSON.parse(big).error, /larger than/);
+    const doc = await queryControl(socket, { request: "status" }) as { identity: { cn: string } };
+    assert.equal(doc.identity.cn, "6/16");
+    assert.equal(errors.length, 2);
+  } finally {
+    await server.close();
+    Deno.removeSync(run, { recursive: true });
+  }
+});
+
+Deno.test("a second server refuses to start while the first answers; a stale socket is replaced", async () => {
+  await withNode(statusHandler, async (_run, socket) => {
+    await assert.rejects(serveControl(socket, statusHandler), /already running/);
+  });
+  const run = Deno.makeTempDirSync({ prefix: "re6st-status-" });
+  const socket = `${run}/${CONTROL_SOCKET_NAME}`;
+  try {
+    // A socket file nobody listens on any more, as after kill -9.
+    const l = Deno.listen({ transport: "unix", path: socket });
+    l.close();
+    const server = await serveControl(socket, statusHandler);
+    await server.close();
+    assert.throws(() => Deno.statSync(socket), Deno.errors.NotFound);
+  } finally {
+    Deno.removeSync(run, { recursive: true });
+  }
+});
