@@ -1,0 +1,266 @@
+/**
+ * The node's end of the OpenVPN hooks (PROTOCOL.md §8.1.4): a unix socket in the run folder
+ * (mode 0600) where each `re6st ovpn-hook` process sends one JSON line and reads one back.
+ * Events are checked and typed (core/openvpn/hooks.ts) before the node's handler sees them;
+ * the handler's answer to a client-connect decides whether OpenVPN accepts the client.
+ */
+import type { Logger } from "../core/log.ts";
+import {
+  type ConnectAnswer,
+  connectReply,
+  decodeHookReply,
+  decodeHookRequest,
+  encodeHookReply,
+  type HookEvent,
+  type HookReply,
+  hookScript,
+  parseHookRequest,
+} from "../core/openvpn/hooks.ts";
+
+/** Longest request line accepted, bytes. */
+const MAX_LINE = 64 * 1024;
+/** A hook that does not finish sending its line within this time is dropped, ms. */
+const READ_TIMEOUT_MS = 5_000;
+
+/**
+ * Receives every hook event. For client-connect it must return the answer (no answer
+ * refuses the client); for the other events the return value is ignored.
+ */
+export type HookHandler = (
+  event: HookEvent,
+) => ConnectAnswer | void | Promise<ConnectAnswer | void>;
+
+/** Options of {@link startHookServer}. */
+export interface HookServerOptions {
+  /** Socket path, e.g. `/var/run/re6stnet/ovpn-hook.sock`. */
+  path: string;
+  handler: HookHandler;
+  log?: Logger;
+}
+
+/** A running hook server. */
+export interface HookServer {
+  readonly path: string;
+  /** Stops accepting, waits for requests in progress, removes the socket file. */
+  close(): Promise<void>;
+}
+
+/** Raised when another process already serves the socket path. */
+export class SocketInUseError extends Error {
+  override name = "SocketInUseError";
+}
+
+/**
+ * Removes `path` if it is a socket nobody answers on (left by a crashed node); throws
+ * {@link SocketInUseError} if something answers, or an error if it is not a socket.
+ */
+export async function clearStaleSocket(path: string): Promise<void> {
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  if (!st.isSocket) {
+    throw new Error(`Cannot use "${path}" as a socket: a file that is not a socket is there`);
+  }
+  try {
+    const c = await Deno.connect({ transport: "unix", path });
+    c.close();
+  } catch {
+    await Deno.remove(path).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+    return;
+  }
+  throw new SocketInUseError(`Socket "${path}" is in use by another process (is a node running?)`);
+}
+
+/** Starts serving hook requests on a fresh unix socket at `opts.path`. */
+export async function startHookServer(opts: HookServerOptions): Promise<HookServer> {
+  const { path, handler } = opts;
+  const log = opts.log;
+  await clearStaleSocket(path);
+  const listener = Deno.listen({ transport: "unix", path });
+  try {
+    await Deno.chmod(path, 0o600);
+  } catch (e) {
+    listener.close();
+    await Deno.remove(path).catch(() => {});
+    throw new Error(`Cannot restrict hook socket "${path}" to mode 0600`, { cause: e });
+  }
+  const inflight = new Set<Promise<void>>();
+  const conns = new Set<Deno.Conn>();
+  let closed = false;
+
+  const serve = async (conn: Deno.Conn) => {
+    let reply: Omit<HookReply, "v">;
+    try {
+      const line = await readLine(conn, MAX_LINE, READ_TIMEOUT_MS);
+      reply = await answer(line, handler, log);
+    } catch (e) {
+      log?.warn(`OpenVPN hook: bad request on ${path}: ${errText(e)}; refused`);
+      reply = { ok: false, error: errText(e) };
+    }
+    try {
+      await writeAll(conn, new TextEncoder().encode(encodeHookReply(reply)));
+    } catch (e) {
+      log?.debug(`OpenVPN hook: could not answer (hook gone?): ${errText(e)}`);
+    }
+  };
+
+  const loop = (async () => {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (closed) return;
+        log?.error(`OpenVPN hook socket ${path} failed: ${errText(e)}; hooks will fail`);
+        return;
+      }
+      conns.add(conn);
+      const p = serve(conn).finally(() => {
+        conns.delete(conn);
+        inflight.delete(p);
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+      });
+      inflight.add(p);
+    }
+  })();
+
+  return {
+    path,
+    async close() {
+      if (closed) return;
+      closed = true;
+      listener.close();
+      await loop;
+      await Promise.allSettled([...inflight]);
+      await Deno.remove(path).catch(() => {});
+    },
+  };
+}
+
+async function answer(
+  line: string,
+  handler: HookHandler,
+  log: Logger | undefined,
+): Promise<Omit<HookReply, "v">> {
+  const event = parseHookRequest(decodeHookRequest(line));
+  log?.debug(`OpenVPN hook: ${describe(event)}`);
+  let a: ConnectAnswer | void;
+  try {
+    a = await handler(event);
+  } catch (e) {
+    log?.error(`OpenVPN hook ${event.type} on ${event.dev}: handler failed: ${errText(e)}`);
+    return { ok: false, error: `node failed: ${errText(e)}` };
+  }
+  if (event.type !== "client-connect") return { ok: true };
+  if (!a) return { ok: false, error: "the node gave no answer" };
+  return connectReply(event, a);
+}
+
+/** One-line description of an event for logs. */
+export function describe(ev: HookEvent): string {
+  switch (ev.type) {
+    case "up":
+      return `up ${ev.dev} mtu ${ev.mtu}`;
+    case "route-up":
+      return `route-up ${ev.dev} to ${ev.commonName} (serial ${ev.serial})` +
+        (ev.externalIp ? `, seen as ${ev.externalIp}` : "");
+    case "client-connect":
+    case "client-disconnect":
+      return `${ev.type} ${ev.dev} ${ev.commonName} (serial ${ev.serial}) from ` +
+        `${ev.trustedIp} port ${ev.trustedPort}`;
+  }
+}
+
+/** Reads bytes up to the first newline; fails past `max` bytes, at EOF or after `ms`. */
+export async function readLine(conn: Deno.Conn, max: number, ms: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const buf = new Uint8Array(4096);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+      reject(new Error(`no complete line within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    for (;;) {
+      const n = await Promise.race([conn.read(buf), timeout]);
+      if (n === null) throw new Error("connection closed before a complete line");
+      const part = buf.slice(0, n);
+      const nl = part.indexOf(10);
+      chunks.push(nl < 0 ? part : part.subarray(0, nl));
+      size += nl < 0 ? n : nl;
+      if (size > max) throw new Error(`line longer than ${max} bytes`);
+      if (nl >= 0) break;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const all = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+/** Writes all of `data` to `conn`. */
+export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await conn.write(data.subarray(off));
+}
+
+/** Sends one hook request line to the node at `socket` and returns its reply. */
+export async function sendHookRequest(
+  socket: string,
+  requestLine: string,
+  timeoutMs: number,
+): Promise<HookReply> {
+  const conn = await Deno.connect({ transport: "unix", path: socket });
+  try {
+    await writeAll(conn, new TextEncoder().encode(requestLine));
+    return decodeHookReply(await readLine(conn, MAX_LINE, timeoutMs));
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // Closed by the timeout.
+    }
+  }
+}
+
+/**
+ * Writes the hook program OpenVPN runs (mode 0700): a script running
+ * `<self> ovpn-hook --socket <socket>` with `env` (see core/openvpn/hooks.ts).
+ */
+export async function writeHookScript(
+  scriptPath: string,
+  self: readonly string[],
+  socket: string,
+  env: Record<string, string> = {},
+): Promise<void> {
+  const tmp = `${scriptPath}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(tmp, hookScript(self, socket, env), { mode: 0o700 });
+  await Deno.chmod(tmp, 0o700);
+  await Deno.rename(tmp, scriptPath);
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
