@@ -3,21 +3,11 @@
 
 import { bitsInNetwork, nodeIp } from "../addressing.ts";
 import type { Bits } from "../addressing.ts";
-import {
-  bytesEqual,
-  compareBytes,
-  hmacSha1,
-  rsaDecrypt,
-  rsaEncrypt,
-  rsaSign,
-  rsaVerify,
-  sha1,
-  timeSecret,
-} from "../crypto.ts";
+import { bytesEqual, compareBytes, hmacSha1, sha1, timeSecret } from "../crypto.ts";
 import type { PrivateKey } from "../crypto.ts";
 import type { Certificate } from "../cert.ts";
 import { verifyVersion } from "../netconfig/version.ts";
-import { PEER_PORT, PROTOCOL0_IGNORED_FROM, PROTOCOL_VERSION, SECRET_BYTES } from "../constants.ts";
+import { PEER_PORT, PROTOCOL0_IGNORED_FROM, PROTOCOL_VERSION } from "../constants.ts";
 import type { Logger } from "../log.ts";
 import {
   concatBytes,
@@ -27,13 +17,13 @@ import {
   encodeData,
   encodeHello0,
   encodeHello1,
-  encodeHello2,
   encodeRelay,
   FORWARD_FLAG,
   HANDSHAKE_MAX_SEQ,
   readSeq,
 } from "./frame.ts";
 import type { Hello1 } from "./frame.ts";
+import { newSecret, openHello2, sealHello2 } from "./handshake.ts";
 import { handleMessage } from "./messages.ts";
 import type { MessageContext, PeerHandlers } from "./messages.ts";
 import { caCertChecker, checkPeerCert, PeerTable } from "./peers.ts";
@@ -242,15 +232,20 @@ export class PeerProtocol {
     const candidate = this.#peers.candidate(bits);
     const seq = readSeq(bytes);
     if (seq <= HANDSHAKE_MAX_SEQ) {
-      if (seq === 2) this.#hello2(bits, bytes, candidate);
-      else await this.#hello01(bits, bytes, candidate);
+      if (seq === 2) this.#hello2(host, bits, bytes, candidate);
+      else await this.#hello01(host, bits, bytes, candidate);
       return;
     }
     if (candidate) this.#data(candidate, bytes);
   }
 
   /** Seq 0/1: certificate checks (§6.6), then answer with seq 2 or our hello0 (§6.3). */
-  async #hello01(bits: Bits, bytes: Uint8Array, candidate: Session | undefined): Promise<void> {
+  async #hello01(
+    host: string,
+    bits: Bits,
+    bytes: Uint8Array,
+    candidate: Session | undefined,
+  ): Promise<void> {
     const { log } = this.#o;
     let msg = decodeHandshake(bytes);
     if (!msg || msg.seq === 2) return;
@@ -264,7 +259,7 @@ export class PeerProtocol {
       }
     }
     if (!res.ok) {
-      log.debug(`hello${msg.seq} from ${bits} ignored: ${res.reason}`);
+      log.debug(`hello${msg.seq} from ${host} ignored: ${res.reason}`);
       return;
     }
     const cert = res.cert;
@@ -281,26 +276,20 @@ export class PeerProtocol {
   }
 
   /** Seq 2: verify, decrypt and accept a newer session secret, then send our version (§6.3). */
-  #hello2(bits: Bits, bytes: Uint8Array, peer: Session | undefined): void {
+  #hello2(host: string, bits: Bits, bytes: Uint8Array, peer: Session | undefined): void {
     const { log } = this.#o;
     if (!peer?.cert || !bits.startsWith(peer.prefix)) {
-      log.debug(`hello from ${bits} ignored: certificate unknown`);
+      log.debug(`hello from ${host} ignored: its certificate is unknown; waiting for its hello0`);
       return;
     }
     const msg = decodeHandshake(bytes);
     if (!msg || msg.seq !== 2) return;
-    if (!rsaVerify(peer.cert.publicKey, msg.encrypted, msg.signature)) {
-      log.debug(`hello from ${peer.prefix} ignored: bad signature`);
+    const opened = openHello2(msg, peer.cert, this.#o.key);
+    if ("reason" in opened) {
+      log.debug(`hello from ${peer.prefix} ignored: ${opened.reason}`);
       return;
     }
-    let secret: Uint8Array;
-    try {
-      secret = rsaDecrypt(this.#o.key, msg.encrypted);
-    } catch {
-      log.debug(`hello from ${peer.prefix} ignored: cannot decrypt`);
-      return;
-    }
-    if (secret.length !== SECRET_BYTES) return;
+    const secret = opened.secret;
     if (!acceptPeerSecret(peer, secret, msg.protocol ?? 0)) {
       log.debug(`hello from ${peer.prefix} ignored: its secret is not newer than ours`);
       return;
@@ -391,19 +380,11 @@ export class PeerProtocol {
   /** Seq 2 with a fresh secret; the session waits for the peer's answer (§6.3). */
   #sendHello2(peer: Session, peerProtocol: number): void {
     if (!peer.cert) return;
-    // Time-based, and always above the session's current secret so that the peer accepts it.
-    let micros = BigInt(Math.floor(this.#o.clock.now() * 1e6));
-    const current = new DataView(peer.secret.buffer, peer.secret.byteOffset, 8).getBigUint64(0);
-    if (micros <= current) micros = current + 1n;
-    const secret = timeSecret(micros);
+    const secret = newSecret(this.#o.clock.now(), peer.secret);
     startOwnSecret(peer, secret, peerProtocol);
-    const encrypted = rsaEncrypt(peer.cert.publicKey, secret);
-    const signature = rsaSign(this.#o.key, encrypted);
     this.#o.log.debug(`starting a session with ${peer.prefix}`);
-    this.#emitTo(
-      peer,
-      encodeHello2(peerProtocol > 0 ? this.#protocol : null, encrypted, signature),
-    );
+    const p = peerProtocol > 0 ? this.#protocol : null;
+    this.#emitTo(peer, sealHello2(secret, peer.cert, this.#o.key, p));
   }
 
   #emitTo(peer: Session, bytes: Uint8Array): void {
