@@ -22,7 +22,7 @@ import {
   HANDSHAKE_MAX_SEQ,
   readSeq,
 } from "./frame.ts";
-import type { Hello1 } from "./frame.ts";
+import type { Hello0, Hello1 } from "./frame.ts";
 import { newSecret, openHello2, sealHello2 } from "./handshake.ts";
 import { handleMessage } from "./messages.ts";
 import type { MessageContext, PeerHandlers } from "./messages.ts";
@@ -247,10 +247,9 @@ export class PeerProtocol {
     candidate: Session | undefined,
   ): Promise<void> {
     const { log } = this.#o;
-    let msg = decodeHandshake(bytes);
-    if (!msg || msg.seq === 2) return;
-    let res = await checkPeerCert(msg.cert, bits, this.#checkCert, this.#o.isRevoked);
-    if (!res.ok && res.invalid && msg.seq === 1 && this.#acceptsProtocol0()) {
+    let msg = decodeHandshake(bytes) as Hello0 | Hello1 | null;
+    let res = msg && await checkPeerCert(msg.cert, bits, this.#checkCert, this.#o.isRevoked);
+    if ((!res || (!res.ok && res.invalid)) && readSeq(bytes) === 1 && this.#acceptsProtocol0()) {
       // A protocol-0 peer sent seq 1 without protocol field (§6.8): read it again that way.
       const legacy = decodeHandshake(bytes, true) as Hello1 | null;
       if (legacy) {
@@ -258,6 +257,7 @@ export class PeerProtocol {
         if (again.ok) [msg, res] = [legacy, again];
       }
     }
+    if (!msg || !res) return;
     if (!res.ok) {
       log.debug(`hello${msg.seq} from ${host} ignored: ${res.reason}`);
       return;

@@ -316,3 +316,18 @@ Deno.test("a seq-1 message without protocol field (protocol 0) is handled unless
     }
   }
 });
+
+Deno.test("a protocol-0 seq 1 is recognised whatever the first fingerprint byte", async () => {
+  for (const first of [0x00, 0x3f, 0x7f, 0xc0, 0xff]) {
+    const lab = await makeLab([A, B]);
+    const [a, b] = lab.nodes;
+    const stale = new Uint8Array(20).fill(first);
+    const legacy = new Uint8Array([0, 0, 0, 1, ...stale, ...a.id.cert.der]);
+    lab.net.inject({ fromHost: a.ip, fromPort: 326, toHost: b.ip, toPort: 326, bytes: legacy });
+    lab.net.filter = (d) => d.toHost !== a.ip;
+    await lab.net.flush();
+    const answers = lab.net.dropped.map((d) => seqOf(d.bytes));
+    assert.deepEqual(answers, [1], `fingerprint starting with ${first}: b sends its hello0`);
+    assert.deepEqual(b.proto.peers().map((p) => p.prefix), [A]);
+  }
+});
