@@ -1,0 +1,136 @@
+// Registry database (PROTOCOL.md §5.1, §5.2): SQLite file with the reference schema,
+// WAL journal, every change in one `BEGIN IMMEDIATE` transaction.
+
+import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+
+/** A value of the untyped `config.value` column. */
+export type ConfigValue = string | number | bigint | Uint8Array | null;
+
+/** Columns of each table, in the reference order (§5.1). */
+const TABLES: Record<string, string[]> = {
+  config: ["name TEXT PRIMARY KEY NOT NULL", "value"],
+  token: [
+    "token TEXT PRIMARY KEY NOT NULL",
+    "email TEXT NOT NULL",
+    "prefix_len INTEGER NOT NULL",
+    "date INTEGER NOT NULL",
+  ],
+  cert: ["prefix TEXT PRIMARY KEY NOT NULL", "email TEXT", "cert TEXT"],
+  crl: ["serial INTEGER PRIMARY KEY NOT NULL", "date INTEGER NOT NULL"],
+};
+
+/** The exact `CREATE TABLE` text the reference uses for `name` (§5.1). */
+export function createTableSql(name: string): string {
+  return `CREATE TABLE ${name} (` + TABLES[name].map((c) => "\n  " + c).join(",") + ")";
+}
+
+/** The database refuses to open: foreign schema, unreadable file. */
+export class RegistryDbError extends Error {
+  override name = "RegistryDbError";
+}
+
+/** An open registry database. */
+export interface RegistryDb {
+  /** The underlying connection (for prepared statements of the other registry modules). */
+  readonly sql: DatabaseSync;
+  /** Path of the file (":memory:" in tests). */
+  readonly path: string;
+  /** Runs `fn` inside `BEGIN IMMEDIATE … COMMIT`; rolls back and rethrows on error. */
+  tx<T>(fn: () => T): T;
+  /** Value of a `config` row, or undefined when absent. */
+  getConfig(name: string): ConfigValue | undefined;
+  /** Inserts or replaces a `config` row (call inside tx). */
+  setConfig(name: string, value: ConfigValue): void;
+  /** Deletes a `config` row (call inside tx). */
+  deleteConfig(name: string): void;
+  close(): void;
+}
+
+/** Opens (creating if needed) the registry database at `path`; checks the schema texts. */
+export function openRegistryDb(path: string): RegistryDb {
+  let sql: DatabaseSync;
+  try {
+    sql = new DatabaseSync(path);
+  } catch (cause) {
+    throw new RegistryDbError(`Cannot open registry database "${path}"`, { cause });
+  }
+  try {
+    sql.exec("PRAGMA busy_timeout = 5000");
+    if (path !== ":memory:") {
+      const mode = sql.prepare("PRAGMA journal_mode = WAL").get() as { journal_mode: string };
+      if (mode.journal_mode.toLowerCase() !== "wal") {
+        throw new RegistryDbError(`Cannot switch "${path}" to WAL (got ${mode.journal_mode})`);
+      }
+    }
+    // Durable at every commit: a certificate handed out is on disk before the answer.
+    sql.exec("PRAGMA synchronous = FULL");
+    createTables(sql, path);
+  } catch (e) {
+    sql.close();
+    throw e;
+  }
+  const getStmt = sql.prepare("SELECT value FROM config WHERE name = ?");
+  const setStmt = sql.prepare("INSERT OR REPLACE INTO config (name, value) VALUES (?, ?)");
+  const delStmt = sql.prepare("DELETE FROM config WHERE name = ?");
+  let depth = 0;
+  return {
+    sql,
+    path,
+    tx<T>(fn: () => T): T {
+      if (depth > 0) return fn(); // nested call: part of the enclosing transaction
+      sql.exec("BEGIN IMMEDIATE");
+      depth++;
+      try {
+        const result = fn();
+        sql.exec("COMMIT");
+        return result;
+      } catch (e) {
+        try {
+          sql.exec("ROLLBACK");
+        } catch {
+          // The transaction may already be rolled back by SQLite itself.
+        }
+        throw e;
+      } finally {
+        depth--;
+      }
+    },
+    getConfig(name) {
+      const row = getStmt.get(name) as { value: ConfigValue } | undefined;
+      return row === undefined ? undefined : row.value;
+    },
+    setConfig(name, value) {
+      setStmt.run(name, value as SQLInputValue);
+    },
+    deleteConfig(name) {
+      delStmt.run(name);
+    },
+    close() {
+      if (sql.isOpen) sql.close();
+    },
+  };
+}
+
+function createTables(sql: DatabaseSync, path: string): void {
+  sql.exec("BEGIN IMMEDIATE");
+  try {
+    for (const name of Object.keys(TABLES)) {
+      const want = createTableSql(name);
+      const row = sql.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+        .get(name) as { sql: string } | undefined;
+      if (row === undefined) {
+        sql.exec(want);
+        // A fresh allocation tree is one free block: the whole network (§5.1).
+        if (name === "cert") sql.exec("INSERT INTO cert VALUES ('', NULL, NULL)");
+      } else if (row.sql !== want) {
+        throw new RegistryDbError(
+          `Registry database "${path}": table ${name} has an unexpected schema: ${row.sql}`,
+        );
+      }
+    }
+    sql.exec("COMMIT");
+  } catch (e) {
+    sql.exec("ROLLBACK");
+    throw e;
+  }
+}

@@ -1,0 +1,298 @@
+// The registry RPC methods (PROTOCOL.md §4.6): parameters, flags and implementations.
+
+import { type Bits, cnFromPrefix, ipFromBits, stripCountry } from "../addressing.ts";
+import { modulusBytes, randomSecret, rsaEncrypt, rsaSign } from "../crypto.ts";
+import { type GeoIp, renewCertificate, requestCertificate, revoke } from "./certificates.ts";
+import { HttpError } from "./errors.ts";
+import { type Mailer, tokenMessage } from "./mail.ts";
+import { pythonJson } from "./netconfig.ts";
+import type { CertInfo, Registry } from "./registry.ts";
+import {
+  type BootstrapCandidates,
+  CODE,
+  collectTopology,
+  collectVersions,
+  type Relay,
+  type RoutingView,
+} from "./relay.ts";
+import { deleteToken, findToken, insertToken, TokenExistsError } from "./tokens.ts";
+
+/** Everything a method may use. */
+export interface MethodContext {
+  registry: Registry;
+  relay: Relay;
+  routes: RoutingView;
+  bootstrap: BootstrapCandidates;
+  mailer: Mailer | null;
+  geoip: GeoIp | null;
+  /** Called after a change of tokens or certificates (reschedules the clean-up). */
+  changed(): void;
+}
+
+/** What a method returns: a body (200) or null (204), with its media type. */
+export interface MethodResult {
+  body: Uint8Array | string | null;
+  type?: string;
+}
+
+/** Per-call data besides the parameters. */
+export interface CallInfo {
+  /** Session protocol of an authenticated call (§4.3). */
+  protocol: number;
+  /** Certificate of the calling node (authenticated methods). */
+  node?: CertInfo;
+}
+
+/** A method: parameter names in client order with defaults, flags and implementation. */
+export interface MethodSpec {
+  params: readonly string[];
+  defaults?: Record<string, string>;
+  private?: boolean;
+  run(ctx: MethodContext, p: Record<string, string>, call: CallInfo): Promise<MethodResult>;
+}
+
+const TEXT = "text/plain; charset=utf-8";
+const BINARY = "application/octet-stream";
+const JSON_TYPE = "application/json";
+const none: MethodResult = { body: null };
+const text = (body: string | null): MethodResult => ({ body: body || null, type: TEXT });
+
+async function afterBump(ctx: MethodContext): Promise<void> {
+  const prefix = ctx.registry.registryPrefix;
+  if (prefix !== null) await ctx.relay.notifyNewVersion(prefix);
+}
+
+function certByEmail(r: Registry, email: string): Bits | null {
+  const row = r.db.sql.prepare(
+    "SELECT prefix FROM cert WHERE email = ? AND cert IS NOT NULL LIMIT 1",
+  ).get(email) as { prefix: string } | undefined;
+  return row?.prefix ?? null;
+}
+
+function checkEmail(email: string): void {
+  if (email === "" || /[\r\n\0]/.test(email) || email.length > 254) {
+    throw new HttpError(400, "invalid e-mail address");
+  }
+}
+
+function requireTokens(r: Registry): void {
+  if (!r.config.prefixLength) throw new HttpError(403, "registration by e-mail is disabled");
+}
+
+/** Encrypts `"<prefix> <addresses>"` for `node`, dropping trailing addresses to fit (Q8). */
+export function bootstrapAnswer(node: CertInfo, prefix: Bits, addresses: string): Uint8Array {
+  const room = modulusBytes(node.cert.publicKey) - 11;
+  const entries = addresses ? addresses.split(";") : [];
+  const enc = new TextEncoder();
+  for (let n = entries.length; n >= 0; n--) {
+    const plain = enc.encode(`${prefix} ${entries.slice(0, n).join(";")}`);
+    if (plain.length <= room) return rsaEncrypt(node.cert.publicKey, plain);
+  }
+  throw new Error(`Prefix ${prefix} does not fit in a ${room + 11}-byte RSA block`);
+}
+
+/** The method table of §4.6. */
+export const METHODS: Record<string, MethodSpec> = {
+  hello: {
+    params: ["client_prefix", "protocol"],
+    defaults: { protocol: "1" },
+    run(ctx, p) {
+      const r = ctx.registry;
+      if (!/^\d{1,9}$/.test(p.protocol)) throw new HttpError(400, "invalid protocol number");
+      const info = r.certs.get(p.client_prefix);
+      if (!info) throw new HttpError(404, `no certificate for prefix ${p.client_prefix}`);
+      const secret = randomSecret();
+      const e = rsaEncrypt(info.cert.publicKey, secret);
+      const s = rsaSign(r.caKey, e);
+      if (e.length !== s.length) {
+        throw new Error(`key size of ${cnFromPrefix(info.prefix)} differs from the CA's`);
+      }
+      r.sessions.hello(info.prefix, secret, Number(p.protocol));
+      const body = new Uint8Array(e.length * 2);
+      body.set(e);
+      body.set(s, e.length);
+      return Promise.resolve({ body, type: BINARY });
+    },
+  },
+  getCa: {
+    params: [],
+    run: (ctx) => Promise.resolve(text(ctx.registry.ca.pem)),
+  },
+  getDh: {
+    params: ["cn"],
+    run: (ctx) => Promise.resolve(text(ctx.registry.dhPem)),
+  },
+  getNetworkConfig: {
+    params: ["cn"],
+    run: (ctx, _p, call) =>
+      Promise.resolve({ body: ctx.registry.networkConfigFor(call.node!), type: BINARY }),
+  },
+  requestToken: {
+    params: ["email"],
+    async run(ctx, p) {
+      const r = ctx.registry;
+      if (!ctx.mailer) throw new HttpError(403, "mail is disabled (no --mailhost)");
+      requireTokens(r);
+      checkEmail(p.email);
+      const token = r.db.tx(() =>
+        insertToken(r.db, null, p.email, r.config.prefixLength, r.nowS())
+      );
+      try {
+        await ctx.mailer.send(tokenMessage(r.caEmail, p.email, token));
+      } catch (e) {
+        r.db.tx(() => deleteToken(r.db, token));
+        throw e;
+      }
+      r.log.info(`Token mailed to ${p.email}`);
+      ctx.changed();
+      return none;
+    },
+  },
+  requestCertificate: {
+    params: ["token", "req", "location", "ip"],
+    defaults: { location: "", ip: "" },
+    async run(ctx, p) {
+      const issued = requestCertificate(
+        ctx.registry,
+        { token: p.token, req: p.req, location: p.location, ip: p.ip },
+        ctx.geoip,
+      );
+      if (!issued) return none;
+      ctx.changed();
+      if (issued.bumped) await afterBump(ctx);
+      return text(issued.pem);
+    },
+  },
+  renewCertificate: {
+    params: ["cn"],
+    run(ctx, _p, call) {
+      const pem = renewCertificate(ctx.registry, call.node!);
+      if (pem !== call.node!.cert.pem) ctx.changed();
+      return Promise.resolve(text(pem));
+    },
+  },
+  getBootstrapPeer: {
+    params: ["cn"],
+    async run(ctx, _p, call) {
+      const r = ctx.registry;
+      const own = r.registryPrefix;
+      if (own === null) return none;
+      let prefix = await ctx.bootstrap.next(own);
+      if (prefix === call.node!.prefix) prefix = own;
+      const answer = await ctx.relay.query(prefix, CODE.ADDRESS);
+      if (answer === null) {
+        r.log.debug(`No address from ${cnFromPrefix(prefix)} for bootstrap`);
+        return none;
+      }
+      let addresses = new TextDecoder().decode(answer);
+      if (call.protocol < 7) addresses = stripCountry(addresses);
+      return { body: bootstrapAnswer(call.node!, prefix, addresses), type: BINARY };
+    },
+  },
+  getCountry: {
+    params: ["cn", "address"],
+    run(ctx, p) {
+      if (!ctx.geoip) throw new HttpError(400, "no GeoIP database");
+      return Promise.resolve(text(ctx.geoip.lookup(p.address)?.country ?? null));
+    },
+  },
+  revoke: {
+    params: ["cn_or_serial"],
+    private: true,
+    async run(ctx, p) {
+      if (revoke(ctx.registry, p.cn_or_serial)) await afterBump(ctx);
+      ctx.changed();
+      return none;
+    },
+  },
+  addToken: {
+    params: ["email", "token"],
+    private: true,
+    run(ctx, p) {
+      const r = ctx.registry;
+      requireTokens(r);
+      try {
+        r.db.tx(() => insertToken(r.db, p.token, p.email, r.config.prefixLength, r.nowS()));
+      } catch (e) {
+        if (e instanceof TokenExistsError) throw new HttpError(409, "token already exists");
+        throw e;
+      }
+      ctx.changed();
+      return Promise.resolve(none);
+    },
+  },
+  isToken: {
+    params: ["token"],
+    private: true,
+    run: (ctx, p) => Promise.resolve(text(findToken(ctx.registry.db, p.token) ? "1" : null)),
+  },
+  deleteToken: {
+    params: ["token"],
+    private: true,
+    run(ctx, p) {
+      const r = ctx.registry;
+      r.db.tx(() => deleteToken(r.db, p.token));
+      return Promise.resolve(none);
+    },
+  },
+  updateHMAC: {
+    params: [],
+    private: true,
+    async run(ctx) {
+      ctx.registry.updateHMAC();
+      ctx.registry.log.info(`Babel keys rotated: version ${ctx.registry.versionNumber()}`);
+      await afterBump(ctx);
+      return none;
+    },
+  },
+  getNodePrefix: {
+    params: ["email"],
+    private: true,
+    run(ctx, p) {
+      const prefix = certByEmail(ctx.registry, p.email);
+      return Promise.resolve(text(prefix === null ? null : cnFromPrefix(prefix)));
+    },
+  },
+  getIPv6Address: {
+    params: ["email"],
+    private: true,
+    run(ctx, p) {
+      const prefix = certByEmail(ctx.registry, p.email);
+      return Promise.resolve(
+        text(prefix === null ? null : ipFromBits(ctx.registry.network + prefix)),
+      );
+    },
+  },
+  getIPv4Information: {
+    params: ["email"],
+    private: true,
+    async run(ctx, p) {
+      const prefix = certByEmail(ctx.registry, p.email);
+      if (prefix === null) return none;
+      const answer = await ctx.relay.query(prefix, CODE.ADDRESS);
+      if (answer === null) return none;
+      return text(new TextDecoder().decode(answer).split(";")[0].split(",")[0]);
+    },
+  },
+  versions: {
+    params: [],
+    private: true,
+    async run(ctx) {
+      const r = ctx.registry;
+      const prefixes = new Set(await ctx.routes.reachablePrefixes());
+      if (r.registryPrefix !== null) prefixes.add(r.registryPrefix);
+      const out = await collectVersions(ctx.relay, [...prefixes]);
+      return { body: pythonJson(out), type: JSON_TYPE };
+    },
+  },
+  topology: {
+    params: [],
+    private: true,
+    async run(ctx) {
+      const r = ctx.registry;
+      const own = r.registryPrefix;
+      const out = own === null ? { "": [] } : await collectTopology(ctx.relay, own, r.log);
+      return { body: pythonJson(out), type: JSON_TYPE };
+    },
+  },
+};

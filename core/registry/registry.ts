@@ -1,0 +1,322 @@
+// The registry's state (PROTOCOL.md §4–§5): database, CA, certificate index, sessions,
+// network configuration and its signed version, expiry clean-up.
+
+import type { Bits } from "../addressing.ts";
+import { type Certificate, networkOfCa, parseCertificate } from "../cert.ts";
+import { BABEL_KEY_BYTES, CERT_LIFETIME_S } from "../constants.ts";
+import { loadPrivateKey, modulusBits, type PrivateKey, randomBytes } from "../crypto.ts";
+import type { Logger } from "../log.ts";
+import { nextVersionBlob } from "../netconfig/version.ts";
+import { decodePacked } from "../packed.ts";
+import { freePrefix, mergeFreeBlocks, RESERVED } from "./allocation.ts";
+import {
+  checkCommunitiesAgainstTree,
+  type Community,
+  DEFAULT_COMMUNITIES,
+  parseCommunities,
+} from "./communities.ts";
+import { FFDHE2048_PEM } from "../dh.ts";
+import { type RegistryConfig, resolveRegistryConfig } from "./config.ts";
+import type { ResolvedRegistryConfig } from "./config.ts";
+import { type ConfigValue, openRegistryDb, type RegistryDb } from "./db.ts";
+import {
+  type BabelKeys,
+  buildDocument,
+  canonicalConfig,
+  type Json,
+  lastConfigText,
+  type PublishedOptions,
+  rotateBabelKeys,
+} from "./netconfig.ts";
+import { SessionTable } from "./sessions.ts";
+import { expireTokens, oldestTokenDate } from "./tokens.ts";
+
+/** Time source of the registry, in milliseconds since the epoch (injected in tests). */
+export interface Clock {
+  now(): number;
+}
+
+/** The real clock. */
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** Files the registry reads at start-up, already loaded by the caller. */
+export interface RegistryMaterial {
+  caPem: string;
+  keyPem: string;
+  /** DH parameters (PEM); null serves the built-in ffdhe2048 group. */
+  dhPem: string | null;
+  /** Text of the communities file, if any, and its name for errors. */
+  communities?: { text: string; source: string };
+}
+
+/** What the registry knows about one stored certificate. */
+export interface CertInfo {
+  prefix: Bits;
+  email: string | null;
+  cert: Certificate;
+  /** notAfter in UNIX seconds. */
+  notAfterS: number;
+}
+
+/** The registry cannot go on (clock or database inconsistent); the process should stop. */
+export class RegistryFatalError extends Error {
+  override name = "RegistryFatalError";
+}
+
+/** The state of a running registry. All database writes go through `db.tx`. */
+export class Registry {
+  readonly config: ResolvedRegistryConfig;
+  readonly db: RegistryDb;
+  readonly ca: Certificate;
+  readonly caKey: PrivateKey;
+  readonly dhPem: string;
+  /** Network bit-string (from the CA serial, §1.1) and the maximal prefix length. */
+  readonly network: Bits;
+  readonly maxPrefixLength: number;
+  /** CA subject emailAddress: From of token mails (§3.3). */
+  readonly caEmail: string | undefined;
+  readonly communities: readonly Community[];
+  readonly sessions = new SessionTable();
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Stored certificates by prefix (rebuilt from the database at start-up). */
+  readonly certs = new Map<Bits, CertInfo>();
+  #published: PublishedOptions;
+  #net: { canonical: Record<string, Json>; version: Uint8Array } | null = null;
+
+  private constructor(
+    config: ResolvedRegistryConfig,
+    db: RegistryDb,
+    material: RegistryMaterial,
+    clock: Clock,
+    log: Logger,
+  ) {
+    this.config = config;
+    this.db = db;
+    this.clock = clock;
+    this.log = log;
+    this.ca = parseCertificate(material.caPem, `CA certificate "${config.ca}"`);
+    this.caKey = loadPrivateKey(material.keyPem, `CA key "${config.key}"`);
+    if (modulusBits(this.caKey) !== modulusBits(this.ca.publicKey)) {
+      throw new Error(`CA key "${config.key}" does not match CA certificate "${config.ca}"`);
+    }
+    this.dhPem = material.dhPem ?? FFDHE2048_PEM;
+    this.network = networkOfCa(this.ca);
+    this.maxPrefixLength = 128 - this.network.length;
+    this.caEmail = this.ca.subject.find((a) => a.name === "emailAddress")?.value;
+    this.communities = material.communities
+      ? parseCommunities(material.communities.text, material.communities.source)
+      : DEFAULT_COMMUNITIES;
+    this.#published = {
+      minProtocol: config.minProtocol,
+      clientCount: config.clientCount,
+      maxClients: config.maxClients,
+      tunnelRefresh: config.tunnelRefresh,
+      hello: config.hello,
+      encrypt: config.encrypt,
+      ipv4: config.ipv4,
+      sameCountry: config.sameCountry.length ? config.sameCountry : undefined,
+    };
+  }
+
+  /**
+   * Opens the database, loads the certificates, creates the first Babel key of a fresh
+   * network, bumps the version when the published configuration changed, and cleans up.
+   */
+  static open(
+    config: RegistryConfig,
+    material: RegistryMaterial,
+    deps: { clock?: Clock; log: Logger },
+  ): Registry {
+    const resolved = resolveRegistryConfig(config);
+    const db = openRegistryDb(resolved.db);
+    try {
+      const r = new Registry(resolved, db, material, deps.clock ?? systemClock, deps.log);
+      r.#start();
+      return r;
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  #start(): void {
+    for (
+      const row of this.db.sql.prepare(
+        "SELECT prefix, email, cert FROM cert WHERE cert IS NOT NULL AND cert != ?",
+      ).all(RESERVED) as { prefix: string; email: string | null; cert: string }[]
+    ) {
+      this.indexCert(row.prefix, row.email, row.cert);
+    }
+    checkCommunitiesAgainstTree(this.db, this.communities);
+    const prefix = this.registryPrefix;
+    this.db.tx(() => {
+      if (prefix === null) {
+        const keys = this.babelKeys();
+        if (!keys.h0 && !keys.h1 && !keys.h2) {
+          this.db.setConfig("babel_hmac0", randomBytes(BABEL_KEY_BYTES));
+        }
+      } else if (this.db.getConfig("last_config") !== lastConfigText(this.canonical())) {
+        this.bumpVersion();
+        this.log.info(`Network configuration changed: new version ${this.versionNumber()}`);
+      }
+    });
+    this.#net = null;
+    this.cleanup();
+    this.log.info(
+      `Registry for network ${this.network.length} bits ready: ${this.certs.size} certificates, ` +
+        `version ${this.versionNumber()}`,
+    );
+  }
+
+  /** Closes the database. */
+  close(): void {
+    this.db.close();
+  }
+
+  /** Current time in UNIX seconds (float). */
+  nowS(): number {
+    return this.clock.now() / 1000;
+  }
+
+  /** Prefix of the registry node (first certificate issued), or null before it. */
+  get registryPrefix(): Bits | null {
+    const v = this.db.getConfig("prefix");
+    return typeof v === "string" ? v : null;
+  }
+
+  /** Adds a stored certificate to the in-memory index (after its transaction committed). */
+  indexCert(prefix: Bits, email: string | null, pem: string): CertInfo | null {
+    try {
+      const cert = parseCertificate(pem, `certificate of ${prefix}`);
+      const info = { prefix, email, cert, notAfterS: cert.notAfter.getTime() / 1000 };
+      this.certs.set(prefix, info);
+      return info;
+    } catch (e) {
+      this.log.error(`Ignoring unreadable stored certificate of ${prefix}: ${e}`);
+      return null;
+    }
+  }
+
+  /** Subject serials in use (§5.6). */
+  usedSubjectSerials(): number[] {
+    return [...this.certs.values()].map((c) => c.cert.subjectSerial ?? -1);
+  }
+
+  /** Revoked certificate serials, ascending (§3.7). */
+  crl(): number[] {
+    return (this.db.sql.prepare("SELECT serial FROM crl ORDER BY serial").all() as {
+      serial: number;
+    }[]).map((r) => Number(r.serial));
+  }
+
+  /** Whether certificate serial `serial` is revoked. */
+  isRevoked(serial: bigint): boolean {
+    return this.db.sql.prepare("SELECT 1 FROM crl WHERE serial = ?").get(serial) !== undefined;
+  }
+
+  /** Canonical configuration (§4.8) from the current database. */
+  canonical(): Record<string, Json> {
+    return canonicalConfig(this.#published, this.registryPrefix ?? "", this.crl());
+  }
+
+  /** Stored Babel keys (§4.9). */
+  babelKeys(): BabelKeys {
+    const get = (n: string) => {
+      const v = this.db.getConfig(n);
+      return v instanceof Uint8Array ? v : v === undefined || v === null ? null : new Uint8Array();
+    };
+    return { h0: get("babel_hmac0"), h1: get("babel_hmac1"), h2: get("babel_hmac2") };
+  }
+
+  /** Current signed version blob (`00` before the first bump). */
+  versionBlob(): Uint8Array {
+    const v = this.db.getConfig("version");
+    return v instanceof Uint8Array && v.length ? v : Uint8Array.of(0);
+  }
+
+  /** Current version number. */
+  versionNumber(): number {
+    return Number(decodePacked(this.versionBlob()).value);
+  }
+
+  /** Signs and stores version V+1 and the canonical configuration (call inside db.tx). */
+  bumpVersion(): void {
+    this.db.setConfig("version", nextVersionBlob(this.versionBlob(), this.caKey));
+    if (this.registryPrefix !== null) {
+      this.db.setConfig("last_config", lastConfigText(this.canonical()));
+    }
+    this.#net = null;
+  }
+
+  /** The getNetworkConfig body for `info`'s node (§4.7). */
+  networkConfigFor(info: CertInfo): Uint8Array {
+    this.#net ??= { canonical: this.canonical(), version: this.versionBlob() };
+    const vu = this.db.getConfig("valid_until");
+    return buildDocument(
+      this.#net.canonical,
+      this.#net.version,
+      this.babelKeys(),
+      typeof vu === "number" ? vu : null,
+      info.cert.publicKey,
+    );
+  }
+
+  /** Advances the Babel key rotation and bumps the version (§4.9). */
+  updateHMAC(): void {
+    this.db.tx(() => {
+      const r = rotateBabelKeys(this.babelKeys(), this.nowS(), () => randomBytes(BABEL_KEY_BYTES));
+      const set = (n: string, v: Uint8Array | null) =>
+        v === null ? this.db.deleteConfig(n) : this.db.setConfig(n, v as ConfigValue);
+      set("babel_hmac0", r.keys.h0);
+      set("babel_hmac1", r.keys.h1);
+      set("babel_hmac2", r.keys.h2);
+      if (r.validUntil === null) this.db.deleteConfig("valid_until");
+      else this.db.setConfig("valid_until", r.validUntil);
+      this.bumpVersion();
+    });
+  }
+
+  /**
+   * Expiry clean-up (§5.7): old tokens, certificates expired for longer than the grace period,
+   * block merging. Returns the UNIX time (s) of the next run, or null when nothing is pending.
+   */
+  cleanup(): number | null {
+    const limit = this.nowS() - this.config.gracePeriod;
+    const expired = [...this.certs.values()].filter((c) => c.notAfterS <= limit);
+    const own = this.registryPrefix;
+    if (expired.some((c) => c.prefix === own)) {
+      throw new RegistryFatalError(
+        `The certificate of the registry node ${own} expired more than the grace period ago: ` +
+          `wrong clock or inconsistent database; stopping`,
+      );
+    }
+    let tokens = 0;
+    this.db.tx(() => {
+      tokens = expireTokens(this.db, Math.floor(limit));
+      for (const c of expired) freePrefix(this.db, c.prefix);
+      if (expired.length) mergeFreeBlocks(this.db);
+    });
+    for (const c of expired) {
+      this.certs.delete(c.prefix);
+      this.sessions.drop(c.prefix);
+    }
+    if (tokens || expired.length) {
+      this.log.info(`Clean-up: ${tokens} token(s) and ${expired.length} certificate(s) expired`);
+    }
+    return this.nextCleanupS();
+  }
+
+  /** UNIX time (s) at which the next clean-up is due, or null. */
+  nextCleanupS(): number | null {
+    const dates = [...this.certs.values()].map((c) => c.notAfterS);
+    const t = oldestTokenDate(this.db);
+    if (t !== null) dates.push(t);
+    return dates.length ? Math.min(...dates) + this.config.gracePeriod : null;
+  }
+
+  /** Validity end of a certificate issued now (§3.5). */
+  newNotAfter(now: Date): Date {
+    return new Date(now.getTime() + CERT_LIFETIME_S * 1000);
+  }
+}

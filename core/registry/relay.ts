@@ -1,0 +1,280 @@
+// The registry's UDP relay through its local node on [::1]:326 (PROTOCOL.md §5.8, §6.7):
+// requests `<prefix> 0x00 <code>`, answers `<prefix> 0x00 <code> <payload>`.
+
+import { type Bits, cnFromPrefix, prefixFromCn } from "../addressing.ts";
+import { BOOTSTRAP_CACHE_S, PEER_PORT, RELAY_TIMEOUT_S } from "../constants.ts";
+import type { Logger } from "../log.ts";
+
+/** The part of a Deno.DatagramConn the relay uses (injected; tests pass a real or fake one). */
+export interface DatagramSocket {
+  send(data: Uint8Array, to: { transport: "udp"; hostname: string; port: number }): Promise<number>;
+  receive(): Promise<[Uint8Array, unknown]>;
+  close(): void;
+}
+
+/** Which node prefixes the local Babel daemon can route to right now (§5.8). */
+export interface RoutingView {
+  reachablePrefixes(): Promise<Bits[]>;
+}
+
+/** A routing view for when no Babel control socket is available: nothing is reachable. */
+export const NO_ROUTES: RoutingView = { reachablePrefixes: () => Promise.resolve([]) };
+
+/** Relay codes used by the registry (§6.5). */
+export const CODE = { VERSION: 0, ADDRESS: 1, INFO: 4, TOPOLOGY: 5 } as const;
+
+interface Waiter {
+  code: number;
+  prefix: Bits | null;
+  deliver(prefix: Bits, payload: Uint8Array): void;
+}
+
+/** Options of Relay. */
+export interface RelayOptions {
+  /** Where the local node listens (default [::1]:326). */
+  host?: string;
+  port?: number;
+  /** Answer deadline of single queries and silence of crawls, ms (default 3000). */
+  timeoutMs?: number;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Encodes a relay request or answer `<prefix> 0x00 <code> [payload]`. */
+export function encodeRelay(prefix: Bits, code: number, payload = new Uint8Array()): Uint8Array {
+  const p = enc.encode(prefix);
+  const out = new Uint8Array(p.length + 2 + payload.length);
+  out.set(p);
+  out[p.length + 1] = code;
+  out.set(payload, p.length + 2);
+  return out;
+}
+
+/** Decodes a relay datagram; null unless the prefix is a non-empty bit-string and a code follows. */
+export function decodeRelay(
+  data: Uint8Array,
+): { prefix: Bits; code: number; payload: Uint8Array } | null {
+  const nul = data.indexOf(0);
+  if (nul < 1 || nul + 1 >= data.length) return null;
+  const prefix = dec.decode(data.subarray(0, nul));
+  if (!/^[01]+$/.test(prefix) || prefix.length > 128) return null;
+  return { prefix, code: data[nul + 1], payload: data.subarray(nul + 2) };
+}
+
+/** Talks to the local node over UDP; every wait ends within the timeout. */
+export class Relay {
+  readonly #socket: DatagramSocket | null;
+  readonly #log: Logger;
+  readonly #to: { transport: "udp"; hostname: string; port: number };
+  readonly timeoutMs: number;
+  #waiters = new Set<Waiter>();
+  #closed = false;
+  #loop: Promise<void> = Promise.resolve();
+
+  /** `socket` null: no relay available, every query times out at once (logged). */
+  constructor(socket: DatagramSocket | null, log: Logger, opts: RelayOptions = {}) {
+    this.#socket = socket;
+    this.#log = log;
+    this.#to = { transport: "udp", hostname: opts.host ?? "::1", port: opts.port ?? PEER_PORT };
+    this.timeoutMs = opts.timeoutMs ?? RELAY_TIMEOUT_S * 1000;
+    if (socket) this.#loop = this.#receiveLoop(socket);
+  }
+
+  async #receiveLoop(socket: DatagramSocket): Promise<void> {
+    while (!this.#closed) {
+      let data: Uint8Array;
+      try {
+        [data] = await socket.receive();
+      } catch (e) {
+        if (this.#closed) return;
+        // ICMP errors from a missing node surface here on some systems: keep listening.
+        this.#log.debug(`Relay receive failed: ${e}`);
+        continue;
+      }
+      const m = decodeRelay(data);
+      if (!m) {
+        this.#log.debug(`Relay: ignoring a malformed datagram of ${data.length} bytes`);
+        continue;
+      }
+      for (const w of [...this.#waiters]) {
+        if (w.code === m.code && (w.prefix === null || w.prefix === m.prefix)) {
+          w.deliver(m.prefix, m.payload);
+        }
+      }
+    }
+  }
+
+  async #send(prefix: Bits, code: number): Promise<boolean> {
+    if (!this.#socket || this.#closed) return false;
+    try {
+      await this.#socket.send(encodeRelay(prefix, code), this.#to);
+      return true;
+    } catch (e) {
+      this.#log.warn(
+        `Relay to the local node [${this.#to.hostname}]:${this.#to.port} failed (code ${code} ` +
+          `for ${prefix}): ${e}`,
+      );
+      return false;
+    }
+  }
+
+  /** Tells the local node that a new configuration version exists (code 0, no answer). */
+  async notifyNewVersion(registryPrefix: Bits): Promise<void> {
+    await this.#send(registryPrefix, CODE.VERSION);
+  }
+
+  /** Asks `prefix` for `code` and waits for its answer payload; null after the timeout. */
+  async query(prefix: Bits, code: number, timeoutMs = this.timeoutMs): Promise<Uint8Array | null> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let waiter: Waiter | undefined;
+    const answer = new Promise<Uint8Array | null>((resolve) => {
+      waiter = { code, prefix, deliver: (_p, payload) => resolve(payload) };
+      this.#waiters.add(waiter);
+      timer = setTimeout(() => resolve(null), timeoutMs);
+    });
+    try {
+      if (!await this.#send(prefix, code)) return null;
+      return await answer;
+    } finally {
+      clearTimeout(timer);
+      this.#waiters.delete(waiter!);
+    }
+  }
+
+  /**
+   * Sends `code` to `start` prefixes and collects answers until `silenceMs` pass with nothing
+   * sent or received; `onAnswer` may return more prefixes to ask (crawls).
+   */
+  async crawl(
+    code: number,
+    start: Bits[],
+    onAnswer: (prefix: Bits, payload: Uint8Array) => Bits[],
+    silenceMs = this.timeoutMs,
+  ): Promise<void> {
+    const asked = new Set<Bits>();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => finish = resolve);
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(finish, silenceMs);
+    };
+    const ask = async (prefixes: Bits[]) => {
+      for (const p of prefixes) {
+        if (asked.has(p)) continue;
+        asked.add(p);
+        if (await this.#send(p, code)) arm();
+      }
+    };
+    const waiter: Waiter = {
+      code,
+      prefix: null,
+      deliver: (p, payload) => {
+        if (!asked.has(p)) return;
+        arm();
+        void ask(onAnswer(p, payload));
+      },
+    };
+    this.#waiters.add(waiter);
+    arm();
+    try {
+      await ask(start);
+      await done;
+    } finally {
+      clearTimeout(timer);
+      this.#waiters.delete(waiter);
+    }
+  }
+
+  /** Stops receiving and closes the socket. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#socket?.close();
+    } catch {
+      // already closed
+    }
+    await this.#loop;
+  }
+}
+
+/** Candidates for getBootstrapPeer: reachable prefixes plus the registry's, shuffled (§5.8). */
+export class BootstrapCandidates {
+  #list: Bits[] = [];
+  #expires = 0;
+  constructor(
+    private readonly routes: RoutingView,
+    private readonly now: () => number,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** Pops one candidate, rebuilding the cache when empty or older than 60 s. */
+  async next(registryPrefix: Bits): Promise<Bits> {
+    if (!this.#list.length || this.now() >= this.#expires) {
+      const set = new Set(await this.routes.reachablePrefixes());
+      set.add(registryPrefix);
+      const list = [...set];
+      for (let i = list.length - 1; i > 0; i--) {
+        const j = Math.floor(this.random() * (i + 1));
+        [list[i], list[j]] = [list[j], list[i]];
+      }
+      this.#list = list;
+      this.#expires = this.now() + BOOTSTRAP_CACHE_S * 1000;
+    }
+    return this.#list.pop()!;
+  }
+}
+
+/** versions(): prefix → "<version>, <platform>" or null for nodes that did not answer. */
+export async function collectVersions(
+  relay: Relay,
+  prefixes: Bits[],
+): Promise<Record<Bits, string | null>> {
+  const out: Record<Bits, string | null> = {};
+  for (const p of prefixes) out[p] = null;
+  await relay.crawl(CODE.INFO, prefixes, (p, payload) => {
+    out[p] = dec.decode(payload);
+    return [];
+  });
+  return out;
+}
+
+/** topology(): CN → neighbour CNs; "" lists every node that answered (§4.6). */
+export async function collectTopology(
+  relay: Relay,
+  registryPrefix: Bits,
+  log: Logger,
+): Promise<Record<string, string[]>> {
+  const graph = new Map<string, Set<string>>([["", new Set()]]);
+  const edge = (from: string, to: string) => {
+    if (!graph.has(from)) graph.set(from, new Set());
+    graph.get(from)!.add(to);
+  };
+  await relay.crawl(CODE.TOPOLOGY, [registryPrefix], (p, payload) => {
+    const cn = cnFromPrefix(p);
+    const [n, ...peers] = dec.decode(payload).trim().split(/\s+/);
+    const clients = Number(n);
+    if (!Number.isInteger(clients) || clients < 0) {
+      log.debug(`Topology: malformed answer from ${cn}`);
+      return [];
+    }
+    graph.get("")!.add(cn);
+    if (!graph.has(cn)) graph.set(cn, new Set());
+    const next: Bits[] = [];
+    peers.forEach((peer, i) => {
+      if (i < clients) edge(cn, peer);
+      else edge(peer, cn);
+      try {
+        next.push(prefixFromCn(peer));
+      } catch {
+        log.debug(`Topology: ${cn} announced an invalid CN ${JSON.stringify(peer)}`);
+      }
+    });
+    return next;
+  });
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of graph) out[k] = [...v];
+  return out;
+}
