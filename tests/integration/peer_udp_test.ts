@@ -10,6 +10,7 @@ import type { Bits } from "../../core/addressing.ts";
 import { memoryLogger } from "../../core/log.ts";
 import { encodeRelay } from "../../core/peer/frame.ts";
 import { PeerProtocol } from "../../core/peer/protocol.ts";
+import { Relay } from "../../core/registry/relay.ts";
 import { openUdpSocket } from "../../platform/udp.ts";
 import type { UdpSocket } from "../../platform/udp.ts";
 import { testCa } from "../helpers/peer_lab.ts";
@@ -40,56 +41,100 @@ async function receiveOne(conn: Deno.DatagramConn, ms = 5000): Promise<Uint8Arra
   }
 }
 
-Deno.test("two nodes handshake over UDP and relay a registry request through ::1", async () => {
+interface UdpLab {
+  nodes: PeerProtocol[];
+  ports: Map<Bits, number>;
+  events: string[];
+  close(): Promise<void>;
+}
+
+/** The registry node r (prefix 00000000, on [::]) and node a (00000001, on its own address). */
+async function udpLab(): Promise<UdpLab> {
   const ca = await testCa(NETWORK, 2);
   const ids = [ca.issue(R), ca.issue(A)];
-  assert.equal(nodeIp(NETWORK, A), "::ffff:127.1.0.1");
   const clock = { now: () => Date.now() / 1000 };
   const ports = new Map<Bits, number>();
   const sockets: UdpSocket[] = [];
+  const events: string[] = [];
+  const nodes = ids.map((id, i) => {
+    const socketRef: { s?: UdpSocket } = {};
+    const proto = new PeerProtocol({
+      network: NETWORK,
+      prefix: id.prefix,
+      cert: id.cert.der,
+      key: id.key,
+      ca: ca.cert,
+      isRevoked: () => false,
+      version: ca.version(i === 0 ? 2 : 1),
+      send: (host, port, bytes) => socketRef.s!.send(host, port, bytes),
+      clock,
+      log: memoryLogger(),
+      registryPrefix: () => R,
+      peerEndpoint: (p) => ({ host: nodeIp(NETWORK, p), port: ports.get(p)! }),
+      handlers: {
+        addressList: () => (i === 1 ? "192.0.2.1,1194,tcp" : ""),
+        onRegistryVersion: () => events.push(`${id.prefix} registry version`),
+      },
+    });
+    // The registry node listens on all addresses (it must see ::1); the other on its own.
+    const s = openUdpSocket({
+      hostname: i === 0 ? "::" : nodeIp(NETWORK, id.prefix),
+      port: 0,
+      onDatagram: (host, port, bytes) => proto.receive(host, port, bytes),
+    });
+    socketRef.s = s;
+    sockets.push(s);
+    ports.set(id.prefix, s.port);
+    return proto;
+  });
+  return {
+    nodes,
+    ports,
+    events,
+    close: async () => {
+      for (const s of sockets) await s.close();
+    },
+  };
+}
+
+Deno.test("two nodes handshake over UDP and relay a registry request through ::1", async () => {
+  assert.equal(nodeIp(NETWORK, A), "::ffff:127.1.0.1");
+  const lab = await udpLab();
   const registry = Deno.listenDatagram({ hostname: "::1", port: 0, transport: "udp" });
   try {
-    const nodes = ids.map((id, i) => {
-      const socketRef: { s?: UdpSocket } = {};
-      const proto = new PeerProtocol({
-        network: NETWORK,
-        prefix: id.prefix,
-        cert: id.cert.der,
-        key: id.key,
-        ca: ca.cert,
-        isRevoked: () => false,
-        version: ca.version(i === 0 ? 2 : 1),
-        send: (host, port, bytes) => socketRef.s!.send(host, port, bytes),
-        clock,
-        log: memoryLogger(),
-        registryPrefix: () => R,
-        peerEndpoint: (p) => ({ host: nodeIp(NETWORK, p), port: ports.get(p)! }),
-        handlers: { addressList: () => (i === 1 ? "192.0.2.1,1194,tcp" : "") },
-      });
-      // The registry node listens on all addresses (it must see ::1); the other on its own.
-      const s = openUdpSocket({
-        hostname: i === 0 ? "::" : nodeIp(NETWORK, id.prefix),
-        port: 0,
-        onDatagram: (host, port, bytes) => proto.receive(host, port, bytes),
-      });
-      socketRef.s = s;
-      sockets.push(s);
-      ports.set(id.prefix, s.port);
-      return proto;
-    });
-    const [r, a] = nodes;
-
+    const [r, a] = lab.nodes;
     a.probe(R);
     await waitFor(() => a.isConnected(R) && r.isConnected(A), "a session between r and a");
     await waitFor(() => a.version?.[0] === 2, "a to adopt r's newer version");
 
     const request = encodeRelay(A, 1);
-    await registry.send(request, { transport: "udp", hostname: "::1", port: ports.get(R)! });
+    await registry.send(request, { transport: "udp", hostname: "::1", port: lab.ports.get(R)! });
     const answer = await receiveOne(registry);
     assert.deepEqual(answer, encodeRelay(A, 1, new TextEncoder().encode("192.0.2.1,1194,tcp")));
   } finally {
     registry.close();
-    for (const s of sockets) await s.close();
+    await lab.close();
+  }
+});
+
+Deno.test("the registry's Relay queries a node through its registry node", async () => {
+  const lab = await udpLab();
+  const socket = Deno.listenDatagram({ hostname: "::1", port: 0, transport: "udp" });
+  const relay = new Relay(socket, memoryLogger(), { port: lab.ports.get(R)!, timeoutMs: 3000 });
+  try {
+    const [r, a] = lab.nodes;
+    a.probe(R);
+    await waitFor(() => a.isConnected(R) && r.isConnected(A), "a session between r and a");
+    const list = await relay.query(A, 1);
+    assert.equal(list && new TextDecoder().decode(list), "192.0.2.1,1194,tcp");
+    const info = await relay.query(A, 4);
+    assert.match(info ? new TextDecoder().decode(info) : "", /^\d+\.\d+\.\d+, unknown$/);
+    await relay.notifyNewVersion(R);
+    await waitFor(() => lab.events.length > 0, "the registry node to hear of the new version");
+    assert.deepEqual(lab.events, [`${R} registry version`]);
+  } finally {
+    await relay.close();
+    await lab.close();
   }
 });
 
