@@ -25,7 +25,9 @@ export interface SelfInfo {
 /** The facts about the current process that {@link selfArgv} needs. */
 export function selfInfo(): SelfInfo {
   return {
-    standalone: Deno.build.standalone === true,
+    // Deno.build.standalone is set by `deno compile`; older runtimes lack it, but their
+    // compiled main module lives under a virtual "deno-compile-<name>" folder.
+    standalone: Deno.build.standalone === true || Deno.mainModule.includes("/deno-compile-"),
     execPath: Deno.execPath(),
     mainPath: fileURLToPath(new URL("../main.ts", import.meta.url)),
     configPath: fileURLToPath(new URL("../deno.json", import.meta.url)),
