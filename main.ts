@@ -4,6 +4,7 @@ import { SOFTWARE_VERSION } from "./core/constants.ts";
 import * as conf from "./cmd/conf.ts";
 import { type Io, processIo, UsageError } from "./cmd/io.ts";
 import * as node from "./cmd/node.ts";
+import * as ovpnHook from "./cmd/ovpn_hook.ts";
 import * as registry from "./cmd/registry.ts";
 import * as status from "./cmd/status.ts";
 
@@ -14,7 +15,13 @@ interface Command {
 }
 
 /** The subcommands, by their first word. */
-export const COMMANDS: Record<string, Command> = { registry, conf, node, status };
+export const COMMANDS: Record<string, Command> = {
+  registry,
+  conf,
+  node,
+  status,
+  "ovpn-hook": ovpnHook,
+};
 
 function usage(): string {
   const lines = [
