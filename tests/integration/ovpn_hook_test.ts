@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { type HookDeps, run } from "../../cmd/ovpn_hook.ts";
 import { recordingIo } from "../../cmd/io.ts";
 import type { HookEvent } from "../../core/openvpn/hooks.ts";
@@ -11,7 +10,7 @@ import {
   writeHookScript,
 } from "../../platform/hook_server.ts";
 import { recordingRunner } from "../../platform/runner.ts";
-import { selfArgv, selfEnv, selfInfo } from "../../platform/self.ts";
+import { selfArgv, selfEnv } from "../../platform/self.ts";
 
 const CONNECT_ENV = {
   script_type: "client-connect",
@@ -160,10 +159,9 @@ Deno.test("a stale socket is replaced and a live one is refused", async () => {
 });
 
 Deno.test("the hook script runs the program from source and reaches the node", async () => {
-  const helper = fileURLToPath(new URL("../helpers/ovpn_hook_main.ts", import.meta.url));
   await withServer(() => ({ accept: true }), async ({ dir, socket, events }) => {
     const script = `${dir}/ovpn-hook`;
-    const self = selfArgv({ ...selfInfo(), mainPath: helper });
+    const self = selfArgv();
     await writeHookScript(script, self, socket, selfEnv());
     assert.equal((await Deno.stat(script)).mode! & 0o777, 0o700);
     const cc = `${dir}/cc.tmp`;

@@ -2,7 +2,6 @@
 // core/openvpn/args.ts, hooks through `re6st ovpn-hook` and the hook socket, certificates
 // from core/cert.ts. Checks the 2.6 choices documented in core/openvpn/args.ts.
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { createCa, issueCertificate, parseCertificate } from "../../core/cert.ts";
 import { generateRsaKey, loadPrivateKey } from "../../core/crypto.ts";
 import { FFDHE2048_PEM } from "../../core/dh.ts";
@@ -25,7 +24,7 @@ import {
   startOpenVpn,
 } from "../../platform/openvpn.ts";
 import { createRunner } from "../../platform/runner.ts";
-import { selfArgv, selfEnv, selfInfo } from "../../platform/self.ts";
+import { selfArgv, selfEnv } from "../../platform/self.ts";
 import { createLab, isRoot, type Lab } from "./lab.ts";
 
 const NETWORK = "001000000000000100001101101110000000000001000010"; // 2001:db8:42::/48
@@ -75,14 +74,9 @@ async function writeNode(dir: string, name: string, n: Node) {
   return { cert: `${dir}/${name}.crt`, key: `${dir}/${name}.key` };
 }
 
-/** The argv OpenVPN's hook script runs: main.ts once it dispatches ovpn-hook, else a stand-in. */
-async function hookSelf(): Promise<string[]> {
-  // Loaded by URL so this test's type check does not take in every subcommand.
-  const main = new URL("../../main.ts", import.meta.url).href;
-  const commands = await import(main).then((m) => m.COMMANDS, () => ({}));
-  if ("ovpn-hook" in commands) return selfArgv();
-  const helper = fileURLToPath(new URL("../helpers/ovpn_hook_main.ts", import.meta.url));
-  return selfArgv({ ...selfInfo(), mainPath: helper });
+/** The argv OpenVPN's hook script runs: this program from source. */
+function hookSelf(): Promise<string[]> {
+  return Promise.resolve(selfArgv());
 }
 
 /** `p`, or null if it does not settle within `ms`. */
