@@ -1,0 +1,84 @@
+// What a node is built from (STYLE.md 5): every seam to the machine, passed in by
+// cmd/node.ts (real parts) or by tests (recorders and fakes).
+
+import type { BabelClient } from "../babel/local.ts";
+import type { BabelConfig } from "../babel/config.ts";
+import type { Logger } from "../log.ts";
+import type { ConnectAnswer, HookEvent } from "../openvpn/hooks.ts";
+import type { Platform } from "../../platform/types.ts";
+import type { NodeCache } from "./cache.ts";
+import type { NodeClock } from "./clock.ts";
+import type { Identity, ReadFile } from "./identity.ts";
+import type { ManagedProcess } from "./supervisor.ts";
+import type { NodeRegistry, SyncFiles } from "./sync.ts";
+import type { TunnelManagerFactory } from "./tunnels.ts";
+
+/** Files and folders the node touches. */
+export interface NodeFiles extends SyncFiles {
+  /** Synchronous whole-file read (identity files); throws the platform's error. */
+  readFile: ReadFile;
+  /** Text of a file, or null when it does not exist. */
+  readText(path: string): Promise<string | null>;
+  /** Creates a folder and its parents; `mode` applies to the last one. */
+  mkdir(path: string, mode?: number): Promise<void>;
+  /** Removes a file or a folder tree; nothing to do when absent. */
+  remove(path: string): Promise<void>;
+}
+
+/** Processes of the machine (stale children after a kill -9). */
+export interface NodeHost {
+  /** Our own pid. */
+  readonly pid: number;
+  /** Program name of a live process (`/proc/<pid>/comm`), or null when it does not exist. */
+  processName(pid: number): Promise<string | null>;
+  kill(pid: number, signal: "SIGTERM" | "SIGKILL"): void;
+  /** Environment variable PATH (given to OpenVPN hooks). */
+  readonly path: string;
+}
+
+/** babeld as the node uses it. */
+export interface NodeBabel {
+  /** Writes the configuration and starts babeld; resolves once its socket answers. */
+  start(config: BabelConfig): Promise<ManagedProcess>;
+  /** A local-interface client for the socket (connects and reconnects by itself). */
+  client(socket: string): BabelClient;
+}
+
+/** OpenVPN and its hooks. */
+export interface NodeOpenVpn {
+  /** Starts `openvpn <args>`; `logFile` is its `--log-append` file, if any. */
+  start(name: string, args: readonly string[], logFile?: string): Promise<ManagedProcess>;
+  /** Writes the hook program OpenVPN runs (reports to `socket`); returns its path. */
+  writeHookScript(scriptPath: string, socket: string): Promise<string>;
+  /** Serves hook events on `socket` until closed. */
+  serveHooks(
+    socket: string,
+    handler: (ev: HookEvent) => ConnectAnswer | void | Promise<ConnectAnswer | void>,
+  ): Promise<{ close(): Promise<void> }>;
+}
+
+/** `--up` and `--daemon` commands (§8.6). */
+export interface NodeShell {
+  /** Runs `sh -c cmd` with `env` added; resolves with its exit code. */
+  run(cmd: string, env: Record<string, string>): Promise<number>;
+  /** Starts `sh -c cmd` in the background with `env` added. */
+  spawn(cmd: string, env: Record<string, string>): ManagedProcess;
+}
+
+/** Everything `new Node(...)` needs besides its options. */
+export interface NodeParts {
+  platform: Platform;
+  /** The registry client, built once the identity (key, CA) is known. */
+  registry(identity: Identity): NodeRegistry;
+  babel: NodeBabel;
+  openvpn: NodeOpenVpn;
+  shell: NodeShell;
+  files: NodeFiles;
+  host: NodeHost;
+  /** Opens `<state>/cache.db`. */
+  openCache(path: string): NodeCache;
+  clock: NodeClock;
+  log: Logger;
+  /** Builds the tunnel manager when not in `--client` mode (default: base manager). */
+  tunnels?: TunnelManagerFactory;
+}

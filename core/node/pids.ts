@@ -1,0 +1,100 @@
+// Process bookkeeping in the run folder, so that a node killed with -9 is cleaned up by the
+// next start (its babeld and OpenVPN processes survive it), and two nodes never share a
+// run folder.
+
+import type { Logger } from "../log.ts";
+import type { NodeClock } from "./clock.ts";
+import type { NodeFiles, NodeHost } from "./parts.ts";
+
+/** File holding the node's pid. */
+export const NODE_PID_FILE = "re6stnet.pid";
+/** File listing the node's children: `<pid> <program name>` lines. */
+export const CHILDREN_FILE = "children";
+
+/** Another node uses the same run folder. */
+export class NodeRunningError extends Error {
+  override name = "NodeRunningError";
+}
+
+/** Parses `<pid> <name>` lines. */
+export function parsePidLines(text: string): { pid: number; name: string }[] {
+  const out: { pid: number; name: string }[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^(\d+) (\S+)$/.exec(line.trim());
+    if (m && Number(m[1]) > 1) out.push({ pid: Number(m[1]), name: m[2] });
+  }
+  return out;
+}
+
+/** Keeps `<run>/children` in step with the node's live children. */
+export interface ChildRecord {
+  add(pid: number): Promise<void>;
+  remove(pid: number): Promise<void>;
+}
+
+/**
+ * Refuses to start when another live node owns `runDir`, stops the children a dead node
+ * left (SIGTERM, SIGKILL after `graceMs`), then claims the folder for this node.
+ */
+export async function claimRunDir(
+  runDir: string,
+  files: NodeFiles,
+  host: NodeHost,
+  clock: NodeClock,
+  log: Logger,
+  graceMs = 3000,
+): Promise<ChildRecord> {
+  const pidPath = `${runDir}/${NODE_PID_FILE}`;
+  const childPath = `${runDir}/${CHILDREN_FILE}`;
+  const owner = Number((await files.readText(pidPath))?.trim());
+  if (Number.isInteger(owner) && owner > 1 && owner !== host.pid) {
+    const name = await host.processName(owner);
+    if (name !== null && /^(deno|re6st)/.test(name)) {
+      throw new NodeRunningError(
+        `Another node (pid ${owner}) uses the run folder ${runDir}; stop it first`,
+      );
+    }
+  }
+  const stale = [];
+  for (const c of parsePidLines((await files.readText(childPath)) ?? "")) {
+    if ((await host.processName(c.pid)) === c.name) stale.push(c);
+  }
+  if (stale.length) {
+    log.warn(
+      `Stopping ${stale.length} process(es) left by a previous run: ` +
+        stale.map((c) => `${c.name} (pid ${c.pid})`).join(", "),
+    );
+    for (const c of stale) host.kill(c.pid, "SIGTERM");
+    const deadline = clock.now() + graceMs;
+    let alive = stale;
+    while (alive.length && clock.now() < deadline) {
+      await clock.sleep(100);
+      const still = [];
+      for (const c of alive) if ((await host.processName(c.pid)) === c.name) still.push(c);
+      alive = still;
+    }
+    for (const c of alive) host.kill(c.pid, "SIGKILL");
+  }
+  await files.writeText(pidPath, `${host.pid}\n`);
+  const live = new Map<number, string>();
+  let writing = Promise.resolve();
+  const save = () => {
+    const text = [...live].map(([pid, name]) => `${pid} ${name}\n`).join("");
+    writing = writing.then(() => files.writeText(childPath, text)).catch((e) =>
+      log.warn(`Cannot update ${childPath}: ${e instanceof Error ? e.message : e}`)
+    );
+    return writing;
+  };
+  await save();
+  return {
+    async add(pid) {
+      const name = await host.processName(pid);
+      if (name === null) return;
+      live.set(pid, name);
+      await save();
+    },
+    async remove(pid) {
+      if (live.delete(pid)) await save();
+    },
+  };
+}
