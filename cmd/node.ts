@@ -1,17 +1,241 @@
+// `re6st node`: parse the options, build the node from the real parts, run it until a
+// signal, and turn the way it ended into the exit status (PROTOCOL.md §7.1).
+import { DatabaseSync } from "node:sqlite";
+import { createBabelClient } from "../core/babel/local.ts";
+import { SOFTWARE_VERSION } from "../core/constants.ts";
+import { createLogger, type Logger } from "../core/log.ts";
+import { openCacheFile } from "../core/node/cache.ts";
+import { systemClock } from "../core/node/clock.ts";
+import { Node, type NodeExit } from "../core/node/daemon.ts";
+import type { Identity } from "../core/node/identity.ts";
+import type { NodeFiles, NodeParts } from "../core/node/parts.ts";
+import type { ManagedProcess } from "../core/node/supervisor.ts";
 import { renderHelp } from "../core/options/help.ts";
-import { NODE_SPEC, toNodeOptions } from "../core/options/node.ts";
-import { notYet, parseOrHelp } from "./common.ts";
-import type { Io } from "./io.ts";
+import { NODE_SPEC, type NodeOptions, toNodeOptions } from "../core/options/node.ts";
+import { RegistryClient } from "../core/registry/client.ts";
+import { unixConnector } from "../platform/babel_socket.ts";
+import { startBabeld } from "../platform/babeld.ts";
+import { startHookServer, writeHookScript } from "../platform/hook_server.ts";
+import { createLinuxPlatform } from "../platform/linux.ts";
+import { startOpenVpn } from "../platform/openvpn.ts";
+import { createRunner, type Runner } from "../platform/runner.ts";
+import { selfArgv, selfEnv } from "../platform/self.ts";
+import { parseOrHelp } from "./common.ts";
+import { type Io, UsageError } from "./io.ts";
 
 /** One line for `re6st --help`. */
 export const summary = NODE_SPEC.summary;
 /** The complete help of `re6st node`. */
 export const help = renderHelp(NODE_SPEC);
 
+/** Exit status after SIGHUP/SIGUSR2 (the reference exits with −1, §7.1). */
+export const HANGUP_EXIT = 255;
+
 /** Runs `re6st node`; returns the exit code. */
-export function run(args: string[], io: Io): Promise<number> {
-  const parsed = parseOrHelp(NODE_SPEC, args, io);
-  if (!parsed) return Promise.resolve(0);
-  toNodeOptions(parsed);
-  return Promise.resolve(notYet(io, "re6st node"));
+export async function run(args: string[], io: Io): Promise<number> {
+  for (;;) {
+    const parsed = parseOrHelp(NODE_SPEC, args, io);
+    if (!parsed) return 0;
+    if (parsed.version) {
+      io.out(`re6st ${SOFTWARE_VERSION} (protocol 10)`);
+      return 0;
+    }
+    if (parsed.test !== undefined) throw new UsageError("option --test is not supported");
+    if (parsed.console !== undefined) throw new UsageError("option --console is not supported");
+    const exit = await runOnce(toNodeOptions(parsed), io);
+    if (exit.kind === "restart") continue; // same argv, everything loaded again
+    return exit.kind === "hangup" ? HANGUP_EXIT : 0;
+  }
+}
+
+/** Runs one life of the node with signal handling and its log file. */
+async function runOnce(opts: NodeOptions, io: Io): Promise<NodeExit> {
+  const logFile = new LogFile(`${opts.log}/re6stnet.log`, io);
+  const log = createLogger(opts.verbose, (line) => logFile.write(line));
+  const node = new Node(opts, realParts(opts, log));
+  const handlers: [Deno.Signal, () => void][] = [
+    ["SIGINT", () => node.stop("SIGINT")],
+    ["SIGTERM", () => node.stop("SIGTERM")],
+    ["SIGHUP", () => node.hangup("SIGHUP")],
+    ["SIGUSR2", () => node.hangup("SIGUSR2")],
+    ["SIGUSR1", () => logFile.reopen()],
+  ];
+  for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
+  try {
+    const exit = await node.run();
+    if (exit.kind === "restart") log.info(`Restarting: ${exit.reason}`);
+    return exit;
+  } catch (e) {
+    log.error(`Cannot run the node: ${e instanceof Error ? e.message : e}`);
+    throw e;
+  } finally {
+    for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
+    logFile.close();
+  }
+}
+
+/** `<log>/re6stnet.log`, reopened on SIGUSR1; lines also go to a terminal on stderr. */
+class LogFile {
+  #file: Deno.FsFile | null = null;
+  readonly #enc = new TextEncoder();
+  readonly #tty = Deno.stderr.isTerminal();
+  constructor(readonly path: string, readonly io: Io) {
+    this.reopen();
+  }
+  reopen(): void {
+    this.close();
+    try {
+      Deno.mkdirSync(this.path.slice(0, this.path.lastIndexOf("/")) || "/", { recursive: true });
+      this.#file = Deno.openSync(this.path, { append: true, create: true });
+    } catch (e) {
+      this.io.err(`re6st node: cannot open log file ${this.path}: ${e}; logging to stderr`);
+    }
+  }
+  write(line: string): void {
+    if (this.#file) {
+      try {
+        this.#file.writeSync(this.#enc.encode(line + "\n"));
+      } catch {
+        // A full disk must not stop the node.
+      }
+    }
+    if (this.#tty || !this.#file) this.io.err(line);
+  }
+  close(): void {
+    this.#file?.close();
+    this.#file = null;
+  }
+}
+
+function asManaged<E>(
+  p: { pid: number; exited: Promise<E>; stop(g?: number): Promise<E> },
+  map: (e: E) => { code: number; signal: string | null; lastLines: string[] },
+): ManagedProcess {
+  return {
+    pid: p.pid,
+    exited: p.exited.then(map),
+    stop: (g) => p.stop(g).then(map),
+  };
+}
+
+function spawned(runner: Runner, argv: string[], env: Record<string, string>): ManagedProcess {
+  const c = runner.spawn(argv, { env, stdout: "inherit", stderr: "inherit" });
+  const map = (s: { code: number; signal: string | null }) => ({ ...s, lastLines: [] });
+  return { pid: c.pid, exited: c.status.then(map), stop: (g) => c.stop(g).then(map) };
+}
+
+/** The real file system. */
+export const realFiles: NodeFiles = {
+  readFile: (path) => Deno.readFileSync(path),
+  async readText(path) {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return null;
+      throw e;
+    }
+  },
+  async exists(path) {
+    try {
+      await Deno.stat(path);
+      return true;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return false;
+      throw e;
+    }
+  },
+  async writeText(path, text, mode) {
+    await Deno.writeTextFile(path, text, mode === undefined ? {} : { mode });
+  },
+  async replaceText(path, text) {
+    const tmp = `${path}.new`;
+    const old = await Deno.stat(path);
+    await Deno.writeTextFile(tmp, text, { mode: (old.mode ?? 0o644) & 0o777 });
+    if (old.uid !== null && old.gid !== null) await Deno.chown(tmp, old.uid, old.gid);
+    await Deno.rename(tmp, path);
+  },
+  async mkdir(path, mode) {
+    await Deno.mkdir(path, { recursive: true });
+    if (mode !== undefined) await Deno.chmod(path, mode);
+  },
+  async remove(path) {
+    try {
+      await Deno.remove(path, { recursive: true });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  },
+};
+
+/** The parts of a node running on this machine (in the current network namespace). */
+export function realParts(opts: NodeOptions, log: Logger): NodeParts {
+  const runner = createRunner();
+  return {
+    platform: createLinuxPlatform(runner, { log: log.child("kernel") }),
+    registry: (id: Identity) =>
+      new RegistryClient(opts.registry, {
+        identity: { prefix: id.prefix, key: id.key, ca: id.ca.publicKey },
+      }),
+    babel: {
+      start: async (config) =>
+        asManaged(
+          await startBabeld({ runner, config }),
+          (e) => ({ code: e.code, signal: e.signal, lastLines: e.lastLog }),
+        ),
+      client: (socket) =>
+        createBabelClient({
+          connect: unixConnector(socket),
+          where: socket,
+          log: log.child("babel"),
+        }),
+    },
+    openvpn: {
+      start: (name, args, logFile) =>
+        Promise.resolve(asManaged(
+          startOpenVpn(runner, { name, args, log: log.child("openvpn"), logFile }),
+          (e) => ({ code: e.code, signal: e.signal, lastLines: e.lastLines }),
+        )),
+      async writeHookScript(scriptPath, socket) {
+        await writeHookScript(scriptPath, selfArgv(), socket, selfEnv());
+        return scriptPath;
+      },
+      serveHooks: (socket, handler) =>
+        startHookServer({ path: socket, handler, log: log.child("hook") }),
+    },
+    shell: {
+      async run(cmd, env) {
+        const r = await runner.run(["sh", "-c", cmd], { env, ok: "any" });
+        for (const line of (r.stdout + r.stderr).split("\n").filter((l) => l)) {
+          log.info(`--up: ${line}`);
+        }
+        return r.code;
+      },
+      spawn: (cmd, env) => spawned(runner, ["sh", "-c", cmd], env),
+    },
+    files: realFiles,
+    host: {
+      pid: Deno.pid,
+      async processName(pid) {
+        try {
+          return (await Deno.readTextFile(`/proc/${pid}/comm`)).trim();
+        } catch {
+          return null;
+        }
+      },
+      kill(pid, signal) {
+        try {
+          Deno.kill(pid, signal);
+        } catch {
+          // Already gone.
+        }
+      },
+      path: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+    },
+    openCache: (path) =>
+      openCacheFile(path, (p) => new DatabaseSync(p), Deno.renameSync, {
+        onReset: (why) => log.warn(`Cache ${path} reset (old file kept as ${path}.bak): ${why}`),
+      }),
+    clock: systemClock,
+    log,
+  };
 }

@@ -496,6 +496,7 @@ export class Node {
     if (this.#cache) {
       const keep = this.#settings?.clientCount ?? 0;
       const cache = this.#cache;
+      this.#cache = null;
       await attempt("shrink and close the cache", () => {
         cache.shrink(keep);
         cache.close();

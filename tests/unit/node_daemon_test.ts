@@ -1,0 +1,320 @@
+import assert from "node:assert/strict";
+import { Node, type NodeExit } from "../../core/node/daemon.ts";
+import type { ClientConnectEvent } from "../../core/openvpn/hooks.ts";
+import { createRecorderPlatform } from "../../platform/recorder.ts";
+import {
+  fakeRegistry,
+  type FakeWorld,
+  fakeWorld,
+  networkConfigBody,
+  nodeCertPem,
+  nodeKeyPem,
+  nodeOptions,
+  TEST_CA_CERT_PEM,
+} from "../helpers/node_fixtures.ts";
+
+const DH = "-----BEGIN DH PARAMETERS-----\nMIIB\n-----END DH PARAMETERS-----\n";
+const BASE = [
+  "--registry",
+  "http://reg/",
+  "--ca",
+  "/c/ca.crt",
+  "--cert",
+  "/c/cert.crt",
+  "--key",
+  "/c/cert.key",
+  "-s",
+  "/st",
+  "-l",
+  "/lg",
+  "-r",
+  "/run",
+];
+
+async function world(
+  o: {
+    extra?: Record<string, unknown>;
+    upExit?: number;
+    netconfig?: () => Promise<Uint8Array>;
+    platform?: ReturnType<typeof createRecorderPlatform>;
+  } = {},
+): Promise<FakeWorld> {
+  const key = await nodeKeyPem();
+  const cert = nodeCertPem(key);
+  const body = networkConfigBody(cert, { extra: o.extra });
+  return fakeWorld({
+    files: { "/c/ca.crt": TEST_CA_CERT_PEM, "/c/cert.crt": cert, "/c/cert.key": key },
+    registry: fakeRegistry({
+      getNetworkConfig: o.netconfig ?? (() => Promise.resolve(body)),
+      getDh: () => Promise.resolve(DH),
+    }),
+    upExit: o.upExit,
+    platform: o.platform,
+  });
+}
+
+/** Lets the node's promise chains run until `cond` holds (no time passes). */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+async function started(w: FakeWorld, args: string[] = []): Promise<[Node, Promise<NodeExit>]> {
+  const node = new Node(nodeOptions([...BASE, ...args]), w.parts);
+  const run = node.run();
+  run.catch(() => {});
+  await until(() => node.status().state !== "starting", "the node left start-up");
+  return [node, run];
+}
+
+const START_OPS = [
+  // Source routing probe (§7.1 step 4).
+  "ip -6 route add unreachable ::/128 from ::/128",
+  "ip -6 route del unreachable ::/128 from ::/128",
+  // The TCP server's tap, then the node address and the network route (§7.1 steps 9-10).
+  "ip tuntap add dev re6stnet-tcp mode tap",
+  "ip -6 addr add 2001:db8:42:6::1/64 dev lo",
+  "ip -6 route del fe80::/64 dev lo",
+  "ip -6 route add unreachable 2001:db8:42::/48",
+];
+
+const STOP_OPS = [
+  "ip -6 route del unreachable 2001:db8:42::/48",
+  "ip -6 addr del 2001:db8:42:6::1/64 dev lo",
+  "ip link del dev re6stnet-tcp",
+];
+
+Deno.test("start-up makes exactly the reference kernel changes and teardown removes them", async () => {
+  const w = await world();
+  const [node, run] = await started(w);
+  assert.equal(node.status().state, "running");
+  assert.deepEqual(w.platform.ops, START_OPS);
+  assert.deepEqual(w.platform.state(), [
+    "address 2001:db8:42:6::1/64 dev lo",
+    "link lo other up mtu 65536",
+    "link re6stnet-tcp tap down mtu 1500",
+    "route unreachable 2001:db8:42::/48",
+  ]);
+  node.stop("SIGTERM");
+  assert.deepEqual(await run, { kind: "stopped", reason: "SIGTERM" });
+  assert.deepEqual(w.platform.ops, [...START_OPS, ...STOP_OPS]);
+  assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
+  assert.deepEqual(w.platform.changes(), []);
+});
+
+Deno.test("babeld and the OpenVPN server run with the generated arguments and stop, babeld last", async () => {
+  const w = await world();
+  const [node, run] = await started(w);
+  const [server, babeld] = w.processes;
+  assert.equal(server.name, "openvpn re6stnet-tcp");
+  const args = server.args.join(" ");
+  assert.match(args, /--dev re6stnet-tcp .*--mode server .*--dh \/st\/dh.pem --max-clients 20 /);
+  assert.match(args, /--port 1194 --proto tcp-server --ping-exit 60 /);
+  assert.match(args, /--ca \/c\/ca.crt --cert \/c\/cert.crt --key \/c\/cert.key/);
+  assert.match(args, /--cipher none --data-ciphers none/);
+  assert.equal(babeld.name, "babeld");
+  const conf = w.babelConfigs[0].configText;
+  assert.match(conf, /^local-path-readwrite \/run\/babeld.sock$/m);
+  assert.match(conf, /^redistribute ip 2001:db8:42:6::1\/64 eq 64$/m);
+  assert.match(conf, /^key type blake2s128 id sign value 000102030405060708090a0b0c0d0e0f$/m);
+  assert.match(conf, /^interface re6stnet-tcp type tunnel$/m);
+  assert.deepEqual(w.babelConfigs[0].args.slice(0, 4), ["-h", "15", "-H", "15"]);
+  assert.equal(w.files.get("/st/dh.pem"), DH, "DH parameters fetched into the state folder");
+  const order: string[] = [];
+  for (const p of w.processes) p.exited.then(() => order.push(p.name));
+  node.stop();
+  await run;
+  assert.deepEqual(order, ["openvpn re6stnet-tcp", "babeld"]);
+  assert.ok(w.processes.every((p) => p.stopped));
+  assert.ok(w.babel.closed);
+  assert.deepEqual(w.removed, ["/run"], "the run folder is removed");
+});
+
+Deno.test("a stop during start-up, while the registry is unreachable, leaves nothing behind", async () => {
+  const w = await world({ netconfig: () => Promise.reject(new Error("connection refused")) });
+  const node = new Node(nodeOptions(BASE), w.parts);
+  const run = node.run();
+  await until(() => w.registry.calls.length === 1, "a first getNetworkConfig");
+  await w.clock.advance(1000);
+  await until(() => w.registry.calls.length === 2, "a retry after 1 s");
+  await w.clock.advance(1999);
+  assert.equal(w.registry.calls.length, 2, "the second retry waits 2 s");
+  node.stop("SIGINT");
+  assert.deepEqual(await run, { kind: "stopped", reason: "SIGINT" });
+  assert.deepEqual(w.processes, []);
+  assert.deepEqual(w.platform.ops, []);
+  assert.ok(w.log.lines.some((l) => /will retry in 2 s/.test(l)));
+  assert.deepEqual(w.removed, ["/run"]);
+});
+
+Deno.test("leftovers of a node killed with -9 are removed before anything is added", async () => {
+  const platform = createRecorderPlatform({ loopbackLinkLocalRoute: false });
+  await platform.createTap("re6stnet-tcp");
+  await platform.addAddress({ address: "2001:db8:42:6::1/64", dev: "lo" });
+  await platform.addRoute({ type: "unreachable", dst: "2001:db8:42::/48" });
+  await platform.addRoute({
+    dst: "2001:db8:42:9::/64",
+    via: "fe80::1",
+    dev: "re6stnet-tcp",
+    proto: "babel",
+  });
+  platform.ops.length = 0;
+  const w = await world({ platform });
+  const [node, run] = await started(w);
+  assert.deepEqual(w.platform.ops.slice(0, 4), [
+    "ip -6 route del unreachable 2001:db8:42::/48",
+    "ip -6 route del 2001:db8:42:9::/64 via fe80::1 dev re6stnet-tcp proto babel",
+    "ip -6 addr del 2001:db8:42:6::1/64 dev lo",
+    "ip link del dev re6stnet-tcp",
+  ]);
+  assert.ok(w.log.lines.some((l) => /Removing 4 leftover\(s\) of a previous run/.test(l)));
+  node.stop();
+  await run;
+  assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
+});
+
+Deno.test("--up runs with the re6stnet_* environment and a failure stops the node cleanly", async () => {
+  const w = await world({ upExit: 3 });
+  const node = new Node(nodeOptions([...BASE, "--up", "true", "-I", "lo"]), w.parts);
+  await assert.rejects(node.run(), /--up command failed with exit code 3: true/);
+  assert.deepEqual(w.shellRuns[0], {
+    cmd: "true",
+    env: {
+      re6stnet_iface: "lo",
+      re6stnet_ip: "2001:db8:42:6::1",
+      re6stnet_subnet: "2001:db8:42:6::/64",
+      re6stnet_network: "2001:db8:42::/48",
+    },
+  });
+  assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
+  assert.ok(w.processes.every((p) => p.stopped));
+  assert.equal(node.status().state, "stopped");
+});
+
+Deno.test("--daemon commands run in the background and are stopped at exit", async () => {
+  const w = await world();
+  const [node, run] = await started(w, ["--daemon", "sleep 1000"]);
+  const d = w.processes.find((p) => p.name === "sh sleep 1000");
+  assert.ok(d && !d.stopped);
+  assert.equal(w.shellRuns[0].env.re6stnet_ip, "2001:db8:42:6::1");
+  node.stop();
+  await run;
+  assert.ok(d.stopped);
+});
+
+Deno.test("babeld dying under a running node is restarted with back-off", async () => {
+  const w = await world();
+  const [node, run] = await started(w);
+  const babeld = w.processes.find((p) => p.name === "babeld")!;
+  babeld.exit({ code: 1, lastLines: ["kernel_route: File exists"] });
+  await until(() => node.status().children[0].state === "restarting", "babeld restarting");
+  assert.ok(
+    w.log.lines.some((l) =>
+      /babeld \(pid \d+\) exited unexpectedly \(exit code 1\); last log lines: kernel_route: File exists; restarting in 1 s/
+        .test(l)
+    ),
+  );
+  await w.clock.advance(1000);
+  await until(() => w.babelConfigs.length === 2, "a second babeld");
+  const info = node.status().children[0];
+  assert.equal(info.state, "running");
+  assert.equal(info.restarts, 1);
+  node.stop();
+  await run;
+  assert.ok(w.processes.filter((p) => p.name === "babeld")[1].stopped);
+});
+
+function connect(serial: bigint, cn = "9/16"): ClientConnectEvent {
+  return {
+    type: "client-connect",
+    dev: "re6stnet-tcp",
+    commonName: cn,
+    serial,
+    trustedIp: "198.51.100.9",
+    trustedPort: 40000,
+    time: 0,
+  };
+}
+
+Deno.test("a client is accepted on a server unless its certificate serial is revoked", async () => {
+  const w = await world({ extra: { crl: [13] } });
+  const [node, run] = await started(w);
+  assert.deepEqual(await w.hookHandler!(connect(12n)), { accept: true });
+  assert.deepEqual(node.status().served.map((s) => s.peer), ["9/16"]);
+  assert.deepEqual(await w.hookHandler!(connect(13n)), {
+    accept: false,
+    reason: "certificate serial 13 is revoked",
+  });
+  assert.equal((await w.hookHandler!(connect(14n, "6/16")) as { accept: boolean }).accept, false);
+  node.stop();
+  await run;
+});
+
+Deno.test("the status snapshot shows identity, network configuration and children", async () => {
+  const w = await world();
+  const [node, run] = await started(w);
+  const s = node.status();
+  assert.equal(s.identity?.cn, "6/16");
+  assert.equal(s.identity?.ip, "2001:db8:42:6::1");
+  assert.equal(s.networkConfig.version, 1);
+  assert.equal(s.networkConfig.hello, 15);
+  assert.equal(s.registry.lastContactOk, true);
+  assert.ok(s.certificate && s.certificate.nextRenewal! > Date.now());
+  assert.deepEqual(s.children.map((c) => [c.name, c.state]), [
+    ["babeld", "running"],
+    ["openvpn re6stnet-tcp", "running"],
+  ]);
+  assert.equal(JSON.parse(JSON.stringify(s)).state, "running", "plain JSON data");
+  node.stop();
+  await run;
+  assert.equal(node.status().state, "stopped");
+});
+
+Deno.test("command-line client count and max clients win over the network configuration", async () => {
+  const w = await world();
+  const [node, run] = await started(w, ["--client-count", "3", "--max-clients", "5"]);
+  assert.equal(node.status().networkConfig.clientCount, 3);
+  assert.equal(node.status().networkConfig.maxClients, 5);
+  assert.match(w.processes[0].args.join(" "), /--max-clients 5 /);
+  node.stop();
+  await run;
+});
+
+Deno.test("--client mode runs one supervised client on re6stnet and no server", async () => {
+  const w = await world();
+  const [node, run] = await started(w, ["--client", "192.0.2.1,1194,tcp"]);
+  assert.deepEqual(w.processes.map((p) => p.name), ["babeld", "openvpn re6stnet"]);
+  const args = w.processes[1].args.join(" ");
+  assert.match(args, /--client --remote 192.0.2.1 1194 tcp --ping-restart 60/);
+  assert.ok(w.platform.ops.includes("ip tuntap add dev re6stnet mode tap"));
+  assert.ok(!w.platform.ops.some((l) => l.includes("re6stnet-tcp")));
+  assert.match(w.babelConfigs[0].configText, /^interface re6stnet type tunnel$/m);
+  node.stop();
+  await run;
+  assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
+});
+
+Deno.test("the IPv4 payload gets its routes, and its address on lo without client tunnels", async () => {
+  const w = await world({ extra: { ipv4: "10.42.0.0/16", ipv4_sublen: 8, client_count: 0 } });
+  const [node, run] = await started(w);
+  assert.deepEqual(w.platform.ops.slice(2, 5), [
+    "ip -4 route add unreachable 10.42.0.0/16 proto static",
+    "ip -4 route add unreachable 10.42.1.0/24 proto static",
+    "ip -4 addr add 10.42.1.1 dev lo",
+  ]);
+  assert.match(w.processes[0].args.join(" "), /--ifconfig 10.42.1.1 255.255.255.0/);
+  assert.match(w.babelConfigs[0].configText, /^redistribute ip 10.42.1.1\/24 eq 24$/m);
+  node.stop();
+  await run;
+  assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
+});
+
+Deno.test("a network that requires a newer protocol stops start-up with one line", async () => {
+  const w = await world({ extra: { min_protocol: 11 } });
+  const node = new Node(nodeOptions(BASE), w.parts);
+  await assert.rejects(node.run(), /requires at least 11: upgrade re6st/);
+  assert.deepEqual(w.processes, []);
+});
