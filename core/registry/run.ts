@@ -1,0 +1,110 @@
+// Running the registry as a daemon: log file (reopened on SIGUSR1), clean stop on SIGTERM
+// and SIGINT (PROTOCOL.md §9.3). cmd/registry.ts only parses options and calls this.
+
+import { dirname } from "node:path";
+import { createLogger } from "../log.ts";
+import type { RegistryConfig } from "./config.ts";
+import { type RegistryDeps, startRegistry } from "./server.ts";
+
+/** Where the daemon reports what it cannot log (e.g. the log file cannot be opened). */
+export interface DaemonIo {
+  err(text: string): void;
+}
+
+/** A log file that can be reopened (logrotate sends SIGUSR1); "-" or "" means stderr. */
+export class LogFile {
+  #file: Deno.FsFile | null = null;
+  readonly #enc = new TextEncoder();
+  constructor(readonly path: string) {
+    this.reopen();
+  }
+
+  /** Closes and opens the file again, creating it (and its directory) if needed. */
+  reopen(): void {
+    this.#file?.close();
+    this.#file = null;
+    if (this.path === "" || this.path === "-") return;
+    Deno.mkdirSync(dirname(this.path), { recursive: true });
+    this.#file = Deno.openSync(this.path, { append: true, create: true, mode: 0o640 });
+  }
+
+  /** Writes one line. */
+  write(line: string): void {
+    const data = this.#enc.encode(line + "\n");
+    if (this.#file) this.#file.writeSync(data);
+    else Deno.stderr.writeSync(data);
+  }
+
+  close(): void {
+    this.#file?.close();
+    this.#file = null;
+  }
+}
+
+/**
+ * Starts the registry and runs it until SIGTERM/SIGINT (clean stop, 0) or a fatal error (1);
+ * SIGUSR1 reopens the log file. Returns the exit code.
+ */
+export async function runRegistryUntilSignal(
+  config: RegistryConfig,
+  io: DaemonIo,
+  deps: RegistryDeps = {},
+): Promise<number> {
+  let logFile: LogFile;
+  try {
+    logFile = new LogFile(config.logfile ?? "/var/log/re6stnet/registry.log");
+  } catch (e) {
+    io.err(`Cannot open log file "${config.logfile}": ${(e as Error).message}`);
+    return 1;
+  }
+  const log = deps.log ?? createLogger(config.verbose ?? 1, (l) => logFile.write(l));
+  let running;
+  try {
+    running = await startRegistry(config, { ...deps, log });
+  } catch (e) {
+    const msg = `Cannot start the registry: ${describe(e)}`;
+    log.error(msg);
+    io.err(msg);
+    logFile.close();
+    return 1;
+  }
+  const handlers: [Deno.Signal, () => void][] = [];
+  const on = (sig: Deno.Signal, fn: () => void) => {
+    Deno.addSignalListener(sig, fn);
+    handlers.push([sig, fn]);
+  };
+  const stop = (sig: string) => () => {
+    log.info(`Received ${sig}: stopping`);
+    void running.stop();
+  };
+  on("SIGTERM", stop("SIGTERM"));
+  on("SIGINT", stop("SIGINT"));
+  on("SIGUSR1", () => {
+    try {
+      logFile.reopen();
+      log.info("Log file reopened (SIGUSR1)");
+    } catch (e) {
+      io.err(`Cannot reopen log file "${logFile.path}": ${(e as Error).message}`);
+    }
+  });
+  let code = 0;
+  try {
+    await running.finished;
+    log.info("Registry stopped");
+  } catch (e) {
+    io.err(`Registry stopped: ${describe(e)}`);
+    code = 1;
+  } finally {
+    for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
+    logFile.close();
+  }
+  return code;
+}
+
+function describe(e: unknown): string {
+  let text = String((e as Error)?.message ?? e);
+  for (let c = (e as Error)?.cause; c; c = (c as Error).cause) {
+    text += `: ${(c as Error).message ?? c}`;
+  }
+  return text;
+}

@@ -1,0 +1,11 @@
+// Runs a registry in its own process for crash and signal tests:
+// `deno run -A tests/helpers/registry_proc.ts '<RegistryConfig JSON>'`.
+
+import { runRegistryUntilSignal } from "../../core/registry/run.ts";
+
+const config = JSON.parse(Deno.args[0]);
+Deno.exit(
+  await runRegistryUntilSignal(config, { err: (t) => console.error(t) }, {
+    openRelaySocket: () => null,
+  }),
+);

@@ -1,0 +1,152 @@
+// The registry as a separate process: SIGTERM, SIGUSR1, and kill -9 in the middle of a
+// burst of issuances (nothing issued is lost, no prefix is given twice).
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { parseCertificate } from "../../core/cert.ts";
+import { openRegistryDb } from "../../core/registry/db.ts";
+import { nodeCsr, registryFiles, target } from "../helpers/registry.ts";
+
+const PROC = fileURLToPath(new URL("../helpers/registry_proc.ts", import.meta.url));
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+function spawn(config: object): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-net", PROC, JSON.stringify(config)],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function waitReady(port: number, deadlineMs = 20000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (Date.now() < end) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/getCa`);
+      await r.body?.cancel();
+      if (r.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`registry on port ${port} never answered getCa`);
+}
+
+async function waitFor(cond: () => Promise<boolean>, what: string, ms = 10000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+Deno.test("SIGUSR1 reopens the log file and SIGTERM stops the registry cleanly", async () => {
+  const files = await registryFiles();
+  const port = freePort();
+  const child = spawn({ ...files.config, port, verbose: 2 });
+  try {
+    await waitReady(port);
+    const log = files.config.logfile!;
+    await Deno.rename(log, log + ".1");
+    child.kill("SIGUSR1");
+    await waitFor(async () => {
+      try {
+        return (await Deno.readTextFile(log)).includes("Log file reopened");
+      } catch {
+        return false;
+      }
+    }, "a new log file after SIGUSR1");
+    const r = await fetch(`http://127.0.0.1:${port}/getCa`);
+    await r.body?.cancel();
+    await waitFor(
+      async () => (await Deno.readTextFile(log)).includes("GET getCa 200"),
+      "request logged",
+    );
+    child.kill("SIGTERM");
+    const status = await child.status;
+    assert.equal(status.code, 0);
+    assert.match(await Deno.readTextFile(log), /Received SIGTERM: stopping[\s\S]*Registry stopped/);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await child.stderr.cancel();
+    await files.cleanup();
+  }
+});
+
+Deno.test("kill -9 during issuance loses no issued certificate and never gives a prefix twice", async () => {
+  const files = await registryFiles();
+  const csrs = await Promise.all([0, 1, 2, 3].map((i) => nodeCsr(i).then((c) => c.csr)));
+  const issued: string[] = [];
+  try {
+    for (let round = 0; round < 2; round++) {
+      const port = freePort();
+      const child = spawn({ ...files.config, port });
+      try {
+        await waitReady(port);
+        let stop = false;
+        const worker = async (i: number) => {
+          while (!stop) {
+            try {
+              const url = `http://127.0.0.1:${port}` +
+                target("requestCertificate", [["token", ""], ["req", csrs[i]]]);
+              const r = await fetch(url);
+              if (r.status === 200) issued.push(await r.text());
+              else await r.body?.cancel();
+            } catch {
+              return; // the registry died
+            }
+          }
+        };
+        const workers = [0, 1, 2, 3].map(worker);
+        const before = issued.length;
+        await waitFor(() => Promise.resolve(issued.length >= before + 40), "40 issuances");
+        child.kill("SIGKILL");
+        await child.status;
+        stop = true;
+        await Promise.all(workers);
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already dead
+        }
+        await child.stderr.cancel();
+      }
+    }
+    const db = openRegistryDb(files.config.db!);
+    try {
+      const rows = db.sql.prepare("SELECT prefix, cert FROM cert WHERE cert IS NOT NULL").all() as {
+        prefix: string;
+        cert: string;
+      }[];
+      const stored = new Map(rows.map((r) => [r.prefix, r.cert]));
+      const prefixes = new Set<string>();
+      for (const pem of issued) {
+        const cert = parseCertificate(pem);
+        const prefix = BigInt(cert.cn!.split("/")[0]).toString(2).padStart(16, "0");
+        assert.ok(!prefixes.has(prefix), `prefix ${cert.cn} handed out twice`);
+        prefixes.add(prefix);
+        assert.equal(stored.get(prefix), pem, `certificate ${cert.cn} lost`);
+      }
+      const serials = issued.map((p) => parseCertificate(p).serial);
+      assert.equal(new Set(serials).size, serials.length, "serials are unique");
+      assert.ok(issued.length >= 80);
+    } finally {
+      db.close();
+    }
+  } finally {
+    await files.cleanup();
+  }
+});

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { prefixFromCn } from "../../core/addressing.ts";
+import { parseCertificate } from "../../core/cert.ts";
+import { treeRows } from "../../core/registry/allocation.ts";
+import {
+  localRegistry,
+  localSession,
+  ManualClock,
+  nodeCsr,
+  registryFiles,
+  target,
+} from "../helpers/registry.ts";
+
+Deno.test("1000 issued certificates never overlap and the tree merges back after expiry", async () => {
+  const clock = new ManualClock();
+  const files = await registryFiles({ gracePeriod: 86400, anonymousPrefixLength: 20 });
+  const local = localRegistry(files, { clock });
+  try {
+    const { csr, key } = await nodeCsr(0);
+    const url = target("requestCertificate", [["token", ""], ["req", csr]]);
+    const prefixes: string[] = [];
+    const subjectSerials = new Set<number>();
+    for (let i = 0; i < 1000; i++) {
+      const r = await local.rpc(url);
+      assert.equal(r.status, 200);
+      const cert = parseCertificate(new TextDecoder().decode(r.bodyBytes));
+      prefixes.push(prefixFromCn(cert.cn!));
+      subjectSerials.add(cert.subjectSerial!);
+    }
+    assert.equal(subjectSerials.size, 1000);
+    const sorted = [...prefixes].sort();
+    for (let i = 1; i < sorted.length; i++) {
+      assert.ok(!sorted[i].startsWith(sorted[i - 1]), `${sorted[i - 1]} overlaps ${sorted[i]}`);
+    }
+    // The registry node renews; every other certificate expires and is freed after the grace.
+    clock.advance(340 * 86400);
+    const s = localSession(local, prefixes[0], key, files.caPem);
+    await s.hello();
+    assert.equal((await s.call("renewCertificate")).status, 200);
+    clock.advance(26 * 86400 + 86400);
+    local.registry.cleanup();
+    const rows = treeRows(local.registry.db);
+    assert.deepEqual(rows.filter((r) => r.cert !== null).map((r) => r.prefix), [prefixes[0]]);
+    assert.equal(rows.length, 21, "the registry node plus one free block per level");
+    assert.equal(local.registry.certs.size, 1);
+  } finally {
+    await local.close();
+    await files.cleanup();
+  }
+});
