@@ -1,6 +1,9 @@
 import { renderHelp } from "../core/options/help.ts";
 import { CONF_SPEC, toConfOptions } from "../core/options/conf.ts";
-import { notYet, parseOrHelp } from "./common.ts";
+import { runConf } from "../core/conf/enroll.ts";
+import { realConfFiles } from "../platform/files.ts";
+import { createRunner } from "../platform/runner.ts";
+import { parseOrHelp } from "./common.ts";
 import type { Io } from "./io.ts";
 
 /** One line for `re6st --help`. */
@@ -12,6 +15,6 @@ export const help = renderHelp(CONF_SPEC);
 export function run(args: string[], io: Io): Promise<number> {
   const parsed = parseOrHelp(CONF_SPEC, args, io);
   if (!parsed) return Promise.resolve(0);
-  toConfOptions(parsed);
-  return Promise.resolve(notYet(io, "re6st conf"));
+  const opts = toConfOptions(parsed);
+  return runConf(opts, io, { files: realConfFiles(), runner: createRunner() });
 }

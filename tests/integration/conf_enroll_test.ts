@@ -16,6 +16,7 @@ import { RegistryClient, RegistryError } from "../../core/registry/client.ts";
 import type { RegistryConfig } from "../../core/registry/config.ts";
 import { type RunningRegistry, startRegistry } from "../../core/registry/server.ts";
 import { recordingIo } from "../../cmd/io.ts";
+import { main } from "../../main.ts";
 import { realConfFiles } from "../../platform/files.ts";
 import { ManualClock, type RegistryFiles, registryFiles } from "../helpers/registry.ts";
 
@@ -316,5 +317,23 @@ Deno.test("--ca-only writes only ca.crt; -r CN is refused before anything happen
     await Deno.remove(join(env.dir, "ca.crt"));
     await assert.rejects(conf(env, { anonymous: true, req: [["CN", "1/16"]] }), UsageError);
     assert.deepEqual(await snapshot(env.dir), {});
+  });
+});
+
+Deno.test("the re6st conf command line enrolls and reports usage errors with exit 2", async () => {
+  await withEnv(async (env) => {
+    const io = recordingIo();
+    const args = ["conf", "--registry", env.url, "-d", env.dir, "--anonymous", "-r", "O", "X"];
+    assert.equal(await main(args, io), 0, io.stderr.join("\n"));
+    assert.equal(parseCertificate(await read(env, "cert.crt")).cn, "0/16");
+    const bad = recordingIo();
+    assert.equal(await main([...args, "--fingerprint", "sha1:00"], bad), 2);
+    assert.match(bad.stderr.join("\n"), /--fingerprint/);
+    const wrong = recordingIo();
+    assert.equal(
+      await main(["conf", "--registry", env.url, "-d", env.dir, "--token", "x"], wrong),
+      1,
+    );
+    assert.match(wrong.stderr.join("\n"), /^re6st conf: Invalid or expired token/m);
   });
 });
