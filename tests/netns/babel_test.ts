@@ -26,7 +26,13 @@ const HELLO_S = 0.5;
 type Side = "a" | "b";
 
 /** Babel config of one side: node IP on lo, veth taps as tunnels, short hellos. */
-function configFor(side: Side, dir: string, taps: string[], key: Uint8Array) {
+function configFor(
+  side: Side,
+  dir: string,
+  taps: string[],
+  key: Uint8Array,
+  over: Partial<BabelConfigInput> = {},
+) {
   const input: BabelConfigInput = {
     network: NETWORK,
     prefix: PREFIX[side],
@@ -43,6 +49,7 @@ function configFor(side: Side, dir: string, taps: string[], key: Uint8Array) {
       state: join(dir, "babeld.state"),
       log: join(dir, "babeld.log"),
     },
+    ...over,
   };
   return buildBabelConfig(input);
 }
@@ -120,8 +127,8 @@ async function tcpSource(lab: Lab, from: Side, to: Side): Promise<string> {
 }
 
 Deno.test({
-  name:
-    "two stock babelds with the generated config route between node IPs, with HMAC and restarts",
+  name: "two stock babelds with the generated config route between node IPs and through a " +
+    "gateway, authenticate with HMAC keys and survive restarts",
   ignore: !isRoot,
   sanitizeOps: true,
   sanitizeResources: true,
@@ -138,28 +145,28 @@ Deno.test({
       for (const side of ["a", "b"] as const) {
         await lab.addHost(side);
         await Deno.chmod(dirs[side], 0o700);
-        await lab.host(side).runner.run(["ip", "-6", "addr", "add", `${IP[side]}/64`, "dev", "lo"]);
-        await lab.host(side).runner.run([
-          "ip",
-          "-6",
-          "route",
-          "add",
-          "unreachable",
-          "2001:db8:42::/48",
-        ]);
+        const r = lab.host(side).runner;
+        await r.run(["ip", "-6", "addr", "add", `${IP[side]}/64`, "dev", "lo"]);
+        await r.run(["ip", "-6", "route", "add", "unreachable", "2001:db8:42::/48"]);
       }
       const link = await lab.link("a", "b");
       const taps = { a: [link.a.iface], b: [link.b.iface] };
-      const start = async (side: Side, key: Uint8Array) => {
+      const start = async (side: Side, key: Uint8Array, over: Partial<BabelConfigInput> = {}) => {
         procs[side] = await startBabeld({
           runner: lab.host(side).runner,
-          config: configFor(side, dirs[side], taps[side], key),
+          config: configFor(side, dirs[side], taps[side], key, over),
           log: logs[side],
         });
         return procs[side]!;
       };
+      // b is a gateway: it has a kernel default route and announces it from the network.
+      const rb = lab.host("b").runner;
+      await rb.run(["ip", "link", "add", "up0", "up", "type", "veth", "peer", "up1"]);
+      await rb.run(["ip", "link", "set", "up1", "up"]);
+      // Not "proto boot" (the default of ip route): babeld does not redistribute those (§8.3).
+      await rb.run(["ip", "-6", "route", "add", "default", "dev", "up0", "proto", "static"]);
       await start("a", KEY);
-      await start("b", KEY);
+      await start("b", KEY, { gateway: true });
       const cfgA = configFor("a", dirs.a, taps.a, KEY);
       assert.equal((await Deno.stat(cfgA.paths.config)).mode! & 0o777, 0o600);
 
@@ -189,6 +196,17 @@ Deno.test({
       assert.ok(snapA.xroutes.some((x) => x.prefix === "2001:db8:42:1::" && x.plen === 64));
       const kernel = await lab.exec("a", ["ip", "-6", "route", "show", "2001:db8:42:2::/64"]);
       assert.match(kernel.stdout, /proto babel src 2001:db8:42:1::1/);
+      // The gateway's default route is source-specific: only traffic from the network uses it.
+      await until("a to install the default route of gateway b", () => {
+        const r = model(ca).neighbours.get(PREFIX.b)?.routes.get(null);
+        return r?.prefix === "::" && r.plen === 0 && r.from === "2001:db8:42::" &&
+          r.fromPlen === 48;
+      });
+      const routesA = await lab.exec("a", ["ip", "-6", "route", "show"]);
+      assert.match(
+        routesA.stdout,
+        /^default from 2001:db8:42::\/48 via fe80::\S+ dev to-b proto babel/m,
+      );
       assert.equal(await tcpSource(lab, "a", "b"), IP.a);
       assert.equal(await tcpSource(lab, "b", "a"), IP.b);
 
@@ -238,11 +256,18 @@ Deno.test({
       await assert.rejects(Deno.stat(join(dirs.b, "babeld.sock")), Deno.errors.NotFound);
 
       // Same key again: b comes back, a neighbour appears within the window, routes form.
-      await start("b", KEY);
+      // This time b also announces a plain default route, like a pre-protocol-8 gateway.
+      await start("b", KEY, { extraArgs: ["-C", "redistribute ip ::/0 eq 0"] });
       await evB.next("connected", "b's client to reconnect after the kill");
       await until("a to hear b again", () => onLink(ca, link.a.iface), window);
       await until("a to identify b again", () => identifies(ca, "b"));
       await until("b to identify a again", () => identifies(cb, "a"));
+      // A normal node refuses the plain default (stock babeld would make it the machine's
+      // default route, §8.4.4); it came in the same update as b's prefix.
+      assert.ok(cb.view().xroutes.some((x) => x.plen === 0 && x.fromPlen === 0));
+      assert.ok(!(await ca.dump()).routes.some((r) => r.plen === 0 && r.fromPlen === 0));
+      const defaultA = await lab.exec("a", ["ip", "-6", "route", "show", "default"]);
+      assert.doesNotMatch(defaultA.stdout, /^default via/m);
       evB.off();
     } finally {
       for (const c of clients) await c.close();
