@@ -486,8 +486,8 @@ export class Node {
     await Promise.all(
       this.#servers.map((s) => attempt(`stop ${s.name}`, () => s.stop())),
     );
-    if (this.#babeld) await attempt("stop babeld", () => this.#babeld!.stop());
     if (this.#babel) await attempt("close the babeld client", () => this.#babel!.close());
+    if (this.#babeld) await attempt("stop babeld", () => this.#babeld!.stop());
     if (this.#hookServer) await attempt("close the hook socket", () => this.#hookServer!.close());
     await attempt("remove addresses, routes and taps", () => p.platform.undoAll());
     if (this.#record) {

@@ -1,0 +1,301 @@
+// Two real nodes (`deno run main.ts node`, real openvpn and babeld) and a registry, each in
+// its own namespace on one LAN: node B connects to node A in --client mode; each pings the
+// other's re6st address through the tunnel; babeld killed under A comes back and routing
+// returns; after SIGTERM neither namespace keeps a re6st address, route, tap or process.
+import assert from "node:assert/strict";
+import { createCa, createCsr } from "../../core/cert.ts";
+import { generateRsaKey } from "../../core/crypto.ts";
+import { memoryLogger } from "../../core/log.ts";
+import type { RegistryConfig } from "../../core/registry/config.ts";
+import { RegistryClient } from "../../core/registry/client.ts";
+import { startRegistry } from "../../core/registry/server.ts";
+import { createRunner } from "../../platform/runner.ts";
+import { selfArgv } from "../../platform/self.ts";
+import { type Child, createLab, isRoot, type Lab } from "./lab.ts";
+
+const NETWORK = "001000000000000100001101101110000000000001000010"; // 2001:db8:42::/48
+const PORT = 8080;
+const REGISTRY_IP = "10.0.0.1";
+const LAN_IP = { a: "10.0.0.2", b: "10.0.0.3" } as const;
+type Side = keyof typeof LAN_IP;
+
+/** A 2048-bit CA (OpenSSL 3 refuses smaller keys in TLS), a registry database with two nodes. */
+async function enroll(
+  dir: string,
+): Promise<{ config: RegistryConfig; certs: string[]; keys: string[] }> {
+  const ca = await createCa({ network: NETWORK, notBefore: new Date(Date.now() - 3600_000) });
+  await Deno.writeTextFile(`${dir}/ca.crt`, ca.certPem);
+  await Deno.writeTextFile(`${dir}/ca.key`, ca.keyPem, { mode: 0o600 });
+  const config: RegistryConfig = {
+    ca: `${dir}/ca.crt`,
+    key: `${dir}/ca.key`,
+    db: `${dir}/registry.db`,
+    port: PORT,
+    ipv4Bind: REGISTRY_IP,
+    ipv6Bind: "",
+    anonymousPrefixLength: 16,
+    logfile: `${dir}/registry.log`,
+    run: `${dir}/registry-run`,
+    verbose: 3,
+    hello: 2,
+  };
+  // Enrolled on loopback through the real RPC, then the database moves into a namespace.
+  const running = await startRegistry({ ...config, port: 0, ipv4Bind: "127.0.0.1" }, {
+    log: memoryLogger(0),
+    openRelaySocket: () => null,
+  });
+  const keys = await Promise.all([generateRsaKey(2048), generateRsaKey(2048)]);
+  const certs: string[] = [];
+  try {
+    const client = new RegistryClient(`http://127.0.0.1:${running.port}/`);
+    for (const key of keys) {
+      const pem = await client.requestCertificate("", createCsr(key, []));
+      assert.ok(pem, "requestCertificate gave a certificate");
+      certs.push(pem);
+    }
+  } finally {
+    await running.stop();
+  }
+  return { config, certs, keys };
+}
+
+interface RunningNode {
+  side: Side;
+  child: Child;
+  dir: string;
+  ip: string;
+}
+
+/** Writes a node's files and starts `re6st node` inside its namespace. */
+async function startNode(
+  lab: Lab,
+  side: Side,
+  dir: string,
+  ca: string,
+  cert: string,
+  key: string,
+  extra: string[],
+): Promise<RunningNode> {
+  const d = `${dir}/${side}`;
+  await Deno.mkdir(d, { recursive: true });
+  await Deno.writeTextFile(`${d}/ca.crt`, ca);
+  await Deno.writeTextFile(`${d}/cert.crt`, cert);
+  await Deno.writeTextFile(`${d}/cert.key`, key, { mode: 0o600 });
+  const argv = [
+    ...selfArgv(),
+    "node",
+    "--registry",
+    `http://${REGISTRY_IP}:${PORT}/`,
+    "--ca",
+    `${d}/ca.crt`,
+    "--cert",
+    `${d}/cert.crt`,
+    "--key",
+    `${d}/cert.key`,
+    "-s",
+    `${d}/state`,
+    "-l",
+    `${d}/log`,
+    "-r",
+    `${d}/run`,
+    "-v",
+    "3",
+    ...extra,
+  ];
+  const child = lab.spawn(side, argv, { log: `${d}/stdout.log` });
+  return { side, child, dir: d, ip: "" };
+}
+
+async function nodeLog(n: RunningNode): Promise<string> {
+  const read = (p: string) => Deno.readTextFile(p).catch(() => "");
+  return `--- ${n.side} re6stnet.log\n${await read(`${n.dir}/log/re6stnet.log`)}` +
+    `--- ${n.side} stdout\n${await read(`${n.dir}/stdout.log`)}` +
+    `--- ${n.side} babeld.log (tail)\n${(await read(`${n.dir}/log/babeld.log`)).slice(-2000)}`;
+}
+
+/** The node IP once the node put it on lo. */
+async function nodeIp(lab: Lab, side: Side): Promise<string | null> {
+  const r = await lab.exec(side, ["ip", "-6", "-o", "addr", "show", "dev", "lo"]);
+  return /inet6 (2001:db8:42:[0-9a-f:]+)\/64/.exec(r.stdout)?.[1] ?? null;
+}
+
+/** re6st traces in a namespace: addresses and routes in the network, taps, processes. */
+async function traces(lab: Lab, side: Side): Promise<string[]> {
+  const out: string[] = [];
+  const addr = await lab.exec(side, ["ip", "-6", "-o", "addr", "show"]);
+  out.push(...addr.stdout.split("\n").filter((l) => l.includes("2001:db8:42:")));
+  const routes = await lab.exec(side, ["ip", "-6", "route", "show", "table", "all"]);
+  out.push(...routes.stdout.split("\n").filter((l) => l.includes("2001:db8:42:")));
+  const links = await lab.exec(side, ["ip", "-o", "link", "show"]);
+  out.push(...links.stdout.split("\n").filter((l) => l.includes("re6stnet")));
+  out.push(...(await processes(lab, side)).map((p) => `process ${p.pid} ${p.name}`));
+  return out;
+}
+
+async function processes(lab: Lab, side: Side): Promise<{ pid: number; name: string }[]> {
+  // Listed from outside the namespace, so the listing command itself is not counted.
+  const r = await createRunner().run(["ip", "netns", "pids", lab.host(side).ns]);
+  const out = [];
+  for (const pid of r.stdout.split(/\s+/).filter((p) => p)) {
+    const name = await Deno.readTextFile(`/proc/${pid}/comm`).catch(() => "?");
+    out.push({ pid: Number(pid), name: name.trim() });
+  }
+  return out;
+}
+
+/** A lab with a registry (reg) and two enrolled, not yet started nodes (a, b). */
+interface Network {
+  lab: Lab;
+  dir: string;
+  ca: string;
+  certs: string[];
+  keys: string[];
+  registry: Child;
+}
+
+async function withNetwork(name: string, fn: (n: Network) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "re6st-node-netns-" });
+  const lab = await createLab(name);
+  try {
+    const { config, certs, keys } = await enroll(dir);
+    const ca = await Deno.readTextFile(config.ca);
+    for (const h of ["reg", "a", "b"]) await lab.addHost(h);
+    await lab.segment("lan", ["reg", "a", "b"], {
+      v4: [`${REGISTRY_IP}/24`, `${LAN_IP.a}/24`, `${LAN_IP.b}/24`],
+    });
+    const registry = lab.spawn("reg", [
+      ...selfArgv().slice(0, -1),
+      new URL("./node_registry_main.ts", import.meta.url).pathname,
+      JSON.stringify(config),
+    ], { log: `${dir}/registry.stdout` });
+    await lab.waitFor(async () => {
+      const r = await lab.exec("reg", ["ss", "-Hltn", `sport = :${PORT}`]);
+      return r.stdout.includes(String(PORT));
+    }, { what: "the registry listening", timeoutMs: 20_000 });
+    await fn({ lab, dir, ca, certs, keys, registry });
+    registry.kill("SIGTERM");
+    await registry.status;
+  } finally {
+    await lab.cleanup();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Sends SIGTERM, expects exit status 0 and no trace of re6st in the node's namespace. */
+async function stopCleanly(lab: Lab, n: RunningNode): Promise<void> {
+  n.child.kill("SIGTERM");
+  const s = await n.child.status;
+  assert.equal(s.code, 0, `node ${n.side} exit status\n${await nodeLog(n)}`);
+  assert.deepEqual(await traces(lab, n.side), [], `re6st traces left in ${n.side}`);
+  assert.equal(
+    await Deno.stat(`${n.dir}/run`).then(() => true, () => false),
+    false,
+    `run folder of ${n.side} removed`,
+  );
+}
+
+Deno.test({
+  name: "two nodes reach each other through a tunnel, survive a babeld crash and leave nothing",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withNetwork("node", async ({ lab, dir, ca, certs, keys }) => {
+      const nodes: RunningNode[] = [];
+      // A serves (TCP 1194); B connects to A in --client mode.
+      nodes.push(await startNode(lab, "a", dir, ca, certs[0], keys[0], []));
+      nodes.push(
+        await startNode(lab, "b", dir, ca, certs[1], keys[1], ["--client", `${LAN_IP.a},1194,tcp`]),
+      );
+      const [a, b] = nodes;
+      try {
+        a.ip = await lab.waitFor(() => nodeIp(lab, "a"), {
+          what: "A's address",
+          timeoutMs: 30_000,
+        });
+        b.ip = await lab.waitFor(() => nodeIp(lab, "b"), {
+          what: "B's address",
+          timeoutMs: 30_000,
+        });
+        const t0 = Date.now();
+        await lab.waitFor(() => lab.ping("b", a.ip), {
+          what: `B pinging A (${a.ip}) through the tunnel`,
+          timeoutMs: 60_000,
+          intervalMs: 500,
+        });
+        console.log(`B reached A ${Date.now() - t0} ms after both addresses were up`);
+        assert.ok(await lab.ping("a", b.ip, { count: 3 }), "A pings B back");
+        // The path goes through the tunnel: A reaches B via the tap of its TCP server.
+        const route = await lab.exec("a", ["ip", "-6", "route", "get", b.ip]);
+        assert.match(route.stdout, /dev re6stnet-tcp/, route.stdout);
+
+        // babeld killed under A: the node restarts it and routing comes back.
+        const before = (await processes(lab, "a")).find((p) => p.name === "babeld");
+        assert.ok(before, "babeld runs in A");
+        Deno.kill(before.pid, "SIGKILL");
+        await lab.exec("a", ["ip", "-6", "route", "flush", "proto", "babel"]);
+        const cut = await lab.exec("a", ["ping", "-n", "-c", "1", "-W", "1", b.ip]);
+        assert.notEqual(cut.code, 0, "no route to B while babeld is down");
+        const after = await lab.waitFor(async () => {
+          const p = (await processes(lab, "a")).find((x) => x.name === "babeld");
+          return p && p.pid !== before.pid ? p : null;
+        }, { what: "a new babeld in A", timeoutMs: 15_000 });
+        assert.notEqual(after.pid, before.pid);
+        const t1 = Date.now();
+        await lab.waitFor(() => lab.ping("a", b.ip), {
+          what: "A reaching B again after babeld restarted",
+          timeoutMs: 60_000,
+          intervalMs: 500,
+        });
+        console.log(`Routing back ${Date.now() - t1} ms after babeld was restarted`);
+        const logA = await Deno.readTextFile(`${a.dir}/log/re6stnet.log`);
+        assert.match(logA, /babeld \(pid \d+\) exited unexpectedly \(signal SIGKILL\)/);
+        assert.match(logA, /babeld restarted/);
+      } catch (e) {
+        for (const n of nodes) console.error(await nodeLog(n));
+        throw e;
+      }
+      // SIGTERM: both nodes exit 0 and leave nothing behind.
+      for (const n of nodes) await stopCleanly(lab, n);
+      if (Deno.env.get("RE6ST_TEST_LOGS")) { for (const n of nodes) console.log(await nodeLog(n)); }
+    }),
+});
+
+Deno.test({
+  name: "a node killed with -9 leaves state that its next start removes before starting",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withNetwork("node9", async ({ lab, dir, ca, certs, keys }) => {
+      const first = await startNode(lab, "a", dir, ca, certs[0], keys[0], []);
+      await lab.waitFor(async () => {
+        const names = (await processes(lab, "a")).map((p) => p.name);
+        return names.includes("babeld") && names.includes("openvpn") &&
+          (await nodeIp(lab, "a")) !== null;
+      }, { what: "A running with babeld and openvpn", timeoutMs: 30_000 });
+      first.child.kill("SIGKILL");
+      await first.child.status;
+      const left = await traces(lab, "a");
+      assert.ok(left.some((l) => l.includes("babeld")), `babeld survives: ${left}`);
+      assert.ok(left.some((l) => l.includes("re6stnet-tcp")), `the tap survives: ${left}`);
+      assert.ok(left.some((l) => l.includes("2001:db8:42::1/64")), `the address survives: ${left}`);
+
+      const second = await startNode(lab, "a", dir, ca, certs[0], keys[0], []);
+      try {
+        await lab.waitFor(async () => {
+          const log = await Deno.readTextFile(`${second.dir}/log/re6stnet.log`).catch(() => "");
+          return log.split("\n").filter((l) => /Node 0\/16 is up/.test(l)).length === 2;
+        }, { what: "A up again", timeoutMs: 30_000 });
+        const log = await Deno.readTextFile(`${second.dir}/log/re6stnet.log`);
+        assert.match(log, /Stopping 2 process\(es\) left by a previous run: /);
+        assert.match(log, /Removing \d+ leftover\(s\) of a previous run: .*tap re6stnet-tcp/);
+        const names = (await processes(lab, "a")).map((p) => p.name).sort();
+        assert.deepEqual(names.filter((n) => n !== "deno"), ["babeld", "openvpn"]);
+      } catch (e) {
+        console.error(await nodeLog(second));
+        throw e;
+      }
+      await stopCleanly(lab, second);
+    }),
+});
