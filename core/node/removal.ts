@@ -1,0 +1,178 @@
+// Coordinated tunnel removal with stock babeld (PROTOCOL.md §7.6 codes 2/3, adapted as
+// §8.4.5 suggests, since stock babeld has no per-neighbour cost multiplier):
+//
+// * client side (we own the tap): re-announce the tap with a high rxcost, so that the server
+//   stops routing through us; send code 2; on code 3 (or after 2 × timeout) flush the tap
+//   from babeld (our routes move to the alternatives at once) and stop OpenVPN.
+// * server side (shared tap): on code 2 from a served client, wait until our installed
+//   routes no longer go through that client (its raised rxcost moves them), then answer
+//   code 3. Bounded: 2 × hello when only the client's own prefix is left, `timeout` overall.
+
+import type { Bits } from "../addressing.ts";
+import type { BabelSnapshot } from "../babel/view.ts";
+import { cnFromPrefix } from "../addressing.ts";
+import type { Logger } from "../log.ts";
+import type { NodeClock } from "./clock.ts";
+import { neighboursOriginating, routesThrough } from "./tunnel_policy.ts";
+
+/** Message codes of the exchange (§6.5). */
+export const KILL_REQUEST = 2;
+export const KILL_RESPONSE = 3;
+/** Implementation: rxcost announced on a tap being retired (§8.4.5; the reference's soft lock). */
+export const RETIRE_RXCOST = 4096;
+
+/** One removal in progress. */
+export type Removal =
+  | {
+    side: "client";
+    prefix: Bits;
+    /** raise: rxcost not yet raised; ask: code 2 not yet sent; wait: waiting for code 3. */
+    phase: "raise" | "ask" | "wait";
+    started: number;
+    deadline: number;
+  }
+  | {
+    side: "server";
+    prefix: Bits;
+    /** Server taps the client is connected on. */
+    ifaces: string[];
+    started: number;
+  };
+
+/** What removals do to the world. */
+export interface RemovalActions {
+  /** Re-announces our tap to the peer with a high rxcost. */
+  raiseCost(prefix: Bits): Promise<void>;
+  /** Sends a code to a peer; false when no session (only a hello0 went out). */
+  send(prefix: Bits, code: number): boolean;
+  /** Closes our client tunnel to the peer. */
+  close(prefix: Bits, reason: string): Promise<void>;
+}
+
+/** Timing of removals. */
+export interface RemovalTiming {
+  helloS: number;
+  /** 4 × hello. */
+  timeoutS: number;
+}
+
+/** Removals in progress, by peer prefix. */
+export class Removals {
+  readonly #m = new Map<Bits, Removal>();
+
+  constructor(
+    readonly network: Bits,
+    readonly clock: NodeClock,
+    readonly timing: () => RemovalTiming,
+    readonly log: Logger,
+  ) {}
+
+  get size(): number {
+    return this.#m.size;
+  }
+
+  has(prefix: Bits): boolean {
+    return this.#m.has(prefix);
+  }
+
+  get(prefix: Bits): Removal | undefined {
+    return this.#m.get(prefix);
+  }
+
+  prefixes(): Set<Bits> {
+    return new Set(this.#m.keys());
+  }
+
+  /** Starts retiring our client tunnel to `prefix` (§7.5); false if one is in progress. */
+  startClient(prefix: Bits): boolean {
+    if (this.#m.has(prefix)) return false;
+    const now = this.clock.now();
+    this.#m.set(prefix, {
+      side: "client",
+      prefix,
+      phase: "raise",
+      started: now,
+      deadline: now + 2 * this.timing().timeoutS * 1000,
+    });
+    this.log.info(`Retiring tunnel to ${cnFromPrefix(prefix)}`);
+    return true;
+  }
+
+  /**
+   * Code 2 from `prefix`: honoured only if it is a client of our servers (`ifaces` non-empty)
+   * and no removal of it is in progress (§6.5). Returns whether it was honoured.
+   */
+  onRequest(prefix: Bits, ifaces: string[]): boolean {
+    if (ifaces.length === 0 || this.#m.has(prefix)) return false;
+    this.#m.set(prefix, { side: "server", prefix, ifaces, started: this.clock.now() });
+    this.log.debug(`${cnFromPrefix(prefix)} retires its tunnel to us; draining our routes`);
+    return true;
+  }
+
+  /** Code 3 from `prefix`: closes our tunnel if we are waiting for it (§6.5). */
+  async onResponse(prefix: Bits, actions: RemovalActions): Promise<boolean> {
+    const r = this.#m.get(prefix);
+    if (r?.side !== "client" || r.phase === "raise") return false;
+    this.#m.delete(prefix);
+    await actions.close(prefix, "retired (peer agreed)");
+    return true;
+  }
+
+  /** Forgets the removal of `prefix` (its tunnel went away by itself). */
+  abort(prefix: Bits): void {
+    this.#m.delete(prefix);
+  }
+
+  /** Advances every removal with a fresh Babel snapshot (§7.6, §8.4.5). */
+  async advance(snapshot: BabelSnapshot, actions: RemovalActions): Promise<void> {
+    const now = this.clock.now();
+    const { helloS, timeoutS } = this.timing();
+    for (const r of [...this.#m.values()]) {
+      if (this.#m.get(r.prefix) !== r) continue;
+      const cn = cnFromPrefix(r.prefix);
+      if (r.side === "server") {
+        const elapsed = now - r.started;
+        const left = this.#routesLeft(snapshot, r);
+        const done = left.length === 0 ||
+          (left.every((p) => p === r.prefix) && elapsed >= 2 * helloS * 1000) ||
+          elapsed >= timeoutS * 1000;
+        if (!done) continue;
+        this.#m.delete(r.prefix);
+        const sent = actions.send(r.prefix, KILL_RESPONSE);
+        this.log.debug(
+          `Routes through ${cn} ${left.length ? "still " + left.length : "drained"}; ` +
+            (sent ? "told it to close the tunnel" : "cannot tell it (no session)"),
+        );
+        continue;
+      }
+      if (now > r.deadline) {
+        this.#m.delete(r.prefix);
+        await actions.close(r.prefix, "retired (no answer from the peer in time)");
+        continue;
+      }
+      if (r.phase === "raise") {
+        try {
+          await actions.raiseCost(r.prefix);
+        } catch (e) {
+          this.log.warn(`Cannot raise the Babel cost towards ${cn}: ${errText(e)}`);
+        }
+        r.phase = "ask";
+      }
+      if (r.phase === "ask" && actions.send(r.prefix, KILL_REQUEST)) r.phase = "wait";
+    }
+  }
+
+  #routesLeft(snapshot: BabelSnapshot, r: Extract<Removal, { side: "server" }>): (Bits | null)[] {
+    const out: (Bits | null)[] = [];
+    for (const key of neighboursOriginating(snapshot, this.network, r.prefix)) {
+      const iface = key.slice(key.lastIndexOf("%") + 1);
+      if (!r.ifaces.includes(iface)) continue;
+      out.push(...routesThrough(snapshot, this.network, key));
+    }
+    return out;
+  }
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

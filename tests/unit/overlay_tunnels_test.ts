@@ -1,0 +1,244 @@
+import assert from "node:assert/strict";
+import { cnFromPrefix } from "../../core/addressing.ts";
+import type {
+  ClientConnectEvent,
+  ClientDisconnectEvent,
+  RouteUpEvent,
+} from "../../core/openvpn/hooks.ts";
+import { addr, managerBench, P, snapshot } from "../helpers/overlay_fakes.ts";
+
+type Bench = ReturnType<typeof managerBench>;
+
+function connect(p: string, dev = "re6stnet-tcp", serial = 100n): ClientConnectEvent {
+  return {
+    type: "client-connect",
+    dev,
+    commonName: cnFromPrefix(p),
+    serial,
+    trustedIp: "10.0.0.77",
+    trustedPort: 40000,
+    time: 0,
+  };
+}
+
+function disconnect(p: string, dev = "re6stnet-tcp"): ClientDisconnectEvent {
+  return { ...connect(p, dev), type: "client-disconnect" };
+}
+
+function routeUp(b: Bench, p: string, iface: string, o: Partial<RouteUpEvent> = {}): RouteUpEvent {
+  return {
+    type: "route-up",
+    dev: iface,
+    commonName: cnFromPrefix(p),
+    serial: 200n,
+    time: Math.floor(b.clock.now() / 1000) + 1,
+    ...o,
+  };
+}
+
+Deno.test("a fresh node bootstraps from the registry and opens a TCP tunnel to that peer", async () => {
+  const b = managerBench({
+    bootstrap: () => Promise.resolve({ prefix: P(1), addresses: addr(1) }),
+  });
+  await b.manager.tick();
+  assert.equal(b.bootstrapCalls.length, 1);
+  assert.deepEqual(b.host.taps, ["re6stnet1"]);
+  assert.deepEqual(b.babel.commands, ["interface re6stnet1 type tunnel"]);
+  const p = b.host.last("re6stnet1")!;
+  assert.deepEqual(p.remote, { ip: "10.0.0.1", port: 1194, proto: "tcp" }, "udp is disabled");
+  assert.equal(b.cache.peerAddress(P(1)), null, "being tried: try = 1");
+  assert.ok(b.manager.disconnected > b.clock.now(), "bootstrap back-off armed");
+  await b.manager.routeUp(routeUp(b, P(1), "re6stnet1"));
+  assert.equal(b.cache.peerAddress(P(1)), addr(1), "tunnel up: usable again");
+});
+
+Deno.test("a bootstrap peer with our own prefix is ignored", async () => {
+  const b = managerBench({
+    bootstrap: () => Promise.resolve({ prefix: P(9), addresses: addr(9) }),
+  });
+  await b.manager.tick();
+  assert.equal(b.host.processes.length, 0);
+  assert.ok(b.log.lines.some((l) => l.includes("own prefix")));
+});
+
+Deno.test("the registry node never asks for a bootstrap peer and uses its cache", async () => {
+  const b = managerBench({ prefix: P(1) });
+  b.cache.addPeer(P(4), addr(4));
+  await b.manager.tick();
+  assert.equal(b.bootstrapCalls.length, 0);
+  assert.equal(b.host.last("re6stnet1")?.remote.ip, "10.0.0.4");
+});
+
+Deno.test("distant peers are asked their address (code 1), and the answer opens a tunnel", async () => {
+  const b = managerBench({ settings: { clientCount: 2 } });
+  b.babel.snap = snapshot([{ prefix: P(1), iface: "re6stnet-tcp", behind: [P(5), P(6)] }]);
+  b.manager.served.set(P(1), new Map([["re6stnet-tcp", 1n]]));
+  b.peers.connected = new Set([P(5)]);
+  await b.manager.tick();
+  assert.deepEqual(b.peers.codes(1), [P(5)], "P(6) has no session: only a hello0 went out");
+  assert.ok(b.manager.connecting.has(P(5)));
+  assert.deepEqual(b.peers.probes, [P(1)], "registry reachable: session kept up");
+  await b.manager.onAddress(P(5), addr(5));
+  assert.equal(b.host.last("re6stnet1")?.remote.ip, "10.0.0.5");
+  assert.equal(b.bootstrapCalls.length, 0);
+});
+
+Deno.test("a cached address opens the tunnel without asking the peer", async () => {
+  const b = managerBench();
+  b.babel.snap = snapshot([{ prefix: P(1), iface: "re6stnet-tcp", behind: [P(5)] }]);
+  b.manager.served.set(P(1), new Map([["re6stnet-tcp", 1n]]));
+  b.cache.addPeer(P(5), addr(5));
+  await b.manager.tick();
+  assert.equal(b.peers.sent.length, 0);
+  assert.equal(b.host.last("re6stnet1")?.remote.ip, "10.0.0.5");
+});
+
+Deno.test("a node that serves nobody opens at most two tunnels, one serving opens client_count", async () => {
+  const distant = [P(5), P(6), P(7), P(8), P(10)];
+  const b = managerBench({ settings: { clientCount: 4 } });
+  for (const p of distant) b.cache.addPeer(p, addr(parseInt(p, 2)));
+  b.babel.snap = snapshot([{ prefix: P(1), iface: "re6stnet-tcp", behind: distant }]);
+  await b.manager.tick();
+  assert.equal(b.manager.clients.size, 2);
+  b.manager.served.set(P(1), new Map([["re6stnet-tcp", 1n]]));
+  await b.manager.tick();
+  assert.equal(b.manager.clients.size, 4);
+});
+
+Deno.test("--neighbour peers are opened first", async () => {
+  const b = managerBench({ settings: { clientCount: 1 }, neighbours: [P(7)], random: Math.random });
+  for (const n of [5, 6, 7, 8]) b.cache.addPeer(P(n), addr(n));
+  b.babel.snap = snapshot([{ prefix: P(1), iface: "re6stnet-tcp", behind: [5, 6, 7, 8].map(P) }]);
+  await b.manager.tick();
+  assert.deepEqual(b.manager.clients.list().map((t) => t.prefix), [P(7)]);
+});
+
+Deno.test("never two tunnels between one pair, never a tunnel to ourselves", async () => {
+  const b = managerBench();
+  assert.equal(await b.manager.makeTunnel(P(9), addr(9)), false);
+  b.manager.served.set(P(3), new Map([["re6stnet-tcp", 1n]]));
+  assert.equal(await b.manager.makeTunnel(P(3), addr(3)), false);
+  assert.equal(await b.manager.makeTunnel(P(4), addr(4)), true);
+  assert.equal(await b.manager.makeTunnel(P(4), addr(4)), false);
+  assert.equal(await b.manager.makeTunnel(P(5), "10.0.0.5,1194,udp"), false, "udp disabled");
+  assert.equal(b.host.processes.length, 1);
+});
+
+Deno.test("of two crossed tunnels, the node with the smaller prefix closes its client", async () => {
+  const small = managerBench({ prefix: P(2) });
+  await small.manager.makeTunnel(P(4), addr(4));
+  assert.deepEqual(small.manager.clientConnect(connect(P(4))), {
+    accept: true,
+    externalIp: "10.0.0.77",
+  });
+  await small.manager.tick();
+  assert.equal(small.manager.clients.size, 0);
+  assert.ok(small.host.processes[0].stopped);
+  const big = managerBench({ prefix: P(8) });
+  await big.manager.makeTunnel(P(4), addr(4));
+  big.manager.clientConnect(connect(P(4)));
+  await big.manager.tick();
+  assert.equal(big.manager.clients.size, 1, "the bigger prefix keeps its client");
+});
+
+Deno.test("revoked certificates: clients refused, tunnels to revoked servers closed", async () => {
+  const b = managerBench({ settings: { crl: new Set([13n]) } });
+  const a = b.manager.clientConnect(connect(P(3), "re6stnet-tcp", 13n));
+  assert.equal(a.accept, false);
+  assert.equal(b.manager.served.size, 0);
+  await b.manager.makeTunnel(P(4), addr(4));
+  await b.manager.routeUp(routeUp(b, P(4), "re6stnet1", { serial: 13n }));
+  assert.equal(b.manager.clients.size, 0);
+  await b.manager.makeTunnel(P(5), addr(5));
+  await b.manager.routeUp(routeUp(b, P(5), "re6stnet1", { serial: 14n }));
+  b.settings.crl = new Set([14n]);
+  assert.equal(await b.manager.dropRevoked(b.settings.crl), 1);
+  assert.equal(b.manager.clients.size, 0);
+  b.manager.clientConnect(connect(P(6), "re6stnet-tcp", 15n));
+  assert.equal(b.manager.servesRevoked(new Set([15n])), true);
+  b.manager.clientDisconnect(disconnect(P(6)));
+  assert.equal(b.manager.servesRevoked(new Set([15n])), false);
+});
+
+Deno.test("a tunnel that dies before coming up tries the next address, then gives up", async () => {
+  const b = managerBench({ settings: { disabledProtos: [] } });
+  b.cache.addPeer(P(4), addr(4));
+  b.babel.snap = snapshot([{ prefix: P(1), iface: "re6stnet-tcp" }]);
+  b.manager.served.set(P(1), new Map([["re6stnet-tcp", 1n]]));
+  await b.manager.makeTunnel(P(4), addr(4));
+  assert.equal(b.host.last("re6stnet1")?.remote.proto, "udp");
+  b.host.last("re6stnet1")!.exit();
+  await b.manager.tick();
+  assert.equal(b.host.last("re6stnet1")?.remote.proto, "tcp");
+  b.host.last("re6stnet1")!.exit();
+  await b.manager.tick();
+  assert.equal(b.manager.clients.get(P(4)), undefined);
+  assert.equal(b.host.processes.length, 2);
+  assert.equal(b.cache.peerAddress(P(4)), null, "blacklisted until its address is refreshed");
+  b.cache.addPeer(P(4), addr(4));
+  assert.equal(b.cache.peerAddress(P(4)), addr(4), "a new address list makes it usable");
+});
+
+Deno.test("success on a later address moves it to the front in the cache", async () => {
+  const b = managerBench({ settings: { disabledProtos: [] } });
+  b.cache.addPeer(P(4), addr(4));
+  await b.manager.makeTunnel(P(4), addr(4));
+  b.host.last("re6stnet1")!.exit();
+  b.manager.nextRefresh = Infinity;
+  await b.manager.tick();
+  await b.manager.routeUp(routeUp(b, P(4), "re6stnet1"));
+  assert.equal(b.cache.peerAddress(P(4)), "10.0.0.4,1194,tcp;10.0.0.4,1194,udp");
+});
+
+Deno.test("a route-up older than the current OpenVPN process is ignored", async () => {
+  const b = managerBench();
+  await b.manager.makeTunnel(P(4), addr(4));
+  await b.manager.routeUp(routeUp(b, P(4), "re6stnet1", { time: 1000 }));
+  assert.equal(b.manager.clients.get(P(4))?.established, false);
+});
+
+Deno.test("a learned external address updates our address list", async () => {
+  const b = managerBench({ ips: [] });
+  await b.manager.makeTunnel(P(4), addr(4));
+  await b.manager.routeUp(routeUp(b, P(4), "re6stnet1", { externalIp: "192.0.2.7" }));
+  assert.deepEqual(b.ownChanges, ["192.0.2.7,1194,tcp"]);
+});
+
+Deno.test("--remote-gateway routes each IPv4 remote and removes the route with the tunnel", async () => {
+  const b = managerBench({ remoteGateways: ["10.9.9.9"] });
+  await b.manager.makeTunnel(P(4), addr(4));
+  assert.deepEqual(b.host.ip, ["ip -4 route add 10.0.0.4/32 via 10.9.9.9"]);
+  b.host.last("re6stnet1")!.exit();
+  b.manager.nextRefresh = Infinity;
+  await b.manager.tick();
+  assert.deepEqual(b.host.ip.slice(1), ["ip -4 route del 10.0.0.4/32 via 10.9.9.9"]);
+});
+
+Deno.test("an island bootstraps towards a node it does not know", async () => {
+  const b = managerBench({
+    settings: { clientCount: 2 },
+    bootstrap: () => Promise.resolve({ prefix: P(12), addresses: addr(12) }),
+  });
+  b.babel.snap = snapshot([{ prefix: P(3), iface: "re6stnet-tcp", behind: [P(5)] }]);
+  b.manager.served.set(P(3), new Map([["re6stnet-tcp", 1n]]));
+  await b.manager.tick();
+  assert.equal(b.bootstrapCalls.length, 1);
+  assert.ok(b.manager.clients.has(P(12)));
+  await b.manager.tick();
+  assert.equal(b.bootstrapCalls.length, 1, "back-off: no second call");
+});
+
+Deno.test("when the registry does not answer, an island keeps using its distant peers", async () => {
+  const b = managerBench({ bootstrap: () => Promise.reject(new Error("timeout")) });
+  b.babel.snap = snapshot([{ prefix: P(3), iface: "re6stnet-tcp", behind: [P(5)] }]);
+  b.cache.addPeer(P(5), addr(5));
+  await b.manager.tick();
+  assert.ok(b.manager.clients.has(P(5)));
+});
+
+Deno.test("topology lists client tunnels first, then served clients", async () => {
+  const b = managerBench();
+  await b.manager.makeTunnel(P(4), addr(4));
+  b.manager.clientConnect(connect(P(6)));
+  assert.equal(b.manager.topology(), "1 4/16 6/16");
+});
