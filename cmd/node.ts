@@ -5,6 +5,7 @@ import { createBabelClient } from "../core/babel/local.ts";
 import { SOFTWARE_VERSION } from "../core/constants.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { openCacheFile } from "../core/node/cache.ts";
+import { overlayTunnels } from "../core/node/overlay.ts";
 import { systemClock } from "../core/node/clock.ts";
 import { Node, type NodeExit } from "../core/node/daemon.ts";
 import type { Identity } from "../core/node/identity.ts";
@@ -18,6 +19,7 @@ import { startBabeld } from "../platform/babeld.ts";
 import { startHookServer, writeHookScript } from "../platform/hook_server.ts";
 import { createLinuxPlatform } from "../platform/linux.ts";
 import { startOpenVpn } from "../platform/openvpn.ts";
+import { realOverlayParts } from "../platform/overlay.ts";
 import { createRunner, type Runner } from "../platform/runner.ts";
 import { selfArgv, selfEnv } from "../platform/self.ts";
 import { parseOrHelp } from "./common.ts";
@@ -237,5 +239,6 @@ export function realParts(opts: NodeOptions, log: Logger): NodeParts {
       }),
     clock: systemClock,
     log,
+    tunnels: overlayTunnels(opts, realOverlayParts(opts, runner, log)),
   };
 }
