@@ -60,7 +60,10 @@ async function runOnce(opts: NodeOptions, io: Io): Promise<NodeExit> {
     ["SIGTERM", () => node.stop("SIGTERM")],
     ["SIGHUP", () => node.hangup("SIGHUP")],
     ["SIGUSR2", () => node.hangup("SIGUSR2")],
-    ["SIGUSR1", () => logFile.reopen()],
+    ["SIGUSR1", () => {
+      logFile.reopen();
+      log.info(`Log file ${logFile.path} reopened (SIGUSR1)`);
+    }],
   ];
   for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
   try {

@@ -299,3 +299,75 @@ Deno.test({
       await stopCleanly(lab, second);
     }),
 });
+
+Deno.test({
+  name: "signals during start-up: SIGTERM exits 0, SIGHUP exits 255, SIGUSR1 reopens the log",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "re6st-node-netns-" });
+    const lab = await createLab("nodesig");
+    try {
+      const { config, certs, keys } = await enroll(dir);
+      const ca = await Deno.readTextFile(config.ca);
+      await lab.addHost("a");
+      // No registry at all: the node retries getNetworkConfig with back-off.
+      const logOf = (n: RunningNode) =>
+        Deno.readTextFile(`${n.dir}/log/re6stnet.log`).catch(() => "");
+      const retrying = (n: RunningNode) =>
+        lab.waitFor(async () => /will retry in/.test(await logOf(n)), {
+          what: "the node retrying the registry",
+          timeoutMs: 20_000,
+        });
+
+      const a = await startNode(lab, "a", dir, ca, certs[0], keys[0], []);
+      await retrying(a);
+      await stopCleanly(lab, a);
+      assert.match(await logOf(a), /Stopping: SIGTERM/);
+
+      const b = await startNode(lab, "a", `${dir}/second`, ca, certs[0], keys[0], []);
+      await retrying(b);
+      await Deno.rename(`${b.dir}/log/re6stnet.log`, `${b.dir}/log/re6stnet.log.1`);
+      b.child.kill("SIGUSR1");
+      await lab.waitFor(async () => /reopened \(SIGUSR1\)/.test(await logOf(b)), {
+        what: "a new re6stnet.log after SIGUSR1",
+        timeoutMs: 20_000,
+      });
+      b.child.kill("SIGHUP");
+      assert.equal((await b.child.status).code, 255, "SIGHUP exits with status 255");
+      assert.deepEqual(await traces(lab, "a"), []);
+
+      // A missing certificate: one line on stderr, status 1, nothing started.
+      await Deno.remove(`${b.dir}/cert.crt`);
+      const argv = [
+        ...selfArgv(),
+        "node",
+        "--registry",
+        "http://10.0.0.1:1/",
+        "--ca",
+        `${b.dir}/ca.crt`,
+        "--cert",
+        `${b.dir}/cert.crt`,
+        "--key",
+        `${b.dir}/cert.key`,
+        "-s",
+        `${b.dir}/state`,
+        "-l",
+        `${b.dir}/log`,
+        "-r",
+        `${b.dir}/run`,
+      ];
+      const r = await lab.exec("a", argv);
+      assert.equal(r.code, 1);
+      assert.equal(
+        r.stderr.trim(),
+        `re6st node: Cannot load certificate "${b.dir}/cert.crt": no such file`,
+      );
+      assert.deepEqual(await traces(lab, "a"), []);
+    } finally {
+      await lab.cleanup();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
