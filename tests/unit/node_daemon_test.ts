@@ -318,3 +318,57 @@ Deno.test("a network that requires a newer protocol stops start-up with one line
   await assert.rejects(node.run(), /requires at least 11: upgrade re6st/);
   assert.deepEqual(w.processes, []);
 });
+
+Deno.test("an OpenVPN server that dies is restarted, doubling the delay while it keeps dying", async () => {
+  const w = await world();
+  const [node, run] = await started(w);
+  const servers = () => w.processes.filter((p) => p.name === "openvpn re6stnet-tcp");
+  servers()[0].exit({ code: 1, lastLines: ["TCP/UDP: Socket bind failed on local address"] });
+  await until(() => w.log.lines.some((l) => /restarting in 1 s/.test(l)), "first restart");
+  await w.clock.advance(1000);
+  await until(() => servers().length === 2, "a second server");
+  servers()[1].exit({ code: 1 });
+  await until(() => w.log.lines.some((l) => /restarting in 2 s/.test(l)), "doubled delay");
+  await w.clock.advance(1999);
+  assert.equal(servers().length, 2, "not before 2 s");
+  await w.clock.advance(1);
+  await until(() => servers().length === 3, "a third server");
+  const info = node.status().children.find((c) => c.name === "openvpn re6stnet-tcp")!;
+  assert.equal(info.restarts, 2);
+  assert.match(info.lastExit!, /^exit code 1/);
+  node.stop();
+  await run;
+  assert.ok(servers()[2].stopped);
+});
+
+Deno.test("with --ovpnlog each OpenVPN process appends to <log>/<interface>.log", async () => {
+  const w = await world();
+  const [node, run] = await started(w, ["--ovpnlog"]);
+  assert.match(w.processes[0].args.join(" "), /--log-append \/lg\/re6stnet-tcp.log/);
+  node.stop();
+  await run;
+});
+
+Deno.test("the node asks for a restart when its certificate becomes due for renewal", async () => {
+  const key = await nodeKeyPem();
+  const now = Date.now();
+  const cert = nodeCertPem(key, { notAfter: new Date(now + 30 * 86400_000 + 3600_000) });
+  const body = networkConfigBody(cert);
+  const w = fakeWorld({
+    files: { "/c/ca.crt": TEST_CA_CERT_PEM, "/c/cert.crt": cert, "/c/cert.key": key },
+    registry: fakeRegistry({
+      getNetworkConfig: () => Promise.resolve(body),
+      getDh: () => Promise.resolve(DH),
+    }),
+  });
+  const [node, run] = await started(w);
+  let exit: NodeExit | null = null;
+  run.then((e) => exit = e);
+  await w.clock.advance(3500_000);
+  assert.equal(exit, null);
+  await w.clock.advance(200_000);
+  await until(() => exit !== null, "the node ending");
+  assert.deepEqual(exit, { kind: "restart", reason: "certificate or CA renewal is due" });
+  assert.equal(node.status().state, "stopped");
+  assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
+});
