@@ -6,11 +6,11 @@ import type { BabelClient } from "../babel/local.ts";
 import { formatAddressList } from "../addressing.ts";
 import type { Logger } from "../log.ts";
 import { clientArgs, type CommonArgs, serverArgs, singleClientArgs } from "../openvpn/args.ts";
-import type { ConnectAnswer, HookEvent } from "../openvpn/hooks.ts";
 import type { NodeOptions } from "../options/node.ts";
 import type { NodeCache } from "./cache.ts";
 import { type Identity, loadIdentity } from "./identity.ts";
-import { ipv4State, networkRoute, nodeAddress, removeLeftovers } from "./kernel.ts";
+import { ServedClients } from "./hooks.ts";
+import { babelInput, ipv4State, networkRoute, nodeAddress, removeLeftovers } from "./kernel.ts";
 import type { NodeParts } from "./parts.ts";
 import { type ChildRecord, claimRunDir } from "./pids.ts";
 import {
@@ -20,13 +20,7 @@ import {
   nodeEnvironment,
 } from "./settings.ts";
 import { buildStatus } from "./snapshot.ts";
-import {
-  errorRing,
-  type NodeState,
-  type NodeStatus,
-  type ServedClient,
-  tapErrors,
-} from "./status.ts";
+import { errorRing, type NodeState, type NodeStatus, tapErrors } from "./status.ts";
 import { type ManagedProcess, supervise, type Supervised } from "./supervisor.ts";
 import {
   checkStop,
@@ -85,7 +79,7 @@ export class Node {
   #babel: BabelClient | null = null;
   #tunnels: TunnelManager | null = null;
   #daemons: ManagedProcess[] = [];
-  #served = new Map<string, ServedClient>();
+  readonly #served: ServedClients;
   #nextRenewal: number | null = null;
   #contact = {
     ok: null as boolean | null,
@@ -98,6 +92,7 @@ export class Node {
     this.#p = parts;
     this.#log = tapErrors(parts.log, this.#errors, () => parts.clock.now());
     this.#startedAt = parts.clock.now();
+    this.#served = new ServedClients(this.#log, () => parts.clock.now());
   }
 
   /** Asks the node to stop (SIGINT/SIGTERM); start-up is interrupted if still running. */
@@ -140,7 +135,7 @@ export class Node {
         ...(this.#tunnels?.children() ?? []),
       ],
       tunnels: this.#tunnels?.tunnels() ?? [],
-      served: [...this.#served.values()],
+      served: this.#served.list(),
       babel: this.#babel,
       errors: this.#errors.entries,
     });
@@ -257,7 +252,12 @@ export class Node {
 
     // Hooks come back over a socket in the run folder.
     const hookSocket = `${o.run}/ovpn-hook.sock`;
-    this.#hookServer = await p.openvpn.serveHooks(hookSocket, (ev) => this.#onHook(ev));
+    this.#hookServer = await p.openvpn.serveHooks(hookSocket, (ev) =>
+      this.#served.handle(ev, {
+        identity: this.#identity,
+        settings: this.#settings,
+        tunnels: this.#tunnels,
+      }));
     const hook = await p.openvpn.writeHookScript(`${o.run}/ovpn-hook`, hookSocket);
     const common: CommonArgs = {
       hook,
@@ -286,7 +286,7 @@ export class Node {
       },
       createTap: async (name) => void await p.platform.createTap(name),
       addBabelInterface: async (name) => {
-        const params = buildBabelConfig(this.#babelInput([], [])).tunnelParams;
+        const params = buildBabelConfig(babelInput(o, s, identity, [], [])).tunnelParams;
         await this.#babel?.addInterface(name, params);
       },
       requestRestart: (reason) => this.restart(reason),
@@ -343,7 +343,7 @@ export class Node {
 
     // 11. babeld, supervised, and its local-interface client.
     const taps = [...s.servers.map((x) => x.iface), ...this.#tunnels.interfaces];
-    const babelConfig = buildBabelConfig(this.#babelInput(taps, o.interface));
+    const babelConfig = buildBabelConfig(babelInput(o, s, identity, taps, o.interface));
     this.#babeld = supervise({
       name: "babeld",
       start: () => p.babel.start(babelConfig),
@@ -377,31 +377,6 @@ export class Node {
     }
   }
 
-  #babelInput(tunnelInterfaces: string[], interfaces: string[]) {
-    const o = this.options;
-    const s = this.#settings!;
-    const id = this.#identity!;
-    return {
-      network: id.network,
-      prefix: id.prefix,
-      helloS: s.helloS,
-      babelDefault: s.babelDefault,
-      hmacSign: s.hmacSign,
-      hmacAccept: s.hmacSign ? s.hmacAccept : undefined,
-      gateway: o.gateway,
-      ipv4: s.ipv4 ? { address: s.ipv4.address, length: s.ipv4.plen } : undefined,
-      tunnelInterfaces,
-      interfaces,
-      extraArgs: o.babelArgs,
-      paths: {
-        config: `${o.run}/babeld.conf`,
-        socket: `${o.run}/babeld.sock`,
-        state: `${o.state}/babeld.state`,
-        log: `${o.log}/babeld.log`,
-      },
-    };
-  }
-
   /** Starts one OpenVPN process and records its pid for the stale-process check. */
   async #startOpenVpn(name: string, args: readonly string[]): Promise<ManagedProcess> {
     const logFile = this.options.ovpnlog ? `${this.options.log}/${name}.log` : undefined;
@@ -429,43 +404,6 @@ export class Node {
       }
       if (!signal.aborted) this.restart("certificate or CA renewal is due");
     })();
-  }
-
-  /** OpenVPN hook events (§8.1.4): the node's part, then the tunnel manager's. */
-  #onHook(ev: HookEvent): ConnectAnswer | void {
-    const log = this.#log;
-    const s = this.#settings;
-    const id = this.#identity;
-    if (ev.type === "client-connect") {
-      const refuse = (reason: string): ConnectAnswer => {
-        log.warn(`Refusing client ${ev.commonName} on ${ev.dev} from ${ev.trustedIp}: ${reason}`);
-        return { accept: false, reason };
-      };
-      if (!s || !id || !this.#tunnels) return refuse("the node is not ready");
-      if (ev.commonName === id.cn) return refuse("it presents our own certificate");
-      if (s.crl.has(ev.serial)) return refuse(`certificate serial ${ev.serial} is revoked`);
-      const no = this.#tunnels.onClientConnect(ev);
-      if (no) return refuse(no);
-      this.#served.set(`${ev.dev} ${ev.commonName}`, {
-        peer: ev.commonName,
-        iface: ev.dev,
-        serial: ev.serial.toString(),
-        remote: `${ev.trustedIp} ${ev.trustedPort}`,
-        since: this.#p.clock.now(),
-      });
-      log.info(`Client ${ev.commonName} connected to ${ev.dev} from ${ev.trustedIp}`);
-      this.#tunnels.onHook(ev);
-      return { accept: true };
-    }
-    if (ev.type === "client-disconnect") {
-      this.#served.delete(`${ev.dev} ${ev.commonName}`);
-      log.info(`Client ${ev.commonName} disconnected from ${ev.dev}`);
-    } else if (ev.type === "route-up") {
-      log.info(`Tunnel ${ev.dev} to ${ev.commonName} is up`);
-    } else {
-      log.debug(`${ev.dev} is up (mtu ${ev.mtu})`);
-    }
-    this.#tunnels?.onHook(ev);
   }
 
   /** Stops every child (babeld last), removes every kernel change, the run folder. */

@@ -1,10 +1,13 @@
 // The node's kernel state (PROTOCOL.md §7.1 steps 4, 8, 10; §8.2; §1.6), made through the
-// journaling Platform so that teardown removes exactly what the node added.
+// journaling Platform so that teardown removes exactly what the node added, and babeld's
+// configuration input.
 
+import type { BabelConfigInput } from "../babel/config.ts";
 import type { Logger } from "../log.ts";
+import type { NodeOptions } from "../options/node.ts";
 import type { AddressSpec, Platform, RouteSpec } from "../../platform/types.ts";
 import type { Identity } from "./identity.ts";
-import type { Ipv4Payload } from "./settings.ts";
+import type { EffectiveSettings, Ipv4Payload } from "./settings.ts";
 
 /** The node IP on the main interface: `<node IP>/<len(subnet)>` (§7.1 step 10). */
 export function nodeAddress(identity: Identity, mainInterface: string): AddressSpec {
@@ -53,4 +56,33 @@ export async function removeLeftovers(
   log.warn(`Removing ${count} leftover(s) of a previous run: ${what.join(", ")}`);
   await platform.removeLeftovers(found);
   return count;
+}
+
+/** babeld's configuration input for this node (§8.3 as adapted in core/babel/config.ts). */
+export function babelInput(
+  o: Pick<NodeOptions, "gateway" | "babelArgs" | "run" | "state" | "log">,
+  s: EffectiveSettings,
+  id: Identity,
+  tunnelInterfaces: string[],
+  interfaces: string[],
+): BabelConfigInput {
+  return {
+    network: id.network,
+    prefix: id.prefix,
+    helloS: s.helloS,
+    babelDefault: s.babelDefault,
+    hmacSign: s.hmacSign,
+    hmacAccept: s.hmacSign ? s.hmacAccept : undefined,
+    gateway: o.gateway,
+    ipv4: s.ipv4 ? { address: s.ipv4.address, length: s.ipv4.plen } : undefined,
+    tunnelInterfaces,
+    interfaces,
+    extraArgs: o.babelArgs,
+    paths: {
+      config: `${o.run}/babeld.conf`,
+      socket: `${o.run}/babeld.sock`,
+      state: `${o.state}/babeld.state`,
+      log: `${o.log}/babeld.log`,
+    },
+  };
 }
