@@ -64,8 +64,7 @@ export interface IssuedCertificate {
 const SHA512_RSA = () => sequence(oid(OID.sha512WithRSAEncryption), nullValue());
 
 function signed(tbs: Uint8Array, key: PrivateKeyInput): IssuedCertificate {
-  const der = sequence(tbs, SHA512_RSA(), bitString(rsaSign(key, tbs)));
-  return { der, pem: toPem("CERTIFICATE", der) };
+  return assembleCertificate(tbs, rsaSign(key, tbs));
 }
 
 function asSpki(k: KeyObject | Uint8Array): Uint8Array {
@@ -77,7 +76,12 @@ function asSpki(k: KeyObject | Uint8Array): Uint8Array {
  * key (§3.5).
  */
 export function issueCertificate(p: IssueParams): IssuedCertificate {
-  const tbs = sequence(
+  return signed(tbsCertificate(p), p.caKey);
+}
+
+/** The TBSCertificate of issueCertificate, for callers that sign elsewhere (async). */
+export function tbsCertificate(p: Omit<IssueParams, "caKey">): Uint8Array {
+  return sequence(
     integer(p.serial),
     SHA512_RSA(),
     p.ca.subjectDer,
@@ -85,7 +89,12 @@ export function issueCertificate(p: IssueParams): IssuedCertificate {
     encodeName(p.subject),
     asSpki(p.publicKey),
   );
-  return signed(tbs, p.caKey);
+}
+
+/** The certificate made of a TBSCertificate and its sha512WithRSAEncryption signature. */
+export function assembleCertificate(tbs: Uint8Array, signature: Uint8Array): IssuedCertificate {
+  const der = sequence(tbs, SHA512_RSA(), bitString(signature));
+  return { der, pem: toPem("CERTIFICATE", der) };
 }
 
 /**
