@@ -7,6 +7,12 @@ import type { RegistryDb } from "./db.ts";
 /** `cert` value of a block that can never be allocated (§5.3). */
 export const RESERVED = "reserved";
 
+/**
+ * `cert` value of a block allocated to a certificate being signed (this implementation only;
+ * such rows are freed at start-up: they were never handed out).
+ */
+export const PENDING = "pending";
+
 /** No free block can hold the requested prefix (answered as HTTP 500, §5.3). */
 export class AllocationError extends Error {
   override name = "AllocationError";

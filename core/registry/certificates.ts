@@ -3,14 +3,14 @@
 // updated only after it committed.
 
 import { type Bits, cnFromPrefix, prefixFromCn } from "../addressing.ts";
-import { issueCertificate, issuedSubject, parseCsr } from "../cert.ts";
+import { assembleCertificate, issuedSubject, parseCsr, tbsCertificate } from "../cert.ts";
 import { CERT_LIFETIME_S, RENEW_PERIOD_S } from "../constants.ts";
-import { modulusBits } from "../crypto.ts";
-import { allocatePrefix, freePrefix, mergeFreeBlocks } from "./allocation.ts";
+import { modulusBits, rsaSign } from "../crypto.ts";
+import { allocatePrefix, freePrefix, mergeFreeBlocks, PENDING } from "./allocation.ts";
 import { selectCommunity } from "./communities.ts";
 import { HttpError } from "./errors.ts";
 import type { CertInfo, Registry } from "./registry.ts";
-import { deleteToken, findToken, smallestFree } from "./tokens.ts";
+import { deleteToken, findToken, insertToken, smallestFree, type TokenRow } from "./tokens.ts";
 
 /** Largest CSR accepted, in characters of PEM text. */
 export const MAX_CSR_CHARS = 16384;
@@ -38,11 +38,11 @@ export interface Issued {
 }
 
 /** Issues a certificate for a CSR (requestCertificate, §4.6); null for an unknown token. */
-export function requestCertificate(
+export async function requestCertificate(
   r: Registry,
   q: CertificateRequest,
   geoip: GeoIp | null,
-): Issued | null {
+): Promise<Issued | null> {
   if (q.req.length > MAX_CSR_CHARS) {
     throw new HttpError(413, `CSR of ${q.req.length} characters is too large`);
   }
@@ -71,51 +71,82 @@ export function requestCertificate(
   }
   const [country, continent] = locate(q, geoip);
   const community = selectCommunity(r.communities, country, continent);
-  const now = new Date(r.clock.now());
-  now.setMilliseconds(0);
-  let issued: Issued | null = null;
-  let email: string | null = null;
-  r.db.tx(() => {
-    let len = length;
-    if (!anonymous) {
-      const row = findToken(r.db, q.token);
-      if (!row) return;
-      deleteToken(r.db, q.token);
-      email = row.email;
-      len = row.prefix_len;
-    }
-    const prefix = allocatePrefix(r.db, len, community, r.maxPrefixLength);
-    const subjectSerial = smallestFree(r.usedSubjectSerials());
-    const serial = nextSerial(r);
-    const cert = issueCertificate({
-      ca: r.ca,
-      caKey: r.caKey,
-      subject: issuedSubject(csr.subject, subjectSerial, cnFromPrefix(prefix)),
-      publicKey: csr.spki,
-      serial,
-      notBefore: now,
-      notAfter: new Date(now.getTime() + CERT_LIFETIME_S * 1000),
-    });
-    r.db.sql.prepare("UPDATE cert SET email = ?, cert = ? WHERE prefix = ?").run(
-      email,
-      cert.pem,
-      prefix,
-    );
-    const first = r.registryPrefix === null;
-    if (first) {
-      r.db.setConfig("prefix", prefix);
-      r.bumpVersion();
-    }
-    issued = { pem: cert.pem, prefix, bumped: first };
-  });
-  if (issued === null) return null;
-  const done = issued as Issued;
-  r.indexCert(done.prefix, email, done.pem);
-  r.log.info(
-    `Issued certificate ${cnFromPrefix(done.prefix)} (${email ?? "anonymous"}, ` +
-      `community "${community}")${done.bumped ? ": it is the registry node" : ""}`,
+  // Phase 1 (locked, one transaction): take the token, allocate, number; the row is marked
+  // PENDING so no one else gets it. The first certificate is done entirely here.
+  const plan = await r.exclusive(() =>
+    r.db.tx(() => {
+      const now = new Date(r.clock.now());
+      now.setMilliseconds(0);
+      let len = length, email: string | null = null;
+      let token: TokenRow | undefined;
+      if (!anonymous) {
+        token = findToken(r.db, q.token);
+        if (!token) return null;
+        deleteToken(r.db, q.token);
+        email = token.email;
+        len = token.prefix_len;
+      }
+      const prefix = allocatePrefix(r.db, len, community, r.maxPrefixLength);
+      const subjectSerial = smallestFree([...r.usedSubjectSerials(), ...r.pendingSubjectSerials]);
+      const tbs = tbsCertificate({
+        ca: r.ca,
+        subject: issuedSubject(csr.subject, subjectSerial, cnFromPrefix(prefix)),
+        publicKey: csr.spki,
+        serial: nextSerial(r),
+        notBefore: now,
+        notAfter: new Date(now.getTime() + CERT_LIFETIME_S * 1000),
+      });
+      const first = r.registryPrefix === null;
+      const pem = first ? assembleCertificate(tbs, rsaSign(r.caKey, tbs)).pem : PENDING;
+      r.db.sql.prepare("UPDATE cert SET email = ?, cert = ? WHERE prefix = ?")
+        .run(email, pem, prefix);
+      if (first) {
+        r.db.setConfig("prefix", prefix);
+        r.bumpVersion();
+      } else {
+        r.pendingSubjectSerials.add(subjectSerial);
+      }
+      return { prefix, email, token, tbs, subjectSerial, pem, first };
+    })
   );
-  return done;
+  if (plan === null) return null;
+  let pem = plan.pem;
+  if (!plan.first) {
+    // Phase 2: sign off the JS thread, other issuances go on meanwhile.
+    try {
+      pem = assembleCertificate(plan.tbs, await r.sign(plan.tbs)).pem;
+      await r.exclusive(() =>
+        r.db.tx(() =>
+          r.db.sql.prepare("UPDATE cert SET cert = ? WHERE prefix = ?").run(pem, plan.prefix)
+        )
+      );
+    } catch (e) {
+      await r.exclusive(() =>
+        r.db.tx(() => {
+          freePrefix(r.db, plan.prefix);
+          mergeFreeBlocks(r.db);
+          if (plan.token) {
+            insertToken(
+              r.db,
+              plan.token.token,
+              plan.token.email,
+              plan.token.prefix_len,
+              plan.token.date,
+            );
+          }
+        })
+      );
+      throw e;
+    } finally {
+      r.pendingSubjectSerials.delete(plan.subjectSerial);
+    }
+  }
+  r.indexCert(plan.prefix, plan.email, pem);
+  r.log.info(
+    `Issued certificate ${cnFromPrefix(plan.prefix)} (${plan.email ?? "anonymous"}, ` +
+      `community "${community}")${plan.first ? ": it is the registry node" : ""}`,
+  );
+  return { pem, prefix: plan.prefix, bumped: plan.first };
 }
 
 function locate(q: CertificateRequest, geoip: GeoIp | null): [string, string] {
@@ -137,36 +168,41 @@ function nextSerial(r: Registry): number {
 }
 
 /** The certificate of `prefix` renewed if due or revoked, else unchanged (§3.8). */
-export function renewCertificate(r: Registry, info: CertInfo): string {
-  const nowMs = r.clock.now();
-  const due = info.notAfterS - RENEW_PERIOD_S < nowMs / 1000;
-  const revoked = !due && r.isRevoked(info.cert.serial);
-  if (!due && !revoked) return info.cert.pem;
-  const now = new Date(nowMs);
-  now.setMilliseconds(0);
-  let pem = "";
-  r.db.tx(() => {
-    const cert = issueCertificate({
-      ca: r.ca,
-      caKey: r.caKey,
-      subject: info.cert.subject,
-      publicKey: info.cert.spki,
-      serial: nextSerial(r),
-      notBefore: now,
-      notAfter: due ? new Date(now.getTime() + CERT_LIFETIME_S * 1000) : info.cert.notAfter,
-    });
-    r.db.sql.prepare("UPDATE cert SET cert = ? WHERE prefix = ?").run(cert.pem, info.prefix);
-    pem = cert.pem;
+export function renewCertificate(r: Registry, prefix: Bits): Promise<string> {
+  return r.exclusive(async () => {
+    const info = r.certs.get(prefix);
+    if (!info) throw new HttpError(404, `no certificate for ${prefix}`);
+    const nowMs = r.clock.now();
+    const due = info.notAfterS - RENEW_PERIOD_S < nowMs / 1000;
+    const revoked = !due && r.isRevoked(info.cert.serial);
+    if (!due && !revoked) return info.cert.pem;
+    const now = new Date(nowMs);
+    now.setMilliseconds(0);
+    const tbs = r.db.tx(() =>
+      tbsCertificate({
+        ca: r.ca,
+        subject: info.cert.subject,
+        publicKey: info.cert.spki,
+        serial: nextSerial(r),
+        notBefore: now,
+        notAfter: due ? new Date(now.getTime() + CERT_LIFETIME_S * 1000) : info.cert.notAfter,
+      })
+    );
+    // A serial number lost to a crash here is harmless: the old certificate stays.
+    const pem = assembleCertificate(tbs, await r.sign(tbs)).pem;
+    r.db.tx(() => r.db.sql.prepare("UPDATE cert SET cert = ? WHERE prefix = ?").run(pem, prefix));
+    r.indexCert(prefix, info.email, pem);
+    r.log.info(`Renewed certificate ${cnFromPrefix(prefix)} (${due ? "expiring" : "revoked"})`);
+    return pem;
   });
-  r.indexCert(info.prefix, info.email, pem);
-  r.log.info(
-    `Renewed certificate ${cnFromPrefix(info.prefix)} (${due ? "expiring" : "revoked"})`,
-  );
-  return pem;
 }
 
 /** Revokes by certificate serial (decimal) or CN form (§4.6); true when the CRL grew. */
-export function revoke(r: Registry, cnOrSerial: string): boolean {
+export function revoke(r: Registry, cnOrSerial: string): Promise<boolean> {
+  return r.exclusive(() => revokeLocked(r, cnOrSerial));
+}
+
+function revokeLocked(r: Registry, cnOrSerial: string): boolean {
   let info: CertInfo | undefined;
   let byCn = false;
   if (/^\d+$/.test(cnOrSerial)) {

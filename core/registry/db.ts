@@ -46,8 +46,18 @@ export interface RegistryDb {
   close(): void;
 }
 
+/** Options of openRegistryDb. */
+export interface OpenDbOptions {
+  /**
+   * true: commits only write the WAL (synchronous=NORMAL; still safe against a process kill)
+   * and the caller makes them durable with an fsync of the `-wal` file before answering
+   * (group commit, see server.ts); false (default): every commit fsyncs (synchronous=FULL).
+   */
+  deferredSync?: boolean;
+}
+
 /** Opens (creating if needed) the registry database at `path`; checks the schema texts. */
-export function openRegistryDb(path: string): RegistryDb {
+export function openRegistryDb(path: string, opts: OpenDbOptions = {}): RegistryDb {
   let sql: DatabaseSync;
   try {
     sql = new DatabaseSync(path);
@@ -62,8 +72,9 @@ export function openRegistryDb(path: string): RegistryDb {
         throw new RegistryDbError(`Cannot switch "${path}" to WAL (got ${mode.journal_mode})`);
       }
     }
-    // Durable at every commit: a certificate handed out is on disk before the answer.
-    sql.exec("PRAGMA synchronous = FULL");
+    // A certificate handed out must be on disk before the answer: either every commit
+    // fsyncs, or the caller fsyncs the WAL before answering (deferredSync).
+    sql.exec(`PRAGMA synchronous = ${opts.deferredSync ? "NORMAL" : "FULL"}`);
     createTables(sql, path);
   } catch (e) {
     sql.close();
@@ -73,11 +84,18 @@ export function openRegistryDb(path: string): RegistryDb {
   const setStmt = sql.prepare("INSERT OR REPLACE INTO config (name, value) VALUES (?, ?)");
   const delStmt = sql.prepare("DELETE FROM config WHERE name = ?");
   let depth = 0;
+  const rollback = () => {
+    try {
+      sql.exec("ROLLBACK");
+    } catch {
+      // The transaction may already be rolled back by SQLite itself.
+    }
+  };
   return {
     sql,
     path,
     tx<T>(fn: () => T): T {
-      if (depth > 0) return fn(); // nested call: part of the enclosing transaction
+      if (depth > 0) throw new RegistryDbError("Nested registry database transaction");
       sql.exec("BEGIN IMMEDIATE");
       depth++;
       try {
@@ -85,11 +103,7 @@ export function openRegistryDb(path: string): RegistryDb {
         sql.exec("COMMIT");
         return result;
       } catch (e) {
-        try {
-          sql.exec("ROLLBACK");
-        } catch {
-          // The transaction may already be rolled back by SQLite itself.
-        }
+        rollback();
         throw e;
       } finally {
         depth--;

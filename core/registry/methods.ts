@@ -1,7 +1,8 @@
 // The registry RPC methods (PROTOCOL.md §4.6): parameters, flags and implementations.
 
 import { type Bits, cnFromPrefix, ipFromBits, stripCountry } from "../addressing.ts";
-import { modulusBytes, randomSecret, rsaEncrypt, rsaSign } from "../crypto.ts";
+import { modulusBytes, randomSecret, rsaEncrypt } from "../crypto.ts";
+import { PENDING } from "./allocation.ts";
 import { type GeoIp, renewCertificate, requestCertificate, revoke } from "./certificates.ts";
 import { HttpError } from "./errors.ts";
 import { type Mailer, tokenMessage } from "./mail.ts";
@@ -27,6 +28,8 @@ export interface MethodContext {
   geoip: GeoIp | null;
   /** Called after a change of tokens or certificates (reschedules the clean-up). */
   changed(): void;
+  /** Resolves once every committed change is on disk (called before answering a write). */
+  durable(): Promise<void>;
 }
 
 /** What a method returns: a body (200) or null (204), with its media type. */
@@ -64,8 +67,8 @@ async function afterBump(ctx: MethodContext): Promise<void> {
 
 function certByEmail(r: Registry, email: string): Bits | null {
   const row = r.db.sql.prepare(
-    "SELECT prefix FROM cert WHERE email = ? AND cert IS NOT NULL LIMIT 1",
-  ).get(email) as { prefix: string } | undefined;
+    "SELECT prefix FROM cert WHERE email = ? AND cert IS NOT NULL AND cert != ? LIMIT 1",
+  ).get(email, PENDING) as { prefix: string } | undefined;
   return row?.prefix ?? null;
 }
 
@@ -96,14 +99,14 @@ export const METHODS: Record<string, MethodSpec> = {
   hello: {
     params: ["client_prefix", "protocol"],
     defaults: { protocol: "1" },
-    run(ctx, p) {
+    async run(ctx, p) {
       const r = ctx.registry;
       if (!/^\d{1,9}$/.test(p.protocol)) throw new HttpError(400, "invalid protocol number");
       const info = r.certs.get(p.client_prefix);
       if (!info) throw new HttpError(404, `no certificate for prefix ${p.client_prefix}`);
       const secret = randomSecret();
       const e = rsaEncrypt(info.cert.publicKey, secret);
-      const s = rsaSign(r.caKey, e);
+      const s = await r.sign(e);
       if (e.length !== s.length) {
         throw new Error(`key size of ${cnFromPrefix(info.prefix)} differs from the CA's`);
       }
@@ -111,7 +114,7 @@ export const METHODS: Record<string, MethodSpec> = {
       const body = new Uint8Array(e.length * 2);
       body.set(e);
       body.set(s, e.length);
-      return Promise.resolve({ body, type: BINARY });
+      return { body, type: BINARY };
     },
   },
   getCa: {
@@ -134,13 +137,14 @@ export const METHODS: Record<string, MethodSpec> = {
       if (!ctx.mailer) throw new HttpError(403, "mail is disabled (no --mailhost)");
       requireTokens(r);
       checkEmail(p.email);
-      const token = r.db.tx(() =>
-        insertToken(r.db, null, p.email, r.config.prefixLength, r.nowS())
+      const token = await r.exclusive(() =>
+        r.db.tx(() => insertToken(r.db, null, p.email, r.config.prefixLength, r.nowS()))
       );
       try {
+        await ctx.durable();
         await ctx.mailer.send(tokenMessage(r.caEmail, p.email, token));
       } catch (e) {
-        r.db.tx(() => deleteToken(r.db, token));
+        await r.exclusive(() => r.db.tx(() => deleteToken(r.db, token)));
         throw e;
       }
       r.log.info(`Token mailed to ${p.email}`);
@@ -152,23 +156,27 @@ export const METHODS: Record<string, MethodSpec> = {
     params: ["token", "req", "location", "ip"],
     defaults: { location: "", ip: "" },
     async run(ctx, p) {
-      const issued = requestCertificate(
+      const issued = await requestCertificate(
         ctx.registry,
         { token: p.token, req: p.req, location: p.location, ip: p.ip },
         ctx.geoip,
       );
       if (!issued) return none;
       ctx.changed();
+      await ctx.durable();
       if (issued.bumped) await afterBump(ctx);
       return text(issued.pem);
     },
   },
   renewCertificate: {
     params: ["cn"],
-    run(ctx, _p, call) {
-      const pem = renewCertificate(ctx.registry, call.node!);
-      if (pem !== call.node!.cert.pem) ctx.changed();
-      return Promise.resolve(text(pem));
+    async run(ctx, _p, call) {
+      const pem = await renewCertificate(ctx.registry, call.node!.prefix);
+      if (pem !== call.node!.cert.pem) {
+        ctx.changed();
+        await ctx.durable();
+      }
+      return text(pem);
     },
   },
   getBootstrapPeer: {
@@ -200,25 +208,30 @@ export const METHODS: Record<string, MethodSpec> = {
     params: ["cn_or_serial"],
     private: true,
     async run(ctx, p) {
-      if (revoke(ctx.registry, p.cn_or_serial)) await afterBump(ctx);
+      const bumped = await revoke(ctx.registry, p.cn_or_serial);
       ctx.changed();
+      await ctx.durable();
+      if (bumped) await afterBump(ctx);
       return none;
     },
   },
   addToken: {
     params: ["email", "token"],
     private: true,
-    run(ctx, p) {
+    async run(ctx, p) {
       const r = ctx.registry;
       requireTokens(r);
       try {
-        r.db.tx(() => insertToken(r.db, p.token, p.email, r.config.prefixLength, r.nowS()));
+        await r.exclusive(() =>
+          r.db.tx(() => insertToken(r.db, p.token, p.email, r.config.prefixLength, r.nowS()))
+        );
       } catch (e) {
         if (e instanceof TokenExistsError) throw new HttpError(409, "token already exists");
         throw e;
       }
       ctx.changed();
-      return Promise.resolve(none);
+      await ctx.durable();
+      return none;
     },
   },
   isToken: {
@@ -229,17 +242,19 @@ export const METHODS: Record<string, MethodSpec> = {
   deleteToken: {
     params: ["token"],
     private: true,
-    run(ctx, p) {
+    async run(ctx, p) {
       const r = ctx.registry;
-      r.db.tx(() => deleteToken(r.db, p.token));
-      return Promise.resolve(none);
+      await r.exclusive(() => r.db.tx(() => deleteToken(r.db, p.token)));
+      await ctx.durable();
+      return none;
     },
   },
   updateHMAC: {
     params: [],
     private: true,
     async run(ctx) {
-      ctx.registry.updateHMAC();
+      await ctx.registry.exclusive(() => ctx.registry.updateHMAC());
+      await ctx.durable();
       ctx.registry.log.info(`Babel keys rotated: version ${ctx.registry.versionNumber()}`);
       await afterBump(ctx);
       return none;

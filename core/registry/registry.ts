@@ -8,7 +8,7 @@ import { loadPrivateKey, modulusBits, type PrivateKey, randomBytes } from "../cr
 import type { Logger } from "../log.ts";
 import { nextVersionBlob } from "../netconfig/version.ts";
 import { decodePacked } from "../packed.ts";
-import { freePrefix, mergeFreeBlocks, RESERVED } from "./allocation.ts";
+import { freePrefix, mergeFreeBlocks, PENDING, RESERVED } from "./allocation.ts";
 import {
   checkCommunitiesAgainstTree,
   type Community,
@@ -29,6 +29,7 @@ import {
   rotateBabelKeys,
 } from "./netconfig.ts";
 import { SessionTable } from "./sessions.ts";
+import { type AsyncSigner, asyncSigner, Mutex } from "./signer.ts";
 import { expireTokens, oldestTokenDate } from "./tokens.ts";
 
 /** Time source of the registry, in milliseconds since the epoch (injected in tests). */
@@ -81,6 +82,11 @@ export class Registry {
   readonly log: Logger;
   /** Stored certificates by prefix (rebuilt from the database at start-up). */
   readonly certs = new Map<Bits, CertInfo>();
+  /** Subject serials of certificates being signed (§5.6: they count as used). */
+  readonly pendingSubjectSerials = new Set<number>();
+  /** Serialises every database write. */
+  readonly writeLock = new Mutex();
+  #signer: Promise<AsyncSigner> | null = null;
   #published: PublishedOptions;
   #net: { canonical: Record<string, Json>; version: Uint8Array } | null = null;
 
@@ -126,10 +132,10 @@ export class Registry {
   static open(
     config: RegistryConfig,
     material: RegistryMaterial,
-    deps: { clock?: Clock; log: Logger },
+    deps: { clock?: Clock; log: Logger; deferredSync?: boolean },
   ): Registry {
     const resolved = resolveRegistryConfig(config);
-    const db = openRegistryDb(resolved.db);
+    const db = openRegistryDb(resolved.db, { deferredSync: deps.deferredSync });
     try {
       const r = new Registry(resolved, db, material, deps.clock ?? systemClock, deps.log);
       r.#start();
@@ -141,10 +147,18 @@ export class Registry {
   }
 
   #start(): void {
+    const pending = this.db.sql.prepare("SELECT prefix FROM cert WHERE cert = ?").all(PENDING);
+    if (pending.length) {
+      this.db.tx(() => {
+        for (const row of pending) freePrefix(this.db, String(row.prefix));
+        mergeFreeBlocks(this.db);
+      });
+      this.log.warn(`Freed ${pending.length} prefix(es) of certificates interrupted while signed`);
+    }
     for (
       const row of this.db.sql.prepare(
-        "SELECT prefix, email, cert FROM cert WHERE cert IS NOT NULL AND cert != ?",
-      ).all(RESERVED) as { prefix: string; email: string | null; cert: string }[]
+        "SELECT prefix, email, cert FROM cert WHERE cert IS NOT NULL AND cert NOT IN (?, ?)",
+      ).all(RESERVED, PENDING) as { prefix: string; email: string | null; cert: string }[]
     ) {
       this.indexCert(row.prefix, row.email, row.cert);
     }
@@ -167,6 +181,17 @@ export class Registry {
       `Registry for network ${this.network.length} bits ready: ${this.certs.size} certificates, ` +
         `version ${this.versionNumber()}`,
     );
+  }
+
+  /** Runs `fn` holding the write lock (use for every database change). */
+  exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
+    return this.writeLock.run(fn);
+  }
+
+  /** PKCS1-SIG with the CA key, computed off the JS thread. */
+  async sign(data: Uint8Array): Promise<Uint8Array> {
+    this.#signer ??= asyncSigner(this.caKey);
+    return (await this.#signer)(data);
   }
 
   /** Closes the database. */

@@ -77,8 +77,10 @@ export async function startRegistry(
     await Deno.mkdir(dirname(config.db), { recursive: true });
   }
   const clock = deps.clock ?? systemClock;
-  const registry = Registry.open(config, material, { clock, log });
-  const stack: (() => Promise<void> | void)[] = [() => registry.close()];
+  const onDisk = (config.db ?? "") !== ":memory:";
+  const registry = Registry.open(config, material, { clock, log, deferredSync: onDisk });
+  const wal = onDisk ? walSyncer(registry.db.path + "-wal") : null;
+  const stack: (() => Promise<void> | void)[] = [() => registry.close(), () => wal?.close()];
   const unwind = async () => {
     for (const f of stack.reverse()) {
       try {
@@ -109,13 +111,10 @@ export async function startRegistry(
       if (next === null) return;
       const delay = Math.min(Math.max(next * 1000 - clock.now(), 1000), MAX_TIMER_MS);
       timer = setTimeout(() => {
-        try {
-          registry.cleanup();
-          schedule();
-        } catch (e) {
+        registry.exclusive(() => registry.cleanup()).then(schedule, (e) => {
           log.error(`${e instanceof RegistryFatalError ? "" : "Clean-up failed: "}${e}`);
           void stop().then(() => fatal(e as Error));
-        }
+        });
       }, delay);
     };
     stack.push(() => clearTimeout(timer));
@@ -128,6 +127,7 @@ export async function startRegistry(
       mailer,
       geoip: deps.geoip ?? null,
       changed: schedule,
+      durable: wal ? wal.sync : () => Promise.resolve(),
     };
     const servers = listen(registry, ctx, log);
     stack.push(async () => {
@@ -141,6 +141,44 @@ export async function startRegistry(
     await unwind();
     throw e;
   }
+}
+
+/**
+ * Group commit: fsyncs the SQLite WAL file off the JS thread; concurrent callers share one
+ * fsync, and a caller arriving during an fsync waits for the next one (its commit may have
+ * been written after that fsync started).
+ */
+export function walSyncer(walPath: string): { sync: () => Promise<void>; close(): void } {
+  let file: Deno.FsFile | null = null;
+  let current: Promise<void> | null = null;
+  let next: Promise<void> | null = null;
+  const once = async () => {
+    try {
+      file ??= await Deno.open(walPath, { read: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return; // nothing written yet
+      throw e;
+    }
+    await file.syncData();
+  };
+  const sync = (): Promise<void> => {
+    if (!current) {
+      current = once().finally(() => current = null);
+      return current;
+    }
+    next ??= current.catch(() => {}).then(() => {
+      next = null;
+      return sync();
+    });
+    return next;
+  };
+  return {
+    sync,
+    close() {
+      file?.close();
+      file = null;
+    },
+  };
 }
 
 function openUdp6(): DatagramSocket | null {

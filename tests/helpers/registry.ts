@@ -208,6 +208,7 @@ export function localRegistry(
     mailer: null,
     geoip: opts.geoip ?? null,
     changed: () => {},
+    durable: () => Promise.resolve(),
   };
   return {
     registry,

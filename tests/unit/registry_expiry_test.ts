@@ -48,3 +48,28 @@ Deno.test("1000 issued certificates never overlap and the tree merges back after
     await files.cleanup();
   }
 });
+
+Deno.test("a prefix left pending by a crash during signing is freed at start-up", async () => {
+  const files = await registryFiles();
+  let local = localRegistry(files);
+  try {
+    const { csr } = await nodeCsr(0);
+    const url = target("requestCertificate", [["token", ""], ["req", csr]]);
+    assert.equal((await local.rpc(url)).status, 200);
+    // Simulate a kill between the allocation and the signature of a second certificate.
+    const db = local.registry.db;
+    db.tx(() =>
+      db.sql.prepare("UPDATE cert SET cert = 'pending' WHERE prefix = ?").run(
+        "0000000000000001",
+      )
+    );
+    await local.close();
+    local = localRegistry(files);
+    assert.ok(local.log.lines.some((l) => l.includes("Freed 1 prefix")));
+    const next = parseCertificate(new TextDecoder().decode((await local.rpc(url)).bodyBytes));
+    assert.equal(next.cn, "1/16");
+  } finally {
+    await local.close();
+    await files.cleanup();
+  }
+});
