@@ -19,7 +19,9 @@ import {
   type RelayOptions,
   type RoutingView,
 } from "./relay.ts";
+import { babelRoutingView } from "./routes.ts";
 import { handleRpc, type RpcRequest } from "./rpc.ts";
+import { unixConnector } from "../../platform/babel_socket.ts";
 
 /** What startRegistry needs from the outside world; every member has a Deno default. */
 export interface RegistryDeps {
@@ -29,7 +31,7 @@ export interface RegistryDeps {
   /** Opens the unbound IPv6 UDP socket of the relay; null when unavailable. */
   openRelaySocket?: () => DatagramSocket | null;
   relayOptions?: RelayOptions;
-  /** Reachable node prefixes from the local Babel daemon (default: none). */
+  /** Reachable node prefixes (default: the local babeld at `<run>/babeld.sock`). */
   routes?: RoutingView;
   geoip?: GeoIp | null;
   /** Mailer override (tests); default from --mailhost. */
@@ -100,7 +102,18 @@ export async function startRegistry(
     if (deps.geoip === undefined && Deno.env.get("GEOIP2_MMDB")) {
       log.warn("GEOIP2_MMDB is set but this registry has no GeoIP reader: locations ignored");
     }
-    const routes = deps.routes ?? NO_ROUTES;
+    let routes = deps.routes ?? NO_ROUTES;
+    if (!deps.routes) {
+      const sock = `${registry.config.run}/babeld.sock`;
+      const view = babelRoutingView(
+        unixConnector(sock),
+        registry.network,
+        log.child("babel"),
+        sock,
+      );
+      stack.push(() => view.close());
+      routes = view;
+    }
     let fatal!: (e: Error) => void;
     let stopped!: () => void;
     const finished = new Promise<void>((res, rej) => [stopped, fatal] = [res, rej]);

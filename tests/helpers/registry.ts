@@ -75,6 +75,7 @@ export async function registryFiles(
       ipv6Bind: "",
       anonymousPrefixLength: 16,
       logfile: `${dir}/registry.log`,
+      run: dir,
       ...extra,
     },
     cleanup: () => Deno.remove(dir, { recursive: true }),
