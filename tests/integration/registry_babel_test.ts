@@ -15,7 +15,7 @@ const ROUTES = [
   "metric 65535 refmetric 96 via fe80::1 if re6stnet1",
 ];
 
-async function fakeBabeld(path: string) {
+function fakeBabeld(path: string) {
   const listener = Deno.listen({ transport: "unix", path });
   const conns = new Set<Deno.Conn>();
   const enc = new TextEncoder();
@@ -78,7 +78,7 @@ Deno.test("reads reachable node prefixes from babeld and nothing while babeld is
   } finally {
     await absent.close();
   }
-  const babeld = await fakeBabeld(path);
+  const babeld = fakeBabeld(path);
   const view = babelRoutingView(unixConnector(path), VECTOR_NETWORK, memoryLogger(), path);
   try {
     const deadline = Date.now() + 5000;
