@@ -73,3 +73,26 @@ Deno.test("a prefix left pending by a crash during signing is freed at start-up"
     await files.cleanup();
   }
 });
+
+Deno.test("a restart bumps the version only when the published options changed", async () => {
+  const files = await registryFiles();
+  let local = localRegistry(files);
+  try {
+    const { csr } = await nodeCsr(0);
+    await local.rpc(target("requestCertificate", [["token", ""], ["req", csr]]));
+    assert.equal(local.registry.versionNumber(), 1);
+    await local.close();
+    local = localRegistry(files);
+    assert.equal(local.registry.versionNumber(), 1);
+    await local.close();
+    files.config.hello = 20;
+    files.config.sameCountry = ["FR"];
+    local = localRegistry(files);
+    assert.equal(local.registry.versionNumber(), 2);
+    const last = String(local.registry.db.getConfig("last_config"));
+    assert.match(last, /"hello": 20, .*"same_country": \["FR"\]/);
+  } finally {
+    await local.close();
+    await files.cleanup();
+  }
+});
