@@ -35,7 +35,7 @@ export interface RpcResponse {
 const enc = new TextEncoder();
 
 function fail(status: number, note: string, method?: string): RpcResponse {
-  return { status, headers: {}, body: null, note, method };
+  return { status, headers: {}, body: null, note: note.replace(/\s*\n\s*/g, " "), method };
 }
 
 /** `::ffff:a.b.c.d` → `a.b.c.d`; other addresses unchanged. */
@@ -58,6 +58,15 @@ export function isAuthorizedOrigin(
 function decodeMac(text: string | null): Uint8Array | null {
   const mac = decodeMacHeader(text);
   return mac?.length === 20 ? mac : null;
+}
+
+/** Message of an error and its causes, on one line. */
+function oneLine(e: unknown): string {
+  let text = String((e as Error)?.message ?? e);
+  for (let c = (e as Error)?.cause; c; c = (c as Error).cause) {
+    text += `: ${(c as Error).message ?? c}`;
+  }
+  return text.replace(/\s*\n\s*/g, " ");
 }
 
 /** Handles one registry request; never throws. */
@@ -124,7 +133,7 @@ export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<Rp
     type = result.type;
   } catch (e) {
     if (e instanceof HttpError) return fail(e.status, e.message, name);
-    return fail(500, `internal error: ${(e as Error)?.stack ?? e}`, name);
+    return fail(500, `internal error: ${oneLine(e)}`, name);
   }
   const headers: Record<string, string> = {};
   if (body.length && type) headers["Content-Type"] = type;
