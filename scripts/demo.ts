@@ -73,19 +73,23 @@ const isTty = Deno.stdout.isTerminal();
 const say = (line = "") => console.log(line);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Prints a block, redrawing the previous one in place on a terminal. */
+/**
+ * Prints a head line and a block, redrawing the previous ones in place on a terminal;
+ * elsewhere (logs) prints only when the block changed, at most every 10 s.
+ */
 function redrawer() {
   let previous = 0;
-  let lastText = "";
+  let lastBody = "";
   let lastPrint = 0;
-  return (text: string, force = false) => {
+  return (head: string, body: string, force = false) => {
+    const text = `${head}\n${body}`;
     if (isTty) {
       if (previous) Deno.stdout.writeSync(new TextEncoder().encode(`\x1b[${previous}A\x1b[J`));
       say(text);
       previous = text.split("\n").length;
-    } else if (force || (text !== lastText && Date.now() - lastPrint > 10_000)) {
+    } else if (force || (body !== lastBody && Date.now() - lastPrint > 10_000)) {
       say(text + "\n");
-      lastText = text;
+      lastBody = body;
       lastPrint = Date.now();
     }
   };
@@ -101,7 +105,7 @@ async function watchForming(net: Network, o: DemoOptions): Promise<number> {
     reach = await net.reachability(net.nodes);
     const s = ((Date.now() - start) / 1000).toFixed(0);
     const head = `[${s.padStart(4)} s] ${reach.reached}/${reach.total} pairs reachable`;
-    show(`${head}\n${progressTable(net, docs, reach)}`, reach.full);
+    show(head, progressTable(net, docs, reach), reach.full);
     if (reach.full) return (Date.now() - start) / 1000;
     if (net.nodes.every((n) => !n.process)) {
       throw new NetworkError(

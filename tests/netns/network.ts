@@ -17,7 +17,7 @@ import { toHex } from "../../core/crypto.ts";
 import { STATUS_SCHEMA_VERSION, type StatusDocument } from "../../core/status/document.ts";
 import { ControlError, queryControl } from "../../platform/control.ts";
 import { selfArgv } from "../../platform/self.ts";
-import type { Child, ChildStatus, Lab } from "./lab.ts";
+import { type Child, type ChildStatus, createLab, type Lab } from "./lab.ts";
 import { measureReachability, missingPairs, type Reachability } from "./reach.ts";
 import { buildTopology, type Placement, type Topology } from "./topology.ts";
 
@@ -45,7 +45,7 @@ export interface NetworkOptions {
   network?: string;
   /** Where files go (default: a new temporary folder, removed by stop() unless $R6LAB_KEEP). */
   workDir?: string;
-  /** Enroll and start every node (default true); false stops after the registry. */
+  /** Start every node (default true); false stops once the nodes are enrolled. */
   start?: boolean;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
@@ -90,6 +90,8 @@ export interface Network {
   stopRegistry(): Promise<void>;
   /** Enrolls a node with `re6st conf --anonymous` (n1 must be first). */
   enroll(node: NetNode): Promise<void>;
+  /** Starts `re6st node` on every node not running; returns when they are spawned. */
+  startAll(): void;
   /** Starts `re6st node` on a node. */
   startNode(node: NetNode, extraArgs?: readonly string[]): void;
   /** Stops a node's `re6st node` (SIGTERM and wait, SIGKILL after `graceMs`). */
@@ -325,6 +327,11 @@ export async function buildNetwork(lab: Lab, opts: NetworkOptions = {}): Promise
         });
       },
 
+      startAll() {
+        log(`starting ${nodes.filter((n) => !n.process).length} nodes`);
+        for (const n of nodes) if (!n.process) net.startNode(n);
+      },
+
       async stopNode(node, graceMs = 15_000) {
         const p = node.process;
         if (!p) return;
@@ -449,12 +456,10 @@ export async function buildNetwork(lab: Lab, opts: NetworkOptions = {}): Promise
       },
     };
 
-    if (opts.start === false) return net;
     await net.startRegistry();
     await net.enroll(regNode);
     await pool(nodes.slice(1), 2, (n) => net.enroll(n));
-    log(`starting ${count} nodes`);
-    for (const n of nodes) net.startNode(n);
+    if (opts.start !== false) net.startAll();
     return net;
   } catch (e) {
     removeWorkDir();
@@ -470,4 +475,24 @@ async function pool<T>(items: readonly T[], limit: number, fn: (x: T) => Promise
     for (let x = queue.shift(); x !== undefined; x = queue.shift()) await fn(x);
   });
   await Promise.all(workers);
+}
+
+/**
+ * Builds a network in a new lab, runs `fn` with it, then stops every process and removes every
+ * namespace and file, whatever happened.
+ */
+export async function withNetwork(
+  name: string,
+  opts: NetworkOptions,
+  fn: (net: Network) => Promise<void>,
+): Promise<void> {
+  const lab = await createLab(name);
+  let net: Network | undefined;
+  try {
+    net = await buildNetwork(lab, opts);
+    await fn(net);
+  } finally {
+    await net?.stop();
+    await lab.cleanup();
+  }
 }

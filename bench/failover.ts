@@ -1,0 +1,228 @@
+/**
+ * Failover benchmark (root), on one lab network (default 8 nodes):
+ *  - a node crashes (every process of its host killed): time until the others reach each
+ *    other again, and, once restarted, until it is reachable again;
+ *  - a link fails (the underlay path between the two ends of a tunnel is cut): time until
+ *    every pair reaches each other again, around it;
+ *  - throughput of one re6st tunnel against a bare OpenVPN tunnel (same transport, same data
+ *    channel settings) between the same two namespaces, with iperf3.
+ * Prints a table and JSON; asserts nothing.
+ *
+ *   deno run -A bench/failover.ts [--nodes 8] [--hello 4] [--timeout 180] [--iperf 5]
+ */
+import { join } from "node:path";
+import { createLab, type Lab } from "../tests/netns/lab.ts";
+import { buildNetwork, type NetNode, type Network } from "../tests/netns/network.ts";
+import { bareOpenVpn, iperf, type Throughput } from "../tests/netns/perf.ts";
+import { table } from "../tests/netns/report.ts";
+import { cutBetween } from "../tests/netns/topology.ts";
+
+interface Args {
+  nodes: number;
+  hello: number;
+  timeoutS: number;
+  iperfS: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { nodes: 8, hello: 4, timeoutS: 180, iperfS: 5 };
+  const keys: Record<string, keyof Args> = {
+    "--nodes": "nodes",
+    "--hello": "hello",
+    "--timeout": "timeoutS",
+    "--iperf": "iperfS",
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    const k = keys[argv[i]];
+    const n = Number(argv[i + 1]);
+    if (!k) throw new Error(`unknown option ${argv[i]}`);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`${argv[i]}: bad value ${argv[i + 1]}`);
+    a[k] = n;
+  }
+  if (a.nodes < 4) throw new Error("--nodes: at least 4 (a failure needs a way around it)");
+  return a;
+}
+
+interface Figure {
+  what: string;
+  /** Seconds to regain all-pairs reachability (null: not regained). */
+  seconds: number | null;
+  detail: string;
+  error?: string;
+}
+
+const say = (l: string) => console.error(`  ${l}`);
+
+/** Times `waitReachable` after an event; records a failure instead of throwing. */
+async function timed(
+  net: Network,
+  what: string,
+  detail: string,
+  timeoutS: number,
+  among?: readonly NetNode[],
+): Promise<Figure> {
+  const t0 = Date.now();
+  let firstRound: string | null = null;
+  try {
+    await net.waitReachable({
+      timeoutMs: timeoutS * 1000,
+      among,
+      what,
+      onRound: (r) => firstRound ??= `${r.total - r.reached}/${r.total} pairs lost at first check`,
+    });
+    const seconds = (Date.now() - t0) / 1000;
+    say(`${what}: ${seconds.toFixed(1)} s`);
+    return { what, seconds, detail: `${detail}; ${firstRound}` };
+  } catch (e) {
+    say(`${what}: FAILED ${(e as Error).message}`);
+    return { what, seconds: null, detail, error: (e as Error).message };
+  }
+}
+
+/** Established client tunnels between two public (non-NAT) running nodes. */
+async function publicTunnels(net: Network): Promise<[NetNode, NetNode, string][]> {
+  const out: [NetNode, NetNode, string][] = [];
+  for (const a of net.nodes) {
+    if (a.site === "nat" || !a.process) continue;
+    for (const t of (await net.status(a))?.tunnels ?? []) {
+      const b = net.nodes.find((n) => n.cn === t.peer);
+      if (t.direction === "client" && t.established && b && b.site !== "nat" && b.process) {
+        out.push([a, b, t.protocol]);
+      }
+    }
+  }
+  return out;
+}
+
+async function throughput(
+  lab: Lab,
+  net: Network,
+  a: NetNode,
+  b: NetNode,
+  proto: string,
+  seconds: number,
+): Promise<{ re6st: Throughput; bare: Throughput; route: string }> {
+  const route = (await lab.exec(a.name, ["ip", "-6", "route", "get", b.ip!])).stdout.trim();
+  const re6st = await iperf(lab, b.name, b.ip!, a.name, { seconds, bindIp: a.ip! });
+  const tunnel = await bareOpenVpn(lab, a.name, b.name, {
+    ca: join(a.dir, "ca.crt"),
+    certA: join(a.dir, "cert.crt"),
+    keyA: join(a.dir, "cert.key"),
+    certB: join(b.dir, "cert.crt"),
+    keyB: join(b.dir, "cert.key"),
+    addressB: b.underlay,
+    proto: proto.startsWith("udp") ? "udp" : "tcp",
+    logDir: net.workDir,
+  });
+  try {
+    const bare = await iperf(lab, b.name, tunnel.ipB, a.name, { seconds, port: 5202 });
+    return { re6st, bare, route };
+  } finally {
+    await tunnel.stop();
+  }
+}
+
+if (import.meta.main) {
+  if (Deno.uid() !== 0) {
+    console.error("bench/failover.ts: must run as root (network namespaces)");
+    Deno.exit(1);
+  }
+  const args = parseArgs(Deno.args);
+  const lab = await createLab("failover");
+  const figures: Figure[] = [];
+  let tput: Awaited<ReturnType<typeof throughput>> | null = null;
+  let pair = "";
+  let fatal: string | null = null;
+  let net: Network | undefined;
+  try {
+    net = await buildNetwork(lab, { nodes: args.nodes, hello: args.hello, log: say });
+    const up = await net.waitReachable({ timeoutMs: args.timeoutS * 1000 });
+    say(`network formed in ${(up.ms / 1000).toFixed(1)} s`);
+
+    // Node failure: the public node (not the registry's) with the most tunnels.
+    const counts = await Promise.all(net.nodes.map(async (n) => ({
+      n,
+      up: (await net!.status(n))?.tunnels.filter((t) => t.established).length ?? 0,
+    })));
+    const victim = counts.filter((c) => !c.n.isRegistry && c.n.site !== "nat")
+      .sort((x, y) => y.up - x.up)[0].n;
+    await net.crashNode(victim);
+    figures.push(
+      await timed(
+        net,
+        "node crash: others reach each other again",
+        `${victim.name} (${victim.site}, ${counts.find((c) => c.n === victim)!.up} tunnels) killed`,
+        args.timeoutS,
+        net.nodes.filter((n) => n !== victim),
+      ),
+    );
+    net.startNode(victim);
+    figures.push(
+      await timed(net, "node restart: all pairs again", `${victim.name} restarted`, args.timeoutS),
+    );
+
+    // Link failure: cut the underlay between the two ends of a tunnel.
+    const tunnels = await publicTunnels(net);
+    if (!tunnels.length) throw new Error("no established tunnel between two public nodes");
+    const [a, b, proto] = tunnels[0];
+    const mend = await cutBetween(lab, a, b);
+    figures.push(
+      await timed(
+        net,
+        "link cut: all pairs again",
+        `underlay ${a.name}↔${b.name} cut (${proto} tunnel)`,
+        args.timeoutS,
+      ),
+    );
+    await mend();
+
+    // Throughput through one direct tunnel (wait until the pair is directly connected again).
+    const direct = await lab.waitFor(async () => (await publicTunnels(net!))[0], {
+      what: "a direct tunnel between two public nodes",
+      timeoutMs: args.timeoutS * 1000,
+      intervalMs: 1000,
+    });
+    pair = `${direct[0].name}→${direct[1].name} (${direct[2]})`;
+    tput = await throughput(lab, net, direct[0], direct[1], direct[2], args.iperfS);
+    say(
+      `throughput ${pair}: re6st ${tput.re6st.mbps.toFixed(0)} Mbit/s, ` +
+        `bare OpenVPN ${tput.bare.mbps.toFixed(0)} Mbit/s (route: ${tput.route})`,
+    );
+  } catch (e) {
+    fatal = (e as Error).message;
+    console.error(`failover bench FAILED: ${fatal}`);
+  } finally {
+    await net?.stop();
+    await lab.cleanup();
+  }
+  console.log(`\nFailover (${args.nodes} nodes, babel hello ${args.hello} s)`);
+  console.log(table([
+    ["EVENT", "TO ALL-PAIRS (s)", "DETAIL"],
+    ...figures.map((f) => [
+      f.what,
+      f.seconds === null ? "not regained" : f.seconds.toFixed(1),
+      f.error ? `${f.detail}; ${f.error.split("\n")[0]}` : f.detail,
+    ]),
+  ]));
+  if (tput) {
+    console.log(`\nThroughput, one TCP stream for ${args.iperfS} s, ${pair}`);
+    console.log(table([
+      ["PATH", "Mbit/s", "RETRANSMITS"],
+      ["re6st tunnel", tput.re6st.mbps.toFixed(1), String(tput.re6st.retransmits)],
+      ["bare OpenVPN", tput.bare.mbps.toFixed(1), String(tput.bare.retransmits)],
+    ]));
+    console.log(`re6st/bare: ${(100 * tput.re6st.mbps / tput.bare.mbps).toFixed(0)}%`);
+  }
+  console.log(
+    "\nJSON " + JSON.stringify({
+      bench: "failover",
+      nodes: args.nodes,
+      hello: args.hello,
+      cores: navigator.hardwareConcurrency,
+      figures,
+      throughput: tput && { pair, ...tput },
+      error: fatal,
+    }),
+  );
+  Deno.exit(fatal || figures.some((f) => f.error) ? 1 : 0);
+}

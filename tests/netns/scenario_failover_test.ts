@@ -1,0 +1,78 @@
+// Scenarios: a node is killed (all its processes, as in a crash) and a link is cut. The
+// others keep or regain all-pairs reachability around the failure, and the node rejoins.
+import assert from "node:assert/strict";
+import { isRoot } from "./lab.ts";
+import { type NetNode, type Network, withNetwork } from "./network.ts";
+import { SCENARIO } from "./scenario.ts";
+import { cutBetween } from "./topology.ts";
+
+/** An established client tunnel between two running nodes outside the NAT, if any. */
+async function publicTunnel(net: Network): Promise<[NetNode, NetNode] | null> {
+  for (const a of net.nodes) {
+    if (a.site === "nat" || !a.process) continue;
+    for (const t of (await net.status(a))?.tunnels ?? []) {
+      const b = net.nodes.find((n) => n.cn === t.peer);
+      if (t.direction === "client" && t.established && b && b.site !== "nat" && b.process) {
+        return [a, b];
+      }
+    }
+  }
+  return null;
+}
+
+Deno.test({
+  name: "a killed node is routed around and rejoins, and a cut link is routed around",
+  ignore: !isRoot,
+  async fn(t) {
+    await withNetwork("failover", { nodes: 5, hello: SCENARIO.hello }, async (net) => {
+      await net.waitReachable({ timeoutMs: SCENARIO.formMs, what: "the network to form" });
+
+      await t.step("the others still reach each other when a node is killed", async () => {
+        const victim = net.node("n4");
+        await net.crashNode(victim);
+        assert.equal(victim.process, null);
+        assert.equal(
+          await net.lab.ping("n1", victim.ip!, { timeoutS: 1 }).catch(() => false),
+          false,
+        );
+        await net.waitReachable({
+          timeoutMs: SCENARIO.failoverMs,
+          among: net.nodes.filter((n) => n !== victim),
+          what: "all-pairs reachability among the survivors",
+        });
+      });
+
+      await t.step("the killed node rejoins when restarted", async () => {
+        net.startNode(net.node("n4"));
+        await net.waitReachable({ timeoutMs: SCENARIO.rejoinMs, what: "n4 to rejoin" });
+      });
+
+      await t.step("a cut link between two tunnel ends is routed around", async () => {
+        const pair = await net.lab.waitFor(() => publicTunnel(net), {
+          what: "a tunnel between two nodes outside the NAT",
+          timeoutMs: SCENARIO.failoverMs,
+          intervalMs: 1000,
+        });
+        const [a, b] = pair;
+        const mend = await cutBetween(net.lab, a, b);
+        try {
+          // The direct tunnel dies: a reaches b again only through others.
+          await net.lab.waitFor(async () => {
+            const doc = await net.status(a);
+            return doc && !doc.tunnels.some((x) => x.peer === b.cn && x.established);
+          }, {
+            what: `${a.name} to drop its tunnel to ${b.name} after the cut`,
+            timeoutMs: SCENARIO.failoverMs,
+            intervalMs: 1000,
+          });
+          await net.waitReachable({
+            timeoutMs: SCENARIO.failoverMs,
+            what: `all pairs, ${a.name}↔${b.name} around the cut`,
+          });
+        } finally {
+          await mend();
+        }
+      });
+    });
+  },
+});
