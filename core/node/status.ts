@@ -100,9 +100,9 @@ export function errorRing(max = 20): ErrorRing {
 }
 
 /** A logger that also records errors and warnings into `ring`. */
-export function tapErrors(log: Logger, ring: ErrorRing, now: () => number): Logger {
+export function tapErrors(log: Logger, ring: ErrorRing, now: () => number, prefix = ""): Logger {
   const keep = (level: "error" | "warning", message: string) => {
-    ring.entries.push({ time: now(), level, message });
+    ring.entries.push({ time: now(), level, message: prefix + message });
     if (ring.entries.length > ring.max) ring.entries.splice(0, ring.entries.length - ring.max);
   };
   return {
@@ -111,6 +111,6 @@ export function tapErrors(log: Logger, ring: ErrorRing, now: () => number): Logg
     info: (m) => log.info(m),
     debug: (m) => log.debug(m),
     trace: (m) => log.trace(m),
-    child: (p) => tapErrors(log.child(p), ring, now),
+    child: (p) => tapErrors(log.child(p), ring, now, `${prefix}${p}: `),
   };
 }

@@ -372,3 +372,18 @@ Deno.test("the node asks for a restart when its certificate becomes due for rene
   assert.equal(node.status().state, "stopped");
   assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
 });
+
+Deno.test("errors and warnings, with their prefix, show in the status snapshot", async () => {
+  const w = await world();
+  const [node, run] = await started(w);
+  w.processes.find((p) => p.name === "babeld")!.exit({ code: 2, lastLines: ["boom"] });
+  await until(() => node.status().errors.length > 0, "an error in the status");
+  const e = node.status().errors.at(-1)!;
+  assert.equal(e.level, "error");
+  assert.match(
+    e.message,
+    /^babeld \(pid \d+\) exited unexpectedly \(exit code 2\); last log lines: boom/,
+  );
+  node.stop();
+  await run;
+});
