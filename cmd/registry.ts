@@ -1,6 +1,7 @@
 import { renderHelp } from "../core/options/help.ts";
 import { REGISTRY_SPEC, toRegistryOptions } from "../core/options/registry.ts";
-import { notYet, parseOrHelp } from "./common.ts";
+import { runRegistryUntilSignal } from "../core/registry/run.ts";
+import { parseOrHelp } from "./common.ts";
 import type { Io } from "./io.ts";
 
 /** One line for `re6st --help`. */
@@ -8,10 +9,9 @@ export const summary = REGISTRY_SPEC.summary;
 /** The complete help of `re6st registry`. */
 export const help = renderHelp(REGISTRY_SPEC);
 
-/** Runs `re6st registry`; returns the exit code. */
+/** Runs `re6st registry` until SIGINT/SIGTERM; returns the exit code. */
 export function run(args: string[], io: Io): Promise<number> {
   const parsed = parseOrHelp(REGISTRY_SPEC, args, io);
   if (!parsed) return Promise.resolve(0);
-  toRegistryOptions(parsed);
-  return Promise.resolve(notYet(io, "re6st registry"));
+  return runRegistryUntilSignal(toRegistryOptions(parsed), io);
 }

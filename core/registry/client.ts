@@ -98,6 +98,17 @@ function defaultPlatform(): string {
   return `${os.charAt(0).toUpperCase()}${os.slice(1)}-${Deno.build.arch}`;
 }
 
+/** The most specific reason of a fetch failure ("Connection refused", not "fetch failed"). */
+function failureReason(e: unknown): string {
+  let reason = e instanceof Error ? e.message : String(e);
+  let inner = e instanceof Error ? e.cause : undefined;
+  while (inner instanceof Error) {
+    reason = inner.message.replace(/^.*: client error \((\w+)\): /, "");
+    inner = inner.cause;
+  }
+  return reason;
+}
+
 const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
@@ -397,7 +408,7 @@ export class RegistryClient {
     } catch (cause) {
       const detail = ctrl.signal.aborted
         ? `no answer within ${this.#timeoutMs / 1000} s`
-        : `request failed: ${cause instanceof Error ? cause.message : String(cause)}`;
+        : `request failed: ${failureReason(cause)}`;
       throw new RegistryError(this.url, method, detail, undefined, { cause });
     } finally {
       clearTimeout(timer);

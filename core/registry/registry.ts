@@ -1,7 +1,7 @@
 // The registry's state (PROTOCOL.md §4–§5): database, CA, certificate index, sessions,
 // network configuration and its signed version, expiry clean-up.
 
-import type { Bits } from "../addressing.ts";
+import { type Bits, networkCidr } from "../addressing.ts";
 import { type Certificate, networkOfCa, parseCertificate } from "../cert.ts";
 import { BABEL_KEY_BYTES, CERT_LIFETIME_S } from "../constants.ts";
 import { loadPrivateKey, modulusBits, type PrivateKey, randomBytes } from "../crypto.ts";
@@ -178,7 +178,7 @@ export class Registry {
     this.#net = null;
     this.cleanup();
     this.log.info(
-      `Registry for network ${this.network.length} bits ready: ${this.certs.size} certificates, ` +
+      `Registry for network ${networkCidr(this.network)} ready: ${this.certs.size} certificates, ` +
         `version ${this.versionNumber()}`,
     );
   }
