@@ -374,6 +374,8 @@ export class PeerProtocol {
     this.#emitTo(
       peer,
       peer.cert ? encodeHello1(this.#protocol, peer.cert.fingerprint, own) : encodeHello0(own),
+      // Refused by the kernel (no route yet): not actually sent, so not rate-limited (§6.3).
+      () => peer.hello0Next = 0,
     );
   }
 
@@ -387,17 +389,19 @@ export class PeerProtocol {
     this.#emitTo(peer, sealHello2(secret, peer.cert, this.#o.key, p));
   }
 
-  #emitTo(peer: Session, bytes: Uint8Array): void {
+  #emitTo(peer: Session, bytes: Uint8Array, onFail?: () => void): void {
     const { host, port } = this.#o.peerEndpoint?.(peer.prefix) ?? {
       host: nodeIp(this.#o.network, peer.prefix),
       port: this.#o.port ?? PEER_PORT,
     };
-    this.#emit(host, port, bytes);
+    this.#emit(host, port, bytes, onFail);
   }
 
-  #emit(host: string, port: number, bytes: Uint8Array): void {
-    const fail = (e: unknown) =>
+  #emit(host: string, port: number, bytes: Uint8Array, onFail?: () => void): void {
+    const fail = (e: unknown) => {
       this.#o.log.debug(`cannot send to [${host}]:${port}: ${errorText(e)}`);
+      onFail?.();
+    };
     try {
       const r = this.#o.send(host, port, bytes);
       if (r) r.catch(fail);
