@@ -227,6 +227,15 @@ export function realParts(opts: NodeOptions, log: Logger): NodeParts {
           return null;
         }
       },
+      async processStart(pid) {
+        try {
+          const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+          // Fields after the command name (which may hold spaces) start after the last ")".
+          return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+        } catch {
+          return null;
+        }
+      },
       kill(pid, signal) {
         try {
           Deno.kill(pid, signal);

@@ -349,7 +349,7 @@ export class Node {
       start: () => p.babel.start(babelConfig),
       clock: p.clock,
       log,
-      onStarted: (proc) => this.#track(proc),
+      onStarted: (proc) => this.#track(proc, "babeld"),
     });
     await this.#babeld.start();
     checkStop(stop);
@@ -367,7 +367,7 @@ export class Node {
     for (const cmd of o.daemon) {
       const d = p.shell.spawn(cmd, env);
       this.#daemons.push(d);
-      this.#track(d);
+      this.#track(d, "sh");
       log.info(`Started --daemon command (pid ${d.pid}): ${cmd}`);
       d.exited.then((e) => {
         if (!this.#end.signal.aborted) {
@@ -381,14 +381,14 @@ export class Node {
   async #startOpenVpn(name: string, args: readonly string[]): Promise<ManagedProcess> {
     const logFile = this.options.ovpnlog ? `${this.options.log}/${name}.log` : undefined;
     const proc = await this.#p.openvpn.start(name, args, logFile);
-    this.#track(proc);
+    this.#track(proc, "openvpn");
     return proc;
   }
 
-  #track(proc: ManagedProcess): void {
+  #track(proc: ManagedProcess, name: string): void {
     const rec = this.#record;
     if (!rec) return;
-    rec.add(proc.pid).catch(() => {});
+    rec.add(proc.pid, name).catch(() => {});
     proc.exited.then(() => rec.remove(proc.pid)).catch(() => {});
   }
 

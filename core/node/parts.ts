@@ -31,6 +31,11 @@ export interface NodeHost {
   readonly pid: number;
   /** Program name of a live process (`/proc/<pid>/comm`), or null when it does not exist. */
   processName(pid: number): Promise<string | null>;
+  /**
+   * What tells a process apart from a later one with the same pid, unchanged by exec: its
+   * start time (`/proc/<pid>/stat` field 22); null when it does not exist.
+   */
+  processStart(pid: number): Promise<string | null>;
   kill(pid: number, signal: "SIGTERM" | "SIGKILL"): void;
   /** Environment variable PATH (given to OpenVPN hooks). */
   readonly path: string;

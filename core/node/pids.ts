@@ -8,7 +8,7 @@ import type { NodeFiles, NodeHost } from "./parts.ts";
 
 /** File holding the node's pid. */
 export const NODE_PID_FILE = "re6stnet.pid";
-/** File listing the node's children: `<pid> <program name>` lines. */
+/** File listing the node's children: `<pid> <start time> <program name>` lines. */
 export const CHILDREN_FILE = "children";
 
 /** Another node uses the same run folder. */
@@ -16,19 +16,28 @@ export class NodeRunningError extends Error {
   override name = "NodeRunningError";
 }
 
-/** Parses `<pid> <name>` lines. */
-export function parsePidLines(text: string): { pid: number; name: string }[] {
-  const out: { pid: number; name: string }[] = [];
+/** A child of a node, as recorded in `<run>/children`. */
+export interface PidLine {
+  pid: number;
+  /** Start time of the process ({@link NodeHost.processStart}): pids are reused, this is not. */
+  start: string;
+  name: string;
+}
+
+/** Parses `<pid> <start time> <name>` lines. */
+export function parsePidLines(text: string): PidLine[] {
+  const out: PidLine[] = [];
   for (const line of text.split("\n")) {
-    const m = /^(\d+) (\S+)$/.exec(line.trim());
-    if (m && Number(m[1]) > 1) out.push({ pid: Number(m[1]), name: m[2] });
+    const m = /^(\d+) (\d+) (\S+)$/.exec(line.trim());
+    if (m && Number(m[1]) > 1) out.push({ pid: Number(m[1]), start: m[2], name: m[3] });
   }
   return out;
 }
 
 /** Keeps `<run>/children` in step with the node's live children. */
 export interface ChildRecord {
-  add(pid: number): Promise<void>;
+  /** Records a child just started; `name` is the program, for logs. */
+  add(pid: number, name: string): Promise<void>;
   remove(pid: number): Promise<void>;
 }
 
@@ -57,7 +66,7 @@ export async function claimRunDir(
   }
   const stale = [];
   for (const c of parsePidLines((await files.readText(childPath)) ?? "")) {
-    if ((await host.processName(c.pid)) === c.name) stale.push(c);
+    if ((await host.processStart(c.pid)) === c.start) stale.push(c);
   }
   if (stale.length) {
     log.warn(
@@ -67,19 +76,20 @@ export async function claimRunDir(
     for (const c of stale) host.kill(c.pid, "SIGTERM");
     const deadline = clock.now() + graceMs;
     let alive = stale;
-    while (alive.length && clock.now() < deadline) {
-      await clock.sleep(100);
+    for (;;) {
       const still = [];
-      for (const c of alive) if ((await host.processName(c.pid)) === c.name) still.push(c);
+      for (const c of alive) if ((await host.processStart(c.pid)) === c.start) still.push(c);
       alive = still;
+      if (!alive.length || clock.now() >= deadline) break;
+      await clock.sleep(100);
     }
     for (const c of alive) host.kill(c.pid, "SIGKILL");
   }
   await files.writeText(pidPath, `${host.pid}\n`);
-  const live = new Map<number, string>();
+  const live = new Map<number, PidLine>();
   let writing = Promise.resolve();
   const save = () => {
-    const text = [...live].map(([pid, name]) => `${pid} ${name}\n`).join("");
+    const text = [...live.values()].map((c) => `${c.pid} ${c.start} ${c.name}\n`).join("");
     writing = writing.then(() => files.writeText(childPath, text)).catch((e) =>
       log.warn(`Cannot update ${childPath}: ${e instanceof Error ? e.message : e}`)
     );
@@ -87,10 +97,10 @@ export async function claimRunDir(
   };
   await save();
   return {
-    async add(pid) {
-      const name = await host.processName(pid);
-      if (name === null) return;
-      live.set(pid, name);
+    async add(pid, name) {
+      const start = await host.processStart(pid);
+      if (start === null) return;
+      live.set(pid, { pid, start, name: name.replace(/\s+/g, "_") || "?" });
       await save();
     },
     async remove(pid) {

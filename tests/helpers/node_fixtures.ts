@@ -290,6 +290,7 @@ export function fakeWorld(o: {
     host: {
       pid: 4242,
       processName: () => Promise.resolve(null),
+      processStart: () => Promise.resolve(null),
       kill: () => {},
       path: "/usr/sbin:/usr/bin:/sbin:/bin",
     },

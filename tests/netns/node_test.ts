@@ -108,7 +108,9 @@ async function startNode(
 
 async function nodeLog(n: RunningNode): Promise<string> {
   const read = (p: string) => Deno.readTextFile(p).catch(() => "");
-  return `--- ${n.side} re6stnet.log\n${await read(`${n.dir}/log/re6stnet.log`)}` +
+  const log = (await read(`${n.dir}/log/re6stnet.log`)).split("\n")
+    .filter((l) => !l.includes(" DEBUG openvpn: ")).join("\n");
+  return `--- ${n.side} re6stnet.log (without OpenVPN's own lines)\n${log}\n` +
     `--- ${n.side} stdout\n${await read(`${n.dir}/stdout.log`)}` +
     `--- ${n.side} babeld.log (tail)\n${(await read(`${n.dir}/log/babeld.log`)).slice(-2000)}`;
 }
@@ -164,9 +166,30 @@ async function withNetwork(name: string, fn: (n: Network) => Promise<void>): Pro
       v4: [`${REGISTRY_IP}/24`, `${LAN_IP.a}/24`, `${LAN_IP.b}/24`],
     });
     const registry = lab.spawn("reg", [
-      ...selfArgv().slice(0, -1),
-      new URL("./node_registry_main.ts", import.meta.url).pathname,
-      JSON.stringify(config),
+      ...selfArgv(),
+      "registry",
+      "--port",
+      String(PORT),
+      "--ipv4-bind",
+      REGISTRY_IP,
+      "--ipv6-bind",
+      "",
+      "--db",
+      config.db!,
+      "--ca",
+      config.ca,
+      "--key",
+      config.key,
+      "--anonymous-prefix-length",
+      "16",
+      "--logfile",
+      config.logfile!,
+      "--run",
+      config.run!,
+      "--hello",
+      String(config.hello),
+      "-v",
+      "3",
     ], { log: `${dir}/registry.stdout` });
     await lab.waitFor(async () => {
       const r = await lab.exec("reg", ["ss", "-Hltn", `sport = :${PORT}`]);
@@ -283,7 +306,10 @@ Deno.test({
 
       const second = await startNode(lab, "a", dir, ca, certs[0], keys[0], []);
       try {
+        let exited = false;
+        second.child.status.then(() => exited = true);
         await lab.waitFor(async () => {
+          if (exited) throw new Error("the second node exited");
           const log = await Deno.readTextFile(`${second.dir}/log/re6stnet.log`).catch(() => "");
           return log.split("\n").filter((l) => /Node 0\/16 is up/.test(l)).length === 2;
         }, { what: "A up again", timeoutMs: 30_000 });
