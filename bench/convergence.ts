@@ -98,7 +98,7 @@ async function measure(n: number, a: Args): Promise<Row> {
     for (const d of docs) {
       tunnels += d?.tunnels.filter((t) => t.established && t.direction === "client").length ?? 0;
     }
-    row.tunnels = tunnels;
+    row.tunnels = docs.every((d) => d) ? tunnels : null; // null: some node gave no status
     // At rest: let the tunnels settle for a few hellos, then sample every node at once.
     await new Promise((r) => setTimeout(r, 3 * a.hello * 1000));
     const registryPid = net.registry?.pid;

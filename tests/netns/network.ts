@@ -100,6 +100,8 @@ export interface Network {
   crashNode(node: NetNode): Promise<void>;
   /** The node's status document, or null when it does not answer. */
   status(node: NetNode): Promise<StatusDocument | null>;
+  /** The node's status document; throws a NetworkError saying why when it does not answer. */
+  requireStatus(node: NetNode): Promise<StatusDocument>;
   /** Pings all pairs among `among` (default: every node with a running process). */
   reachability(among?: readonly NetNode[]): Promise<Reachability>;
   /**
@@ -369,6 +371,18 @@ export async function buildNetwork(lab: Lab, opts: NetworkOptions = {}): Promise
           if (e instanceof ControlError) return null;
           throw e;
         }
+      },
+
+      async requireStatus(node) {
+        const doc = await net.status(node);
+        if (doc) return doc;
+        const socket = join(node.runDir, CONTROL_SOCKET_NAME);
+        const why = !node.process
+          ? "re6st node is not running"
+          : (await Deno.stat(socket).then(() => true, () => false))
+          ? "nothing valid answers on it"
+          : "the node does not serve it (no socket file)";
+        throw new NetworkError(`${node.name}: no status on ${socket}: ${why}`);
       },
 
       reachability(among) {

@@ -10,7 +10,7 @@ import { cutBetween } from "./topology.ts";
 async function publicTunnel(net: Network): Promise<[NetNode, NetNode] | null> {
   for (const a of net.nodes) {
     if (a.site === "nat" || !a.process) continue;
-    for (const t of (await net.status(a))?.tunnels ?? []) {
+    for (const t of (await net.requireStatus(a)).tunnels) {
       const b = net.nodes.find((n) => n.cn === t.peer);
       if (t.direction === "client" && t.established && b && b.site !== "nat" && b.process) {
         return [a, b];
@@ -48,8 +48,9 @@ Deno.test({
       });
 
       await t.step("a cut link between two tunnel ends is routed around", async () => {
+        await net.requireStatus(net.node("n1"));
         const pair = await net.lab.waitFor(() => publicTunnel(net), {
-          what: "a tunnel between two nodes outside the NAT",
+          what: "a tunnel between two nodes outside the NAT (from the nodes' status)",
           timeoutMs: SCENARIO.failoverMs,
           intervalMs: 1000,
         });
@@ -58,8 +59,8 @@ Deno.test({
         try {
           // The direct tunnel dies: a reaches b again only through others.
           await net.lab.waitFor(async () => {
-            const doc = await net.status(a);
-            return doc && !doc.tunnels.some((x) => x.peer === b.cn && x.established);
+            const doc = await net.requireStatus(a);
+            return !doc.tunnels.some((x) => x.peer === b.cn && x.established);
           }, {
             what: `${a.name} to drop its tunnel to ${b.name} after the cut`,
             timeoutMs: SCENARIO.failoverMs,

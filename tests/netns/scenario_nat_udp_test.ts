@@ -16,8 +16,7 @@ Deno.test({
       net.startAll();
       await net.waitReachable({ timeoutMs: SCENARIO.formMs, what: "the network to form" });
       const natted = net.nodes.find((n) => n.site === "nat")!;
-      const doc = await net.status(natted);
-      assert.ok(doc, `${natted.name} does not answer on its control socket`);
+      const doc = await net.requireStatus(natted);
       const up = doc.tunnels.filter((t) => t.established);
       assert.ok(up.length > 0, `${natted.name} has no established tunnel`);
       assert.deepEqual(
@@ -27,10 +26,10 @@ Deno.test({
       );
       // UDP does work between the other nodes: the scenario is not vacuous.
       const others = await Promise.all(
-        net.nodes.filter((n) => n !== natted).map((n) => net.status(n)),
+        net.nodes.filter((n) => n !== natted).map((n) => net.requireStatus(n)),
       );
       const protocols = others.flatMap((d) =>
-        d?.tunnels.filter((t) => t.established).map((t) => t.protocol) ?? []
+        d.tunnels.filter((t) => t.established).map((t) => t.protocol)
       );
       assert.ok(
         protocols.some((p) => p.startsWith("udp")),
