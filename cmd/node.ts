@@ -16,6 +16,7 @@ import { NODE_SPEC, type NodeOptions, toNodeOptions } from "../core/options/node
 import { RegistryClient } from "../core/registry/client.ts";
 import { unixConnector } from "../platform/babel_socket.ts";
 import { startBabeld } from "../platform/babeld.ts";
+import { serveControl } from "../platform/control.ts";
 import { startHookServer, writeHookScript } from "../platform/hook_server.ts";
 import { createLinuxPlatform } from "../platform/linux.ts";
 import { startOpenVpn } from "../platform/openvpn.ts";
@@ -249,6 +250,7 @@ export function realParts(opts: NodeOptions, log: Logger): NodeParts {
       openCacheFile(path, (p) => new DatabaseSync(p), Deno.renameSync, {
         onReset: (why) => log.warn(`Cache ${path} reset (old file kept as ${path}.bak): ${why}`),
       }),
+    serveControl: (path, handler) => serveControl(path, handler, (m) => log.warn(m)),
     clock: systemClock,
     log,
     tunnels: overlayTunnels(opts, realOverlayParts(opts, runner, log)),

@@ -9,7 +9,9 @@ import { clientArgs, type CommonArgs, serverArgs, singleClientArgs } from "../op
 import type { NodeOptions } from "../options/node.ts";
 import type { NodeCache } from "./cache.ts";
 import { type Identity, loadIdentity } from "./identity.ts";
+import { CONTROL_SOCKET_NAME } from "../constants.ts";
 import { ServedClients } from "./hooks.ts";
+import { controlAnswer } from "./status_document.ts";
 import { babelInput, ipv4State, networkRoute, nodeAddress, removeLeftovers } from "./kernel.ts";
 import type { NodeParts } from "./parts.ts";
 import { type ChildRecord, claimRunDir } from "./pids.ts";
@@ -74,6 +76,7 @@ export class Node {
   #registry: NodeRegistry | null = null;
   #record: ChildRecord | null = null;
   #hookServer: { close(): Promise<void> } | null = null;
+  #control: { close(): Promise<void> } | null = null;
   #servers: Supervised[] = [];
   #babeld: Supervised | null = null;
   #babel: BabelClient | null = null;
@@ -214,6 +217,12 @@ export class Node {
     await p.files.mkdir(o.log);
     await p.files.mkdir(o.run, 0o700);
     this.#record = await claimRunDir(o.run, p.files, p.host, p.clock, log);
+    if (p.serveControl) {
+      this.#control = await p.serveControl(
+        `${o.run}/${CONTROL_SOCKET_NAME}`,
+        (req) => controlAnswer(req, () => this.status(), () => p.clock.now()),
+      );
+    }
     checkStop(stop);
     const cache = this.#cache = p.openCache(`${o.state}/cache.db`);
     const cachedIpv4 = cache.config().ipv4;
@@ -428,6 +437,7 @@ export class Node {
     if (this.#babeld) await attempt("stop babeld", () => this.#babeld!.stop());
     if (this.#hookServer) await attempt("close the hook socket", () => this.#hookServer!.close());
     await attempt("remove addresses, routes and taps", () => p.platform.undoAll());
+    if (this.#control) await attempt("close the control socket", () => this.#control!.close());
     if (this.#record) {
       await attempt(`remove ${this.options.run}`, () => p.files.remove(this.options.run));
     }

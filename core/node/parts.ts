@@ -84,6 +84,14 @@ export interface NodeParts {
   openCache(path: string): NodeCache;
   clock: NodeClock;
   log: Logger;
+  /**
+   * Serves the control socket at `path` (platform/control.ts): one JSON request, one JSON
+   * answer. Absent: the node has no control socket.
+   */
+  serveControl?(
+    path: string,
+    handler: (request: Record<string, unknown>) => unknown,
+  ): Promise<{ close(): Promise<void> }>;
   /** Builds the tunnel manager when not in `--client` mode (default: base manager). */
   tunnels?: TunnelManagerFactory;
 }

@@ -185,6 +185,8 @@ export interface FakeWorld {
   processes: FakeProcess[];
   babelConfigs: { args: string[]; configText: string }[];
   hookHandler: ((ev: HookEvent) => ConnectAnswer | void | Promise<ConnectAnswer | void>) | null;
+  /** The control socket handler while the node serves it. */
+  control: ((req: Record<string, unknown>) => unknown) | null;
   shellRuns: { cmd: string; env: Record<string, string> }[];
   registry: FakeRegistry;
   babel: ReturnType<typeof fakeBabelClient>;
@@ -213,6 +215,7 @@ export function fakeWorld(o: {
     processes: [],
     babelConfigs: [],
     hookHandler: null,
+    control: null,
     shellRuns: [],
     registry: o.registry,
     babel,
@@ -295,6 +298,15 @@ export function fakeWorld(o: {
       path: "/usr/sbin:/usr/bin:/sbin:/bin",
     },
     openCache: () => openCache(db),
+    serveControl(_path, handler) {
+      w.control = handler;
+      return Promise.resolve({
+        close() {
+          w.control = null;
+          return Promise.resolve();
+        },
+      });
+    },
     clock,
     log,
   };

@@ -248,6 +248,22 @@ Deno.test({
         });
         console.log(`B reached A ${Date.now() - t0} ms after both addresses were up`);
         assert.ok(await lab.ping("a", b.ip, { count: 3 }), "A pings B back");
+        // `re6st status --json` reads each node's control socket.
+        for (const n of nodes) {
+          const r = await lab.exec(n.side, [
+            ...selfArgv(),
+            "status",
+            "--json",
+            "--run",
+            `${n.dir}/run`,
+          ]);
+          assert.equal(r.code, 0, `re6st status in ${n.side}: ${r.stderr}`);
+          const doc = JSON.parse(r.stdout);
+          assert.equal(doc.state, "running");
+          assert.equal(doc.identity.ip, n.ip);
+          assert.ok(doc.babel.neighbours.length >= 1, `${n.side} has a Babel neighbour`);
+          assert.ok(doc.tunnels.some((t: { established: boolean }) => t.established));
+        }
         // The path goes through the tunnel: A reaches B via the tap of its TCP server.
         const route = await lab.exec("a", ["ip", "-6", "route", "get", b.ip]);
         assert.match(route.stdout, /dev re6stnet-tcp/, route.stdout);

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { Node, type NodeExit } from "../../core/node/daemon.ts";
 import type { ClientConnectEvent } from "../../core/openvpn/hooks.ts";
+import {
+  STATUS_JSON_SCHEMA,
+  type StatusDocument,
+  validateSchema,
+} from "../../core/status/document.ts";
 import { createRecorderPlatform } from "../../platform/recorder.ts";
 import {
   fakeRegistry,
@@ -386,4 +391,23 @@ Deno.test("errors and warnings, with their prefix, show in the status snapshot",
   );
   node.stop();
   await run;
+});
+
+Deno.test("the control socket answers a status document valid against its schema", async () => {
+  const w = await world();
+  const [node, run] = await started(w);
+  await w.hookHandler!(connect(12n));
+  const doc = w.control!({ request: "status" }) as Record<string, unknown>;
+  assert.deepEqual(validateSchema(doc, STATUS_JSON_SCHEMA), []);
+  const d = doc as unknown as StatusDocument;
+  assert.equal(d.state, "running");
+  assert.equal(d.identity.cn, "6/16");
+  assert.deepEqual(d.tunnels.map((t) => [t.direction, t.peer, t.interface, t.protocol]), [
+    ["server", "9/16", "re6stnet-tcp", "tcp"],
+  ]);
+  assert.deepEqual(d.children.map((c) => c.name), ["babeld", "openvpn re6stnet-tcp"]);
+  assert.match(String((w.control!({ request: "nope" }) as { error: string }).error), /unknown/);
+  node.stop();
+  await run;
+  assert.equal(w.control, null, "the control socket is closed at exit");
 });
