@@ -36,13 +36,14 @@ export const HANGUP_EXIT = 255;
 
 /** Runs `re6st node`; returns the exit code. */
 export async function run(args: string[], io: Io): Promise<number> {
+  // Like argparse's version action: printed before required options are checked.
+  if (args.includes("-V") || args.includes("--version")) {
+    io.out(`re6st ${SOFTWARE_VERSION} (protocol 10)`);
+    return 0;
+  }
   for (;;) {
     const parsed = parseOrHelp(NODE_SPEC, args, io);
     if (!parsed) return 0;
-    if (parsed.version) {
-      io.out(`re6st ${SOFTWARE_VERSION} (protocol 10)`);
-      return 0;
-    }
     if (parsed.test !== undefined) throw new UsageError("option --test is not supported");
     if (parsed.console !== undefined) throw new UsageError("option --console is not supported");
     const exit = await runOnce(toNodeOptions(parsed), io);
