@@ -1,9 +1,10 @@
 // Coordinated tunnel removal with stock babeld (PROTOCOL.md §7.6 codes 2/3, adapted as
 // §8.4.5 suggests, since stock babeld has no per-neighbour cost multiplier):
 //
-// * client side (we own the tap): re-announce the tap with a high rxcost, so that the server
-//   stops routing through us; send code 2; on code 3 (or after 2 × timeout) flush the tap
-//   from babeld (our routes move to the alternatives at once) and stop OpenVPN.
+// * client side (we own the tap): send code 2 (while the tunnel still routes it), then
+//   re-announce the tap with a high rxcost, so that the server stops routing through us;
+//   on code 3 (or after 2 × timeout) flush the tap from babeld (our routes move to the
+//   alternatives at once) and stop OpenVPN. Code 2 is repeated every 5 s until answered.
 // * server side (shared tap): on code 2 from a served client, wait until our installed
 //   routes no longer go through that client (its raised rxcost moves them), then answer
 //   code 3. Bounded: 2 × hello when only the client's own prefix is left, `timeout` overall.
@@ -20,15 +21,19 @@ export const KILL_REQUEST = 2;
 export const KILL_RESPONSE = 3;
 /** Implementation: rxcost announced on a tap being retired (§8.4.5; the reference's soft lock). */
 export const RETIRE_RXCOST = 4096;
+/** Implementation: code 2 is sent again this often until code 3 comes (UDP may lose it). */
+const ASK_AGAIN_MS = 5000;
 
 /** One removal in progress. */
 export type Removal =
   | {
     side: "client";
     prefix: Bits;
-    /** raise: rxcost not yet raised; ask: code 2 not yet sent; wait: waiting for code 3. */
-    phase: "raise" | "ask" | "wait";
+    /** ask: code 2 not sent yet; wait: cost raised, waiting for code 3. */
+    phase: "ask" | "wait";
     started: number;
+    /** When code 2 was last sent (ms). */
+    asked: number;
     deadline: number;
   }
   | {
@@ -90,8 +95,9 @@ export class Removals {
     this.#m.set(prefix, {
       side: "client",
       prefix,
-      phase: "raise",
+      phase: "ask",
       started: now,
+      asked: 0,
       deadline: now + 2 * this.timing().timeoutS * 1000,
     });
     this.log.info(`Retiring tunnel to ${cnFromPrefix(prefix)}`);
@@ -112,7 +118,7 @@ export class Removals {
   /** Code 3 from `prefix`: closes our tunnel if we are waiting for it (§6.5). */
   async onResponse(prefix: Bits, actions: RemovalActions): Promise<boolean> {
     const r = this.#m.get(prefix);
-    if (r?.side !== "client" || r.phase === "raise") return false;
+    if (r?.side !== "client" || r.phase !== "wait") return false;
     this.#m.delete(prefix);
     await actions.close(prefix, "retired (peer agreed)");
     return true;
@@ -137,8 +143,9 @@ export class Removals {
           (left.every((p) => p === r.prefix) && elapsed >= 2 * helloS * 1000) ||
           elapsed >= timeoutS * 1000;
         if (!done) continue;
-        this.#m.delete(r.prefix);
         const sent = actions.send(r.prefix, KILL_RESPONSE);
+        if (!sent && elapsed < 2 * timeoutS * 1000) continue; // no session yet: retry
+        this.#m.delete(r.prefix);
         this.log.debug(
           `Routes through ${cn} ${left.length ? "still " + left.length : "drained"}; ` +
             (sent ? "told it to close the tunnel" : "cannot tell it (no session)"),
@@ -150,15 +157,18 @@ export class Removals {
         await actions.close(r.prefix, "retired (no answer from the peer in time)");
         continue;
       }
-      if (r.phase === "raise") {
+      if (r.phase === "ask") {
+        if (!actions.send(r.prefix, KILL_REQUEST)) continue; // no session yet: hello0 sent
+        r.asked = now;
         try {
           await actions.raiseCost(r.prefix);
         } catch (e) {
           this.log.warn(`Cannot raise the Babel cost towards ${cn}: ${errText(e)}`);
         }
-        r.phase = "ask";
+        r.phase = "wait";
+      } else if (now - r.asked >= ASK_AGAIN_MS && actions.send(r.prefix, KILL_REQUEST)) {
+        r.asked = now;
       }
-      if (r.phase === "ask" && actions.send(r.prefix, KILL_REQUEST)) r.phase = "wait";
     }
   }
 

@@ -126,6 +126,10 @@ export class OverlayTunnels {
   /** Distant candidates left from the last dump. */
   distant: Bits[] = [];
   #model: BabelModel | null = null;
+  /** Peers whose tunnel we retired, not chosen again before the given time (ms). */
+  readonly #retired = new Map<Bits, number>();
+  /** getBootstrapPeer is asked at most once per tick interval. */
+  #nextBootstrap = 0;
   #queue: Promise<void> = Promise.resolve();
   #wake: AbortController = new AbortController();
 
@@ -141,7 +145,11 @@ export class OverlayTunnels {
       clock: o.clock,
       remoteGateways: o.remoteGateways,
       babelParams: o.babelParams,
-      onExit: () => this.wake(),
+      // A lost tunnel or a next address to try is handled at once; a peer that failed is
+      // retried at the normal pace.
+      onExit: (t) => {
+        if (t.established || t.index + 1 < t.addresses.length) this.wake();
+      },
     });
     this.removals = new Removals(o.network, o.clock, () => o.settings(), o.log);
   }
@@ -160,6 +168,7 @@ export class OverlayTunnels {
   registryReachable(): boolean {
     const reg = this.#o.settings().registryPrefix;
     if (!reg) return false;
+    if (reg === this.#o.prefix) return true;
     return (this.#model?.knownNodes.has(reg) ?? false) || this.clients.has(reg) ||
       this.served.has(reg);
   }
@@ -252,7 +261,7 @@ export class OverlayTunnels {
       if (t) await this.clients.raiseCost(t, RETIRE_RXCOST);
     },
     send: (p: Bits, code: number) => this.#o.peers.sendTo(p, code),
-    close: (p: Bits, reason: string) => this.#close(p, reason),
+    close: (p: Bits, reason: string) => this.#close(p, reason, true),
   };
 
   async #retireOne(model: BabelModel): Promise<void> {
@@ -284,12 +293,17 @@ export class OverlayTunnels {
     const known = model.knownNodes;
     const reg = s.registryPrefix;
     const isRegistry = reg === o.prefix;
-    let candidates: Bits[] | null = distantCandidates(model.distantNodes, this.#keep, this.#random);
+    for (const [p, until] of this.#retired) if (until <= now) this.#retired.delete(p);
+    // A peer whose tunnel was just retired is not picked again for a tunnel_refresh period.
+    const distant = [...model.distantNodes].filter((p) => !this.#retired.has(p));
+    let candidates: Bits[] | null = distantCandidates(distant, this.#keep, this.#random);
     if (isRegistry && candidates.length === 0) {
       candidates = null;
     } else if (this.registryReachable()) {
       this.disconnected = 0;
-      if (reg && !isRegistry) o.peers.probe(reg);
+      // Only once Babel has a route to it: a hello0 lost for want of a route counts in the
+      // 60 s rate limit (§6.3).
+      if (reg && !isRegistry && known.has(reg)) o.peers.probe(reg);
     } else if (this.disconnected < now) {
       o.log.info(
         `No route to the registry (${model.neighbours.size} neighbours, ` +
@@ -297,12 +311,12 @@ export class OverlayTunnels {
       );
       const n = Math.floor(this.#random() * (known.size + 1));
       this.disconnected = now + s.timeoutS * 1000 * (1 + n);
-      const distant = candidates;
+      const kept = candidates;
       candidates = null;
       if (known.size > 0 && !isRegistry) {
         // An island: force a tunnel towards a node the registry knows.
         const bp = await this.#bootstrapPeer();
-        if (bp === undefined) candidates = distant; // registry silent: assume we are fine
+        if (bp === undefined) candidates = kept; // registry silent: assume we are fine
         else if (bp && !known.has(bp.prefix) && await this.makeTunnel(bp.prefix, bp.addresses)) {
           if (--count === 0) return;
         }
@@ -351,6 +365,9 @@ export class OverlayTunnels {
   /** getBootstrapPeer (§7.3): the peer (added to the cache), null if none, undefined on error. */
   async #bootstrapPeer(): Promise<BootstrapPeer | null | undefined> {
     const o = this.#o;
+    const now = o.clock.now();
+    if (now < this.#nextBootstrap) return null;
+    this.#nextBootstrap = now + TUNNEL_TICK_S * 1000;
     let bp: BootstrapPeer | null;
     try {
       bp = await o.bootstrap();
@@ -402,7 +419,10 @@ export class OverlayTunnels {
     return true;
   }
 
-  async #close(p: Bits, reason: string): Promise<void> {
+  async #close(p: Bits, reason: string, retired = false): Promise<void> {
+    if (retired) {
+      this.#retired.set(p, this.#o.clock.now() + this.#o.settings().tunnelRefreshS * 1000);
+    }
     this.removals.abort(p);
     this.#sources.delete(p);
     await this.clients.close(p, reason);

@@ -181,3 +181,35 @@ Deno.test("the run loop ticks every 5 s, and every second while a removal is in 
   end.abort();
   await loop;
 });
+
+Deno.test("code 2 goes before the cost is raised and is repeated every 5 s until code 3", async () => {
+  const b = await threeTunnels();
+  await b.clock.advance(31_000);
+  await b.manager.tick();
+  await b.manager.tick();
+  assert.deepEqual(b.peers.codes(2), [P(5)]);
+  await b.clock.advance(2_000);
+  await b.manager.tick();
+  assert.deepEqual(b.peers.codes(2), [P(5)]);
+  await b.clock.advance(3_000);
+  await b.manager.tick();
+  assert.deepEqual(b.peers.codes(2), [P(5), P(5)]);
+});
+
+Deno.test("a peer whose tunnel was just retired is not chosen again for a while", async () => {
+  const b = await threeTunnels();
+  for (const n of [5, 11]) b.cache.addPeer(P(n), addr(n));
+  await b.clock.advance(31_000);
+  await b.manager.tick();
+  await b.manager.tick();
+  // P(5) is still known through P(4): a distant candidate, like P(11).
+  b.babel.snap = snapshot([
+    { prefix: P(1), iface: "re6stnet-tcp" },
+    { prefix: P(4), iface: "re6stnet1", behind: [P(5), P(11)] },
+    { prefix: P(6), iface: "re6stnet3" },
+  ]);
+  await b.manager.onKillResponse(P(5));
+  await b.manager.tick();
+  assert.ok(b.manager.clients.has(P(11)));
+  assert.equal(b.manager.clients.has(P(5)), false);
+});

@@ -242,3 +242,34 @@ Deno.test("topology lists client tunnels first, then served clients", async () =
   b.manager.clientConnect(connect(P(6)));
   assert.equal(b.manager.topology(), "1 4/16 6/16");
 });
+
+Deno.test("the registry node with distant nodes does not think it is cut off", async () => {
+  const b = managerBench({ prefix: P(1), bootstrap: () => Promise.reject(new Error("no")) });
+  b.babel.snap = snapshot([{ prefix: P(3), iface: "re6stnet-tcp", behind: [P(5)] }]);
+  b.manager.served.set(P(3), new Map([["re6stnet-tcp", 1n]]));
+  b.cache.addPeer(P(5), addr(5));
+  await b.manager.tick();
+  assert.equal(b.manager.disconnected, 0);
+  assert.ok(b.manager.clients.has(P(5)));
+  assert.equal(b.bootstrapCalls.length, 0);
+});
+
+Deno.test("a bootstrap peer that refuses us is asked again at the tick pace, not in a loop", async () => {
+  const b = managerBench({
+    bootstrap: () => Promise.resolve({ prefix: P(1), addresses: addr(1) }),
+  });
+  const end = new AbortController();
+  const loop = b.manager.run(end.signal);
+  for (let i = 0; i < 20; i++) {
+    await b.clock.advance(0);
+    b.host.processes.at(-1)?.exit(); // connection refused at once
+  }
+  await b.clock.advance(0);
+  assert.equal(b.bootstrapCalls.length, 1);
+  await b.clock.advance(5_000);
+  b.host.processes.at(-1)?.exit();
+  await b.clock.advance(5_000);
+  assert.ok(b.bootstrapCalls.length <= 3, `${b.bootstrapCalls.length} calls in 10 s`);
+  end.abort();
+  await loop;
+});
