@@ -5,7 +5,7 @@
 // manager of nodes that open no client tunnel. The overlay's manager (client tunnels to
 // random peers, §7.5) implements the same interface.
 
-import type { Address, Bits } from "../addressing.ts";
+import type { Address } from "../addressing.ts";
 import type { Logger } from "../log.ts";
 import type { ClientConnectEvent, HookEvent } from "../openvpn/hooks.ts";
 import type { NodeCache } from "./cache.ts";
@@ -148,9 +148,4 @@ export function clientModeTunnels(ctx: TunnelContext, remotes: readonly Address[
       await child?.stop();
     },
   };
-}
-
-/** Whether `prefix` is ours (never tunnel to ourselves). */
-export function isSelf(identity: Identity, prefix: Bits): boolean {
-  return identity.prefix === prefix;
 }
