@@ -174,6 +174,17 @@ export const realFiles: NodeFiles = {
   },
 };
 
+/** Start time of a process (`/proc/<pid>/stat` field 22), or null when it does not exist. */
+async function processStart(pid: number): Promise<string | null> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    // Fields after the command name (which may hold spaces) start after the last ")".
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** The parts of a node running on this machine (in the current network namespace). */
 export function realParts(opts: NodeOptions, log: Logger): NodeParts {
   const runner = createRunner();
@@ -229,14 +240,26 @@ export function realParts(opts: NodeOptions, log: Logger): NodeParts {
           return null;
         }
       },
-      async processStart(pid) {
-        try {
-          const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-          // Fields after the command name (which may hold spaces) start after the last ")".
-          return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
-        } catch {
-          return null;
+      processStart,
+      async listProcesses() {
+        const out = [];
+        for await (const e of Deno.readDir("/proc")) {
+          if (!/^\d+$/.test(e.name)) continue;
+          const pid = Number(e.name);
+          try {
+            const [start, name, cmdline] = await Promise.all([
+              processStart(pid),
+              Deno.readTextFile(`/proc/${pid}/comm`),
+              Deno.readTextFile(`/proc/${pid}/cmdline`),
+            ]);
+            if (start !== null) {
+              out.push({ pid, start, name: name.trim(), cmdline: cmdline.replaceAll("\0", " ") });
+            }
+          } catch {
+            // Gone meanwhile.
+          }
         }
+        return out;
       },
       kill(pid, signal) {
         try {

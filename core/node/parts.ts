@@ -36,6 +36,8 @@ export interface NodeHost {
    * start time (`/proc/<pid>/stat` field 22); null when it does not exist.
    */
   processStart(pid: number): Promise<string | null>;
+  /** Every process of the machine: pid, start time, program name, command line (spaces). */
+  listProcesses(): Promise<{ pid: number; start: string; name: string; cmdline: string }[]>;
   kill(pid: number, signal: "SIGTERM" | "SIGKILL"): void;
   /** Environment variable PATH (given to OpenVPN hooks). */
   readonly path: string;

@@ -11,6 +11,9 @@ export const NODE_PID_FILE = "re6stnet.pid";
 /** File listing the node's children: `<pid> <start time> <program name>` lines. */
 export const CHILDREN_FILE = "children";
 
+/** Programs a node runs with a file of its run folder on their command line. */
+const STALE_PROGRAMS = ["babeld", "openvpn"];
+
 /** Another node uses the same run folder. */
 export class NodeRunningError extends Error {
   override name = "NodeRunningError";
@@ -64,9 +67,16 @@ export async function claimRunDir(
       );
     }
   }
-  const stale = [];
+  const stale: PidLine[] = [];
   for (const c of parsePidLines((await files.readText(childPath)) ?? "")) {
     if ((await host.processStart(c.pid)) === c.start) stale.push(c);
+  }
+  // A kill -9 can land between a spawn and the update of the children file: babeld and
+  // OpenVPN processes whose command line names a file of this run folder are ours too.
+  for (const p of await host.listProcesses()) {
+    if (p.pid === host.pid || stale.some((c) => c.pid === p.pid)) continue;
+    const ours = p.cmdline.split(" ").some((arg) => arg.startsWith(`${runDir}/`));
+    if (STALE_PROGRAMS.includes(p.name) && ours) stale.push(p);
   }
   if (stale.length) {
     log.warn(

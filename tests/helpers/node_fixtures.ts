@@ -294,6 +294,7 @@ export function fakeWorld(o: {
       pid: 4242,
       processName: () => Promise.resolve(null),
       processStart: () => Promise.resolve(null),
+      listProcesses: () => Promise.resolve([]),
       kill: () => {},
       path: "/usr/sbin:/usr/bin:/sbin:/bin",
     },

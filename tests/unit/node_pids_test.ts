@@ -4,13 +4,24 @@ import { manualClock } from "../../core/node/clock.ts";
 import type { NodeFiles, NodeHost } from "../../core/node/parts.ts";
 import { claimRunDir, NodeRunningError, parsePidLines } from "../../core/node/pids.ts";
 
-function fakes(procs: Record<number, { name: string; start: string }>, files: Map<string, string>) {
+type Procs = Record<number, { name: string; start: string; cmdline?: string }>;
+
+function fakes(procs: Procs, files: Map<string, string>) {
   const killed: string[] = [];
   const host: NodeHost = {
     pid: 500,
     path: "/bin",
     processName: (pid) => Promise.resolve(procs[pid]?.name ?? null),
     processStart: (pid) => Promise.resolve(procs[pid]?.start ?? null),
+    listProcesses: () =>
+      Promise.resolve(
+        Object.entries(procs).map(([pid, p]) => ({
+          pid: Number(pid),
+          start: p.start,
+          name: p.name,
+          cmdline: p.cmdline ?? p.name,
+        })),
+      ),
     kill(pid, sig) {
       killed.push(`${sig} ${pid}`);
       if (sig === "SIGKILL" || procs[pid]?.name !== "stubborn") delete procs[pid];
@@ -25,7 +36,7 @@ function fakes(procs: Record<number, { name: string; start: string }>, files: Ma
 
 Deno.test("children left by a dead node are stopped, but not a process that reused a pid", async () => {
   const files = new Map([["/run/children", "10 111 babeld\n11 222 openvpn\n12 333 openvpn\n"]]);
-  const procs: Record<number, { name: string; start: string }> = {
+  const procs: Procs = {
     10: { name: "babeld", start: "111" },
     11: { name: "openvpn", start: "222" },
     12: { name: "bash", start: "999" }, // pid 12 now belongs to somebody else
@@ -64,4 +75,17 @@ Deno.test("a run folder owned by a live node is refused", async () => {
     claimRunDir("/run", fs, host, manualClock(), memoryLogger()),
     NodeRunningError,
   );
+});
+
+Deno.test("babeld and OpenVPN started with files of the run folder are stale even if unrecorded", async () => {
+  const files = new Map<string, string>();
+  const procs: Procs = {
+    20: { name: "babeld", start: "1", cmdline: "babeld -c /run/babeld.conf" },
+    21: { name: "openvpn", start: "2", cmdline: "openvpn --up /run/ovpn-hook --dev re6stnet-tcp" },
+    22: { name: "openvpn", start: "3", cmdline: "openvpn --up /other/run/ovpn-hook" },
+    23: { name: "sudo", start: "4", cmdline: "sudo re6st node -r /run/" },
+  };
+  const { host, fs, killed } = fakes(procs, files);
+  await claimRunDir("/run", fs, host, manualClock(), memoryLogger());
+  assert.deepEqual(killed, ["SIGTERM 20", "SIGTERM 21"]);
 });
