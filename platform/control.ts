@@ -1,5 +1,6 @@
 // The node's control socket: a unix socket in the run folder (mode 0600) answering one JSON
 // request line with one JSON line. Used by `re6st status`.
+import { clearStaleSocket, readLine, writeAll } from "./unix_line.ts";
 
 /** Largest request accepted on the control socket, bytes. */
 export const MAX_REQUEST_BYTES = 4096;
@@ -25,52 +26,6 @@ export class ControlError extends Error {
     super(message, options);
     this.name = "ControlError";
   }
-}
-
-async function answers(path: string): Promise<boolean> {
-  try {
-    const conn = await Deno.connect({ transport: "unix", path });
-    conn.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function readLine(conn: Deno.Conn, limit: number, timeoutMs: number): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const buf = new Uint8Array(1024);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("request timed out")), timeoutMs);
-  });
-  try {
-    while (true) {
-      const n = await Promise.race([conn.read(buf), timeout]);
-      if (n === null) break;
-      const part = buf.slice(0, n);
-      const nl = part.indexOf(10);
-      chunks.push(nl >= 0 ? part.slice(0, nl) : part);
-      size += nl >= 0 ? nl : n;
-      if (size > limit) throw new Error(`request larger than ${limit} bytes`);
-      if (nl >= 0) break;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  const all = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.length;
-  }
-  return new TextDecoder().decode(all);
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
 }
 
 async function serveOne(conn: Deno.Conn, handler: ControlHandler, onError: (m: string) => void) {
@@ -110,15 +65,7 @@ export async function serveControl(
   handler: ControlHandler,
   onError: (message: string) => void = () => {},
 ): Promise<ControlServer> {
-  try {
-    Deno.lstatSync(path);
-    if (await answers(path)) {
-      throw new Error(`another node is already running: control socket ${path} answers`);
-    }
-    Deno.removeSync(path); // stale file left by a process that died
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
+  await clearStaleSocket(path);
   const listener = Deno.listen({ transport: "unix", path });
   Deno.chmodSync(path, 0o600);
   const pending = new Set<Promise<void>>();

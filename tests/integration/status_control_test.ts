@@ -113,7 +113,7 @@ Deno.test("malformed and oversized requests are refused while the server keeps s
     assert.match(JSON.parse(bad).error, /malformed request/);
     const huge = new Uint8Array(MAX_REQUEST_BYTES * 4).fill(0x61);
     const big = await rawRequest(socket, huge);
-    assert.match(JSON.parse(big).error, /larger than/);
+    assert.match(JSON.parse(big).error, /longer than/);
     const doc = await queryControl(socket, { request: "status" }) as { identity: { cn: string } };
     assert.equal(doc.identity.cn, "6/16");
     assert.equal(errors.length, 2);
@@ -125,7 +125,7 @@ Deno.test("malformed and oversized requests are refused while the server keeps s
 
 Deno.test("a second server refuses to start while the first answers; a stale socket is replaced", async () => {
   await withNode(statusHandler, async (_run, socket) => {
-    await assert.rejects(serveControl(socket, statusHandler), /already running/);
+    await assert.rejects(serveControl(socket, statusHandler), /in use by another process/);
   });
   const run = Deno.makeTempDirSync({ prefix: "re6st-status-" });
   const socket = `${run}/${CONTROL_SOCKET_NAME}`;
