@@ -23,6 +23,8 @@ interface Row {
   hello: number;
   /** Seconds from starting the nodes to all-pairs reachability (null: not reached). */
   convergenceS: number | null;
+  /** Seconds until every node reported an established tunnel and a babel route. */
+  connectedS: number | null;
   /** Established tunnels in the network once converged. */
   tunnels: number | null;
   nodeRssMb: { mean: number; max: number } | null;
@@ -73,6 +75,7 @@ async function measure(n: number, a: Args): Promise<Row> {
     nodes: n,
     hello: a.hello,
     convergenceS: null,
+    connectedS: null,
     tunnels: null,
     nodeRssMb: null,
     childrenRssMb: null,
@@ -89,8 +92,19 @@ async function measure(n: number, a: Args): Promise<Row> {
       start: false,
       log: (l) => console.error(`  [${n} nodes] ${l}`),
     });
+    const t0 = Date.now();
     net.startAll();
-    const { ms } = await net.waitReachable({ timeoutMs: a.timeoutS * 1000 });
+    let connectedMs: number | null = null;
+    const { ms } = await net.waitReachable({
+      timeoutMs: a.timeoutS * 1000,
+      onRound: async () => {
+        if (connectedMs !== null) return;
+        const docs = await Promise.all(net!.nodes.map((x) => net!.status(x)));
+        const ok = docs.every((d) => d && d.tunnels.some((t) => t.established) && d.babel.routes);
+        if (ok) connectedMs = Date.now() - t0;
+      },
+    });
+    row.connectedS = connectedMs === null ? null : connectedMs / 1000;
     row.convergenceS = ms / 1000;
     console.error(`  [${n} nodes] all pairs reachable after ${row.convergenceS.toFixed(1)} s`);
     const docs = await Promise.all(net.nodes.map((x) => net!.status(x)));
@@ -139,6 +153,7 @@ if (import.meta.main) {
     [
       "NODES",
       "HELLO",
+      "ALL CONNECTED (s)",
       "TO ALL-PAIRS (s)",
       "TUNNELS",
       "NODE RSS MiB mean/max",
@@ -149,6 +164,7 @@ if (import.meta.main) {
     ...rows.map((r) => [
       String(r.nodes),
       String(r.hello),
+      f(r.connectedS),
       r.error ? `failed: ${r.error.split("\n")[0]}` : f(r.convergenceS),
       r.tunnels === null ? "-" : String(r.tunnels),
       mm(r.nodeRssMb),

@@ -68,7 +68,9 @@ async function timed(
       timeoutMs: timeoutS * 1000,
       among,
       what,
-      onRound: (r) => firstRound ??= `${r.total - r.reached}/${r.total} pairs lost at first check`,
+      onRound: (r) => {
+        firstRound ??= `${r.total - r.reached}/${r.total} pairs lost at first check`;
+      },
     });
     const seconds = (Date.now() - t0) / 1000;
     say(`${what}: ${seconds.toFixed(1)} s`);
@@ -94,6 +96,16 @@ async function publicTunnels(net: Network): Promise<[NetNode, NetNode, string][]
   return out;
 }
 
+/** Mean of several iperf3 runs. */
+function mean(runs: Throughput[]): Throughput & { runs: number[] } {
+  return {
+    mbps: runs.reduce((x, r) => x + r.mbps, 0) / runs.length,
+    retransmits: runs.reduce((x, r) => x + r.retransmits, 0),
+    runs: runs.map((r) => Math.round(r.mbps)),
+  };
+}
+
+/** iperf3 through the re6st tunnel and a bare OpenVPN tunnel, alternately, `rounds` times. */
 async function throughput(
   lab: Lab,
   net: Network,
@@ -101,9 +113,9 @@ async function throughput(
   b: NetNode,
   proto: string,
   seconds: number,
-): Promise<{ re6st: Throughput; bare: Throughput; route: string }> {
+  rounds = 2,
+) {
   const route = (await lab.exec(a.name, ["ip", "-6", "route", "get", b.ip!])).stdout.trim();
-  const re6st = await iperf(lab, b.name, b.ip!, a.name, { seconds, bindIp: a.ip! });
   const tunnel = await bareOpenVpn(lab, a.name, b.name, {
     ca: join(a.dir, "ca.crt"),
     certA: join(a.dir, "cert.crt"),
@@ -114,12 +126,17 @@ async function throughput(
     proto: proto.startsWith("udp") ? "udp" : "tcp",
     logDir: net.workDir,
   });
+  const re6st: Throughput[] = [];
+  const bare: Throughput[] = [];
   try {
-    const bare = await iperf(lab, b.name, tunnel.ipB, a.name, { seconds, port: 5202 });
-    return { re6st, bare, route };
+    for (let i = 0; i < rounds; i++) {
+      re6st.push(await iperf(lab, b.name, b.ip!, a.name, { seconds, bindIp: a.ip! }));
+      bare.push(await iperf(lab, b.name, tunnel.ipB, a.name, { seconds, port: 5202 }));
+    }
   } finally {
     await tunnel.stop();
   }
+  return { re6st: mean(re6st), bare: mean(bare), route };
 }
 
 if (import.meta.main) {
@@ -205,11 +222,12 @@ if (import.meta.main) {
     ]),
   ]));
   if (tput) {
-    console.log(`\nThroughput, one TCP stream for ${args.iperfS} s, ${pair}`);
+    console.log(`\nThroughput, one TCP stream, ${args.iperfS} s per run, runs alternated, ${pair}`);
     console.log(table([
-      ["PATH", "Mbit/s", "RETRANSMITS"],
-      ["re6st tunnel", tput.re6st.mbps.toFixed(1), String(tput.re6st.retransmits)],
-      ["bare OpenVPN", tput.bare.mbps.toFixed(1), String(tput.bare.retransmits)],
+      ["PATH", "Mbit/s (mean)", "RUNS", "RETRANSMITS"],
+      ...([["re6st tunnel", tput.re6st], ["bare OpenVPN", tput.bare]] as const).map((
+        [name, t],
+      ) => [name, t.mbps.toFixed(1), t.runs.join(", "), String(t.retransmits)]),
     ]));
     console.log(`re6st/bare: ${(100 * tput.re6st.mbps / tput.bare.mbps).toFixed(0)}%`);
   }

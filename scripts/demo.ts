@@ -176,13 +176,15 @@ async function demo(o: DemoOptions, lab: Lab): Promise<void> {
         lastReport = Date.now();
         const r = await net.reachability(net.nodes);
         const docs = await readStatuses(net);
-        const t = [...docs.values()].reduce(
-          (n, d) => n + (d?.tunnels.filter((x) => x.established).length ?? 0),
-          0,
-        );
+        let tunnels = 0;
+        for (const d of docs.values()) {
+          tunnels += d?.tunnels.filter((x) => x.established && x.direction === "client").length ??
+            0;
+        }
+        await Deno.writeTextFile(join(o.out, "re6st-demo.dot"), statusDot(net, docs));
         say(
           `  ${new Date().toISOString().slice(11, 19)}  ${r.reached}/${r.total} pairs ` +
-            `reachable, ${t / 2} tunnels`,
+            `reachable, ${tunnels} tunnels (topology file updated)`,
         );
       }
     }

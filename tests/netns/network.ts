@@ -112,7 +112,7 @@ export interface Network {
     timeoutMs: number;
     among?: readonly NetNode[];
     what?: string;
-    onRound?: (r: Reachability, elapsedMs: number) => void;
+    onRound?: (r: Reachability, elapsedMs: number) => void | Promise<void>;
   }): Promise<{ ms: number; matrix: Reachability }>;
   /** What did not come up, in words (registry, each node, missing pairs). */
   explain(last?: Reachability): Promise<string>;
@@ -398,7 +398,7 @@ export async function buildNetwork(lab: Lab, opts: NetworkOptions = {}): Promise
         let last: Reachability | null = null;
         while (Date.now() - start < o.timeoutMs) {
           last = await net.reachability(o.among);
-          o.onRound?.(last, Date.now() - start);
+          await o.onRound?.(last, Date.now() - start);
           if (last.full && last.total > 0) return { ms: Date.now() - start, matrix: last };
           // A node waited for has exited: no use waiting longer.
           if (o.among?.some((n) => !n.process)) break;
