@@ -4,6 +4,8 @@
  *    other again, and, once restarted, until it is reachable again;
  *  - a link fails (the underlay path between the two ends of a tunnel is cut): time until
  *    every pair reaches each other again, around it;
+ *  - the registry's host crashes (its node, often the hub of a young network, and the
+ *    registry): time until the others reach each other again without them;
  *  - throughput of one re6st tunnel against a bare OpenVPN tunnel (same transport, same data
  *    channel settings) between the same two namespaces, with iperf3.
  * Prints a table and JSON; asserts nothing.
@@ -12,7 +14,7 @@
  */
 import { join } from "node:path";
 import { createLab, type Lab } from "../tests/netns/lab.ts";
-import { buildNetwork, type NetNode, type Network } from "../tests/netns/network.ts";
+import { buildNetwork, type NetNode, type Network, tunnelPairs } from "../tests/netns/network.ts";
 import { bareOpenVpn, iperf, type Throughput } from "../tests/netns/perf.ts";
 import { table } from "../tests/netns/report.ts";
 import { cutBetween } from "../tests/netns/topology.ts";
@@ -79,21 +81,6 @@ async function timed(
     say(`${what}: FAILED ${(e as Error).message}`);
     return { what, seconds: null, detail, error: (e as Error).message };
   }
-}
-
-/** Established client tunnels between two public (non-NAT) running nodes. */
-async function publicTunnels(net: Network): Promise<[NetNode, NetNode, string][]> {
-  const out: [NetNode, NetNode, string][] = [];
-  for (const a of net.nodes) {
-    if (a.site === "nat" || !a.process) continue;
-    for (const t of (await net.status(a))?.tunnels ?? []) {
-      const b = net.nodes.find((n) => n.cn === t.peer);
-      if (t.direction === "client" && t.established && b && b.site !== "nat" && b.process) {
-        out.push([a, b, t.protocol]);
-      }
-    }
-  }
-  return out;
 }
 
 /** Mean of several iperf3 runs. */
@@ -179,31 +166,60 @@ if (import.meta.main) {
     );
 
     // Link failure: cut the underlay between the two ends of a tunnel.
-    const tunnels = await publicTunnels(net);
-    if (!tunnels.length) throw new Error("no established tunnel between two public nodes");
-    const [a, b, proto] = tunnels[0];
+    // Preferably a tunnel whose two ends have other tunnels, so traffic can go around it.
+    const around = await lab.waitFor(async () => (await tunnelPairs(net!, 2))[0], {
+      what: "a tunnel whose ends have other tunnels",
+      timeoutMs: 60_000,
+      intervalMs: 1000,
+    }).catch(() => null);
+    const cut = around ?? (await tunnelPairs(net))[0];
+    if (!cut) throw new Error("no established tunnel between two nodes outside the NAT");
+    const { client: a, server: b, protocol: proto } = cut;
     const mend = await cutBetween(lab, a, b);
     figures.push(
       await timed(
         net,
         "link cut: all pairs again",
-        `underlay ${a.name}↔${b.name} cut (${proto} tunnel)`,
+        `underlay ${a.name}↔${b.name} cut (${proto} tunnel` +
+          `${around ? "" : `, the only tunnel of one end`})`,
         args.timeoutS,
       ),
     );
     await mend();
 
     // Throughput through one direct tunnel (wait until the pair is directly connected again).
-    const direct = await lab.waitFor(async () => (await publicTunnels(net!))[0], {
-      what: "a direct tunnel between two public nodes",
+    const direct = await lab.waitFor(async () => (await tunnelPairs(net!))[0], {
+      what: "a direct tunnel between two nodes outside the NAT",
       timeoutMs: args.timeoutS * 1000,
       intervalMs: 1000,
     });
-    pair = `${direct[0].name}→${direct[1].name} (${direct[2]})`;
-    tput = await throughput(lab, net, direct[0], direct[1], direct[2], args.iperfS);
+    pair = `${direct.client.name}→${direct.server.name} (${direct.protocol})`;
+    tput = await throughput(
+      lab,
+      net,
+      direct.client,
+      direct.server,
+      direct.protocol,
+      args.iperfS,
+    );
     say(
       `throughput ${pair}: re6st ${tput.re6st.mbps.toFixed(0)} Mbit/s, ` +
         `bare OpenVPN ${tput.bare.mbps.toFixed(0)} Mbit/s (route: ${tput.route})`,
+    );
+
+    // Last, the hub: the registry's node crashes together with the registry (same host).
+    // The others must reconnect among themselves from their caches and routes.
+    const hub = net.nodes[0];
+    const hubTunnels = (await net.status(hub))?.tunnels.filter((t) => t.established).length;
+    await net.crashNode(hub);
+    figures.push(
+      await timed(
+        net,
+        "registry host crash: others reach each other again",
+        `${hub.name} (node with ${hubTunnels ?? "?"} tunnels, and the registry) killed`,
+        args.timeoutS,
+        net.nodes.filter((n) => n !== hub),
+      ),
     );
   } catch (e) {
     fatal = (e as Error).message;

@@ -510,3 +510,33 @@ export async function withNetwork(
     await lab.cleanup();
   }
 }
+
+/** An established tunnel: the node that opened it, the one that accepted it, its protocol. */
+export interface TunnelPair {
+  client: NetNode;
+  server: NetNode;
+  protocol: string;
+}
+
+/**
+ * Established client tunnels between running nodes outside the NAT whose two ends each have
+ * at least `minTunnels` established tunnels (so that traffic can go around this one).
+ */
+export async function tunnelPairs(net: Network, minTunnels = 1): Promise<TunnelPair[]> {
+  const docs = new Map<NetNode, StatusDocument>();
+  for (const n of net.nodes) {
+    if (n.site !== "nat" && n.process) docs.set(n, await net.requireStatus(n));
+  }
+  const up = (n: NetNode) => docs.get(n)?.tunnels.filter((t) => t.established).length ?? 0;
+  const out: TunnelPair[] = [];
+  for (const [client, doc] of docs) {
+    for (const t of doc.tunnels) {
+      const server = net.nodes.find((n) => n.cn === t.peer);
+      if (t.direction !== "client" || !t.established || !server || !docs.has(server)) continue;
+      if (up(client) >= minTunnels && up(server) >= minTunnels) {
+        out.push({ client, server, protocol: t.protocol });
+      }
+    }
+  }
+  return out;
+}
