@@ -38,6 +38,9 @@ export function realOverlayParts(opts: NodeOptions, runner: Runner, log: Logger)
     async runIp(argv) {
       await runner.run(argv);
     },
+    async nft(args, stdin) {
+      await runner.run(["nft", ...args], stdin === undefined ? {} : { stdin });
+    },
     async localAddresses() {
       const r = await runner.run(["ip", "-j", "addr", "show"]);
       return machineAddresses(r.stdout);

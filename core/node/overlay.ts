@@ -12,6 +12,7 @@ import type { NodeOptions } from "../options/node.ts";
 import { PeerProtocol } from "../peer/protocol.ts";
 import type { BootstrapPeer } from "../registry/client.ts";
 import { createOwnAddresses, type OwnAddresses } from "./addresses.ts";
+import { drainArgs, drainRuleset, dropTableArgs, undrainArgs } from "./drain_filter.ts";
 import { NetconfUpdates, restartReason } from "./netconf_updates.ts";
 import { type EffectiveSettings, effectiveSettings } from "./settings.ts";
 import type { ChildInfo } from "./supervisor.ts";
@@ -49,6 +50,8 @@ export interface OverlayParts {
   registry(ctx: TunnelContext): OverlayRegistry;
   /** Runs an `ip` command (`--remote-gateway` routes). */
   runIp(argv: string[]): Promise<void>;
+  /** Runs `nft` with `args` (or a ruleset on standard input); tunnels are drained with it. */
+  nft(args: string[], stdin?: string): Promise<void>;
   /** The machine's addresses outside re6st (fallback of the own address list, §7.10). */
   localAddresses(): Promise<string[]>;
   random?: () => number;
@@ -105,7 +108,6 @@ export function createOverlay(
   const babelControl: BabelControl = {
     dump: () => needBabel().dump(),
     addInterface: (name, params) => needBabel().addInterface(name, params),
-    flushInterface: (name) => needBabel().flushInterface(name),
   };
   const peers: PeerLink = {
     sendTo: (p, code, payload) => protocol?.sendTo(p, code, payload) ?? false,
@@ -146,6 +148,8 @@ export function createOverlay(
         };
       },
       runIp: (argv) => parts.runIp(argv),
+      blockBabel: (iface) => parts.nft(drainArgs(iface)),
+      unblockBabel: (iface) => parts.nft(undrainArgs(iface)),
     },
     bootstrap: () => registry.getBootstrapPeer(),
     addresses: {
@@ -159,15 +163,19 @@ export function createOverlay(
       firstIps: () => own.firstIps(),
     },
     remoteGateways: opts.remoteGateway,
-    babelParams: (rxcost) =>
+    babelParams: () =>
       tunnelParams({
         babelDefault: s.babelDefault,
         hmacSign: s.hmacSign,
         hmacAccept: s.hmacSign ? s.hmacAccept : undefined,
-        rxcost,
       }),
     onOwnAddressChange: (text) => cache.setOwnAddress(text),
-    onModel: () => updates.check(tunnels.registryReachable()),
+    onModel: (model) => {
+      updates.check(tunnels.registryReachable());
+      // Gossip also at every dump (§7.7): a neighbour without a session only got a hello0 when
+      // the version changed; it gets the version once the session is up.
+      protocol?.gossipVersion(model.neighbours.keys());
+    },
   });
 
   const overridden = new Set<string>([
@@ -263,6 +271,12 @@ export function createOverlay(
       });
       cache.setOwnAddress(own.text());
       log.info(`Our address list: ${own.text() || "(empty: not reachable from outside)"}`);
+      await parts.nft(dropTableArgs()).catch(() => {}); // left by a killed node
+      try {
+        await parts.nft(["-f", "-"], drainRuleset());
+      } catch (e) {
+        log.warn(`Cannot set up nftables (${errText(e)}): tunnels will close without draining`);
+      }
       babel = parts.babelClient(`${opts.run}/babeld.sock`);
       await babel.waitConnected();
       protocol = new PeerProtocol({
@@ -284,7 +298,7 @@ export function createOverlay(
           onNewerVersion: () => updates.newVersion(),
           onRegistryVersion: () => updates.newVersion(),
           onTunnelKillRequest: (p) => tunnels.onKillRequest(p),
-          onTunnelKillResponse: (p) => void tunnels.onKillResponse(p),
+          onTunnelKillResponse: (p) => tunnels.onKillResponse(p),
           topology: () => tunnels.topology(),
         },
       });
@@ -336,6 +350,7 @@ export function createOverlay(
       socket = null;
       await babel?.close();
       babel = null;
+      await parts.nft(dropTableArgs()).catch(() => {});
     },
   };
 }

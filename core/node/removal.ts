@@ -1,13 +1,15 @@
 // Coordinated tunnel removal with stock babeld (PROTOCOL.md §7.6 codes 2/3, adapted as
 // §8.4.5 suggests, since stock babeld has no per-neighbour cost multiplier):
 //
-// * client side (we own the tap): send code 2 (while the tunnel still routes it), then
-//   re-announce the tap with a high rxcost, so that the server stops routing through us;
-//   on code 3 (or after 2 × timeout) flush the tap from babeld (our routes move to the
-//   alternatives at once) and stop OpenVPN. Code 2 is repeated every 5 s until answered.
+// * client side (we own the tap): send code 2 (repeated every 5 s until answered), then drop
+//   Babel packets on the tap in both directions: after two hellos each end has lost the
+//   other as a neighbour and routes around the tunnel, which still carries the traffic in
+//   flight. Once the server answered code 3 and no installed route of ours uses the tap any
+//   more (or after 2 × timeout), OpenVPN stops.
 // * server side (shared tap): on code 2 from a served client, wait until our installed
-//   routes no longer go through that client (its raised rxcost moves them), then answer
-//   code 3. Bounded: 2 × hello when only the client's own prefix is left, `timeout` overall.
+//   routes no longer go through that client, then answer code 3. Bounded: 2 × hello when
+//   only the client's own prefix is left, `timeout` overall (a reference client does not
+//   drain our side).
 
 import type { Bits } from "../addressing.ts";
 import type { BabelSnapshot } from "../babel/view.ts";
@@ -19,8 +21,6 @@ import { neighboursOriginating, routesThrough } from "./tunnel_policy.ts";
 /** Message codes of the exchange (§6.5). */
 export const KILL_REQUEST = 2;
 export const KILL_RESPONSE = 3;
-/** Implementation: rxcost announced on a tap being retired (§8.4.5; the reference's soft lock). */
-export const RETIRE_RXCOST = 4096;
 /** Implementation: code 2 is sent again this often until code 3 comes (UDP may lose it). */
 const ASK_AGAIN_MS = 5000;
 
@@ -29,8 +29,10 @@ export type Removal =
   | {
     side: "client";
     prefix: Bits;
-    /** ask: code 2 not sent yet; wait: cost raised, waiting for code 3. */
+    /** ask: code 2 not sent yet; wait: draining, waiting for code 3. */
     phase: "ask" | "wait";
+    /** Code 3 received. */
+    agreed: boolean;
     started: number;
     /** When code 2 was last sent (ms). */
     asked: number;
@@ -46,8 +48,10 @@ export type Removal =
 
 /** What removals do to the world. */
 export interface RemovalActions {
-  /** Re-announces our tap to the peer with a high rxcost. */
-  raiseCost(prefix: Bits): Promise<void>;
+  /** Drops Babel on our tap to the peer, so that both ends route around it. */
+  drain(prefix: Bits): Promise<void>;
+  /** Whether none of our installed routes goes through our tunnel to the peer any more. */
+  drained(prefix: Bits, snapshot: BabelSnapshot): boolean;
   /** Sends a code to a peer; false when no session (only a hello0 went out). */
   send(prefix: Bits, code: number): boolean;
   /** Closes our client tunnel to the peer. */
@@ -96,6 +100,7 @@ export class Removals {
       side: "client",
       prefix,
       phase: "ask",
+      agreed: false,
       started: now,
       asked: 0,
       deadline: now + 2 * this.timing().timeoutS * 1000,
@@ -115,12 +120,11 @@ export class Removals {
     return true;
   }
 
-  /** Code 3 from `prefix`: closes our tunnel if we are waiting for it (§6.5). */
-  async onResponse(prefix: Bits, actions: RemovalActions): Promise<boolean> {
+  /** Code 3 from `prefix`: honoured if we asked (§6.5); the tunnel closes once drained. */
+  onResponse(prefix: Bits): boolean {
     const r = this.#m.get(prefix);
     if (r?.side !== "client" || r.phase !== "wait") return false;
-    this.#m.delete(prefix);
-    await actions.close(prefix, "retired (peer agreed)");
+    r.agreed = true;
     return true;
   }
 
@@ -157,13 +161,19 @@ export class Removals {
         await actions.close(r.prefix, "retired (no answer from the peer in time)");
         continue;
       }
+      if (r.agreed) {
+        if (!actions.drained(r.prefix, snapshot)) continue;
+        this.#m.delete(r.prefix);
+        await actions.close(r.prefix, "retired (peer agreed)");
+        continue;
+      }
       if (r.phase === "ask") {
         if (!actions.send(r.prefix, KILL_REQUEST)) continue; // no session yet: hello0 sent
         r.asked = now;
         try {
-          await actions.raiseCost(r.prefix);
+          await actions.drain(r.prefix);
         } catch (e) {
-          this.log.warn(`Cannot raise the Babel cost towards ${cn}: ${errText(e)}`);
+          this.log.warn(`Cannot drain the tunnel to ${cn}: ${errText(e)}`);
         }
         r.phase = "wait";
       } else if (now - r.asked >= ASK_AGAIN_MS && actions.send(r.prefix, KILL_REQUEST)) {

@@ -1,6 +1,13 @@
 // Client tunnels of the tunnel manager (PROTOCOL.md §7.5, §8.1.3, §8.1.5, §8.4.4): tap
 // interfaces `re6stnet1…` taken from a free list, announced to babeld at run time, one
 // OpenVPN client per tunnel trying the peer's addresses in order, `--remote-gateway` routes.
+//
+// A tap stays a Babel interface once announced and is never flushed from babeld: with an HMAC
+// key, babeld 1.12.1 loops forever ("add_hmac: no link-local address") when an interface is
+// flushed or goes down while a neighbour on it still has unicast messages buffered. A tunnel
+// is drained instead by dropping Babel packets on its tap (both directions, §8.4.5 adapted):
+// each side loses the other as a neighbour after two hellos and routes around the tunnel,
+// which still carries the traffic in flight; then OpenVPN stops.
 
 import type { Address, Bits } from "../addressing.ts";
 import type { Logger } from "../log.ts";
@@ -29,12 +36,15 @@ export interface TunnelHost {
   startClient(iface: string, remote: Address, peerCn: string): Promise<ClientProcess>;
   /** Runs an `ip` command (host routes of `--remote-gateway`). */
   runIp(argv: string[]): Promise<void>;
+  /** Drops Babel packets (UDP 6696) in and out of `iface` (a tunnel being retired). */
+  blockBabel(iface: string): Promise<void>;
+  /** Lets Babel packets through `iface` again. */
+  unblockBabel(iface: string): Promise<void>;
 }
 
 /** What client tunnels need from babeld (core/babel/local.ts BabelClient fits). */
 export interface BabelInterfaces {
   addInterface(name: string, params: string): Promise<void>;
-  flushInterface(name: string): Promise<boolean>;
 }
 
 /** One client tunnel. */
@@ -57,6 +67,8 @@ export interface ClientTunnel {
   establishedAt?: number;
   /** IPv4 remote holding a `--remote-gateway` route. */
   gatewayIp?: string;
+  /** Babel packets are dropped on its tap (retirement in progress). */
+  draining?: boolean;
 }
 
 /** Options of {@link ClientTunnels}. */
@@ -67,8 +79,8 @@ export interface ClientTunnelsOptions {
   clock: NodeClock;
   /** `--remote-gateway` values. */
   remoteGateways: readonly string[];
-  /** Babel parameters of a run-time tunnel interface, optionally with a raised rxcost. */
-  babelParams(rxcost?: number): string;
+  /** Babel parameters of a run-time tunnel interface. */
+  babelParams(): string;
   /** Called when the process of a tunnel exits (the tunnel is still listed). */
   onExit(t: ClientTunnel): void;
   /** Tap interface name prefix (default "re6stnet"). */
@@ -82,6 +94,8 @@ export class ClientTunnels {
   /** Taps we created and have not deleted. */
   readonly #created = new Set<string>();
   readonly #used = new Set<string>();
+  /** Taps babeld knows as interfaces (announced at run time). */
+  readonly #announced = new Set<string>();
   readonly #gateways;
 
   constructor(o: ClientTunnelsOptions) {
@@ -122,7 +136,10 @@ export class ClientTunnels {
         await this.#o.host.createTap(iface);
         this.#created.add(iface);
       }
-      await this.#o.babel.addInterface(iface, this.#o.babelParams());
+      if (!this.#announced.has(iface)) {
+        await this.#o.babel.addInterface(iface, this.#o.babelParams());
+        this.#announced.add(iface);
+      }
     } catch (e) {
       this.#used.delete(iface);
       throw new Error(`Cannot prepare ${iface} for a tunnel to ${cn}`, { cause: e });
@@ -158,27 +175,24 @@ export class ClientTunnels {
     return true;
   }
 
-  /**
-   * Re-announces the tap to babeld with a raised receive cost, so that the server side stops
-   * routing through us before the tunnel closes (§8.4.5).
-   */
-  async raiseCost(t: ClientTunnel, rxcost: number): Promise<void> {
-    await this.#o.babel.flushInterface(t.iface);
-    await this.#o.babel.addInterface(t.iface, this.#o.babelParams(rxcost));
+  /** Drops Babel on the tunnel's tap so that both ends route around it (§8.4.5 adapted). */
+  async drain(t: ClientTunnel): Promise<void> {
+    await this.#o.host.blockBabel(t.iface);
+    t.draining = true;
   }
 
-  /** Closes a tunnel: babeld forgets the tap first (routes move at once), then OpenVPN stops. */
+  /** Closes a tunnel: OpenVPN stops, the tap goes back to the free list (still announced). */
   async close(prefix: Bits, reason: string): Promise<void> {
     const t = this.#byPrefix.get(prefix);
     if (!t) return;
     this.#byPrefix.delete(prefix);
     this.#o.log.info(`Closing tunnel to ${t.cn} on ${t.iface}: ${reason}`);
-    try {
-      await this.#o.babel.flushInterface(t.iface);
-    } catch (e) {
-      this.#o.log.debug(`babeld did not forget ${t.iface}: ${errText(e)}`);
-    }
     if (!t.process.done) await t.process.stop();
+    if (t.draining) {
+      await this.#o.host.unblockBabel(t.iface).catch((e) =>
+        this.#o.log.warn(`Cannot let Babel through ${t.iface} again: ${errText(e)}`)
+      );
+    }
     await this.#dropGateway(t);
     this.#used.delete(t.iface);
   }

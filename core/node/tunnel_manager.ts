@@ -16,6 +16,7 @@ import {
 } from "../addressing.ts";
 import { type BabelModel, deriveModel } from "../babel/model.ts";
 import type { BabelSnapshot } from "../babel/view.ts";
+import { BABEL_INFINITY } from "../babel/parse.ts";
 import { TUNNEL_TICK_S } from "../constants.ts";
 import type { Logger } from "../log.ts";
 import type {
@@ -28,7 +29,7 @@ import type { BootstrapPeer } from "../registry/client.ts";
 import type { NodeCache } from "./cache.ts";
 import type { NodeClock } from "./clock.ts";
 import { type OwnAddresses } from "./addresses.ts";
-import { Removals, RETIRE_RXCOST } from "./removal.ts";
+import { Removals } from "./removal.ts";
 import {
   type BabelInterfaces,
   type ClientTunnel,
@@ -86,7 +87,7 @@ export interface TunnelManagerOptions {
   /** `--remote-gateway` values. */
   remoteGateways: readonly string[];
   /** Babel parameters of a run-time tunnel interface (core/babel/config.ts tunnelParams). */
-  babelParams(rxcost?: number): string;
+  babelParams(): string;
   /** Our address list changed (learned address): save it. */
   onOwnAddressChange?(text: string): void;
   /** Every dump's model (staleness check, gossip). */
@@ -126,7 +127,7 @@ export class OverlayTunnels {
   /** Distant candidates left from the last dump. */
   distant: Bits[] = [];
   #model: BabelModel | null = null;
-  /** Peers whose tunnel we retired, not chosen again before the given time (ms). */
+  /** Peers whose tunnel we retired or that failed, not chosen before the given time (ms). */
   readonly #retired = new Map<Bits, number>();
   /** getBootstrapPeer is asked at most once per tick interval. */
   #nextBootstrap = 0;
@@ -233,7 +234,8 @@ export class OverlayTunnels {
       } else if (await this.clients.next(t)) {
         this.#o.log.info(`Tunnel to ${t.cn} failed; trying its next address`);
       } else {
-        await this.#close(t.prefix, "every address failed");
+        // Not tried again for a while, even if a code 1 answer refreshes its address.
+        await this.#close(t.prefix, "every address failed", true);
       }
     }
   }
@@ -256,9 +258,16 @@ export class OverlayTunnels {
   }
 
   readonly #actions = {
-    raiseCost: async (p: Bits) => {
+    drain: async (p: Bits) => {
       const t = this.clients.get(p);
-      if (t) await this.clients.raiseCost(t, RETIRE_RXCOST);
+      if (t) await this.clients.drain(t);
+    },
+    drained: (p: Bits, snapshot: BabelSnapshot) => {
+      const t = this.clients.get(p);
+      return !t ||
+        !snapshot.routes.some((r) =>
+          r.installed && r.iface === t.iface && r.metric < BABEL_INFINITY
+        );
     },
     send: (p: Bits, code: number) => this.#o.peers.sendTo(p, code),
     close: (p: Bits, reason: string) => this.#close(p, reason, true),
@@ -275,7 +284,7 @@ export class OverlayTunnels {
     });
     if (p === null) return;
     if (!this.clients.get(p)?.established) {
-      await this.#close(p, "retired (never came up)");
+      await this.#close(p, "retired (never came up)", true);
       return;
     }
     // The next tick (right away) raises the cost and asks the peer.
@@ -294,7 +303,7 @@ export class OverlayTunnels {
     const reg = s.registryPrefix;
     const isRegistry = reg === o.prefix;
     for (const [p, until] of this.#retired) if (until <= now) this.#retired.delete(p);
-    // A peer whose tunnel was just retired is not picked again for a tunnel_refresh period.
+    // A peer whose tunnel was just retired, or failed, is not picked for a tunnel_refresh.
     const distant = [...model.distantNodes].filter((p) => !this.#retired.has(p));
     let candidates: Bits[] | null = distantCandidates(distant, this.#keep, this.#random);
     if (isRegistry && candidates.length === 0) {
@@ -419,8 +428,8 @@ export class OverlayTunnels {
     return true;
   }
 
-  async #close(p: Bits, reason: string, retired = false): Promise<void> {
-    if (retired) {
+  async #close(p: Bits, reason: string, avoid = false): Promise<void> {
+    if (avoid) {
       this.#retired.set(p, this.#o.clock.now() + this.#o.settings().tunnelRefreshS * 1000);
     }
     this.removals.abort(p);
@@ -447,11 +456,9 @@ export class OverlayTunnels {
     if (this.removals.onRequest(p, ifaces)) this.wake();
   }
 
-  /** Code 3: the server side agrees; close our tunnel if we were waiting. */
-  onKillResponse(p: Bits): Promise<void> {
-    return this.#serial(async () => {
-      await this.removals.onResponse(p, this.#actions);
-    });
+  /** Code 3: the server side agrees; our tunnel closes once our routes left it. */
+  onKillResponse(p: Bits): void {
+    if (this.removals.onResponse(p)) this.wake();
   }
 
   /** Code 5 answer: "<n> <client CNs…> <served CNs…>" (§6.5). */

@@ -106,10 +106,6 @@ export class FakeBabel implements BabelControl {
     this.commands.push(`interface ${name} ${params}`);
     return Promise.resolve();
   }
-  flushInterface(name: string): Promise<boolean> {
-    this.commands.push(`flush interface ${name}`);
-    return Promise.resolve(true);
-  }
 }
 
 /** The peer protocol: records messages; only peers in `connected` get them. */
@@ -169,6 +165,16 @@ export class FakeHost {
   };
   runIp = (argv: string[]) => {
     this.ip.push(argv.join(" "));
+    return Promise.resolve();
+  };
+  /** Taps whose Babel packets are dropped. */
+  drained = new Set<string>();
+  blockBabel = (iface: string) => {
+    this.drained.add(iface);
+    return Promise.resolve();
+  };
+  unblockBabel = (iface: string) => {
+    this.drained.delete(iface);
     return Promise.resolve();
   };
   /** The last process started on `iface`. */
@@ -236,7 +242,7 @@ export function managerBench(
     },
     addresses,
     remoteGateways: o.remoteGateways ?? [],
-    babelParams: (rxcost) => `type tunnel${rxcost ? ` rxcost ${rxcost}` : ""}`,
+    babelParams: () => "type tunnel",
     onOwnAddressChange: (t) => ownChanges.push(t),
   };
   const manager = new OverlayTunnels(options);

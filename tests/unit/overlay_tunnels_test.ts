@@ -273,3 +273,16 @@ Deno.test("a bootstrap peer that refuses us is asked again at the tick pace, not
   end.abort();
   await loop;
 });
+
+Deno.test("a tap is announced to babeld once, never flushed, and reused", async () => {
+  const b = managerBench();
+  await b.manager.makeTunnel(P(4), addr(4));
+  b.host.last("re6stnet1")!.exit();
+  b.manager.nextRefresh = Infinity;
+  await b.manager.tick();
+  await b.manager.makeTunnel(P(5), addr(5));
+  assert.deepEqual(b.babel.commands, ["interface re6stnet1 type tunnel"]);
+  assert.equal(b.host.last("re6stnet1")?.remote.ip, "10.0.0.5", "the tap is reused");
+  await b.manager.stop();
+  assert.equal(b.babel.commands.length, 1);
+});
