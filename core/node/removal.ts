@@ -33,6 +33,8 @@ export type Removal =
     phase: "ask" | "wait";
     /** Code 3 received. */
     agreed: boolean;
+    /** The tap could not be drained: close on code 3 without waiting for our routes. */
+    undrained?: boolean;
     started: number;
     /** When code 2 was last sent (ms). */
     asked: number;
@@ -162,7 +164,7 @@ export class Removals {
         continue;
       }
       if (r.agreed) {
-        if (!actions.drained(r.prefix, snapshot)) continue;
+        if (!r.undrained && !actions.drained(r.prefix, snapshot)) continue;
         this.#m.delete(r.prefix);
         await actions.close(r.prefix, "retired (peer agreed)");
         continue;
@@ -173,7 +175,8 @@ export class Removals {
         try {
           await actions.drain(r.prefix);
         } catch (e) {
-          this.log.warn(`Cannot drain the tunnel to ${cn}: ${errText(e)}`);
+          this.log.warn(`Cannot drain the tunnel to ${cn}: ${errText(e)}; closing it as is`);
+          r.undrained = true;
         }
         r.phase = "wait";
       } else if (now - r.asked >= ASK_AGAIN_MS && actions.send(r.prefix, KILL_REQUEST)) {

@@ -91,6 +91,8 @@ Deno.test({
         // let every node connect to it first.
         maxClients: 12,
         tunnelRefresh: REFRESH_S,
+        // n4 (subnet B) is the gateway to an "internet" host (see the gateway step).
+        nodeArgs: (x) => (x.name === "n4" ? ["--gateway"] : []),
         log: say,
       });
       say(`files in ${net.workDir} (kept when R6LAB_KEEP is set)`);
@@ -207,6 +209,37 @@ Deno.test({
         } finally {
           await mend();
         }
+      });
+
+      await t.step("--gateway exports a default route for traffic from the network", async () => {
+        // An IPv6 "internet" host behind n4; n4's own default route points to it.
+        await lab.addHost("inet");
+        await lab.link("n4", "inet", { v6: "fd00:99::/64" });
+        const gw = n("n4");
+        assert.equal(
+          (await lab.exec("n4", [
+            "ip",
+            ...["-6", "route", "add", "default", "via", "fd00:99::2", "proto", "static"],
+          ])).code,
+          0,
+        );
+        await lab.exec("inet", ["ip", "-6", "route", "add", net!.network, "via", "fd00:99::1"]);
+        const from = all.find((x) => x !== gw && x.site === "a")!;
+        const added = Date.now();
+        // Only traffic sourced from the network is routed to the gateway (-I our address).
+        await lab.waitFor(
+          async () =>
+            (await lab.exec(from.name, ["ping", "-c1", "-W1", "-I", from.ip!, "fd00:99::2"]))
+              .code === 0,
+          { what: `${from.name} reaching the internet through ${gw.name}`, timeoutMs: 60_000 },
+        );
+        const routes = (await lab.exec(from.name, ["ip", "-6", "route"])).stdout;
+        assert.match(routes, /default from 2001:db8:42::\/48 via fe80::\S+ dev \S+ proto babel/);
+        say(
+          `${from.name} reaches the internet through the gateway ${gw.name} after ${
+            ((Date.now() - added) / 1000).toFixed(1)
+          } s (source-specific default route)`,
+        );
       });
 
       await t.step("a certificate revoked at the registry drops that node", async () => {

@@ -223,3 +223,15 @@ Deno.test("a peer whose tunnel was just retired is not chosen again for a while"
   assert.ok(b.manager.clients.has(P(11)));
   assert.equal(b.manager.clients.has(P(5)), false);
 });
+
+Deno.test("without nftables the tunnel closes on code 3 without waiting for routes to move", async () => {
+  const b = await threeTunnels();
+  b.host.blockBabel = () => Promise.reject(new Error("nft: command not found"));
+  await b.clock.advance(31_000);
+  await b.manager.tick();
+  await b.manager.tick();
+  b.manager.onKillResponse(P(5));
+  await b.manager.tick();
+  assert.equal(b.manager.clients.has(P(5)), false);
+  assert.ok(b.log.lines.some((l) => l.includes("Cannot drain the tunnel to 5/16")));
+});
