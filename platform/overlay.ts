@@ -29,6 +29,8 @@ export function realOverlayParts(opts: NodeOptions, runner: Runner, log: Logger)
       }),
     registry: (ctx) =>
       new RegistryClient(opts.registry, {
+        // A bootstrap or fetch must not hold the tunnel manager (or a stop) for 60 s.
+        timeoutMs: 20_000,
         identity: {
           prefix: ctx.identity.prefix,
           key: ctx.identity.key,

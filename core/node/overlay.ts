@@ -343,8 +343,8 @@ export function createOverlay(
       })),
     async stop() {
       end.abort();
-      await Promise.allSettled(loops);
       await tunnels.stop();
+      await Promise.race([Promise.allSettled(loops), clock.sleep(5000)]);
       cache.setOwnAddress(own.text());
       await socket?.close();
       socket = null;

@@ -107,6 +107,8 @@ export interface OverlayTunnelInfo {
 }
 
 const CODE_ADDRESS = 1;
+/** Implementation: how long stop() waits for a tick in progress (e.g. a registry call). */
+const STOP_WAIT_MS = 10_000;
 
 /** The tunnel manager of one node (the overlay's part of the TunnelManager seam). */
 export class OverlayTunnels {
@@ -127,6 +129,7 @@ export class OverlayTunnels {
   /** Distant candidates left from the last dump. */
   distant: Bits[] = [];
   #model: BabelModel | null = null;
+  #stopped = false;
   /** Peers whose tunnel we retired or that failed, not chosen before the given time (ms). */
   readonly #retired = new Map<Bits, number>();
   /** getBootstrapPeer is asked at most once per tick interval. */
@@ -220,8 +223,13 @@ export class OverlayTunnels {
   }
 
   /** Stops every client tunnel and deletes their taps (at exit). */
-  stop(): Promise<void> {
-    return this.#serial(() => this.clients.closeAll());
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.wake();
+    // At once, even while a tick waits for the registry; then whatever that tick started.
+    await this.clients.closeAll();
+    await Promise.race([this.#queue, this.#o.clock.sleep(STOP_WAIT_MS)]);
+    await this.clients.closeAll();
   }
 
   // --- Tick and dump (§7.5) ---
@@ -403,7 +411,9 @@ export class OverlayTunnels {
    */
   async makeTunnel(p: Bits, addressText: string): Promise<boolean> {
     const o = this.#o;
-    if (p === o.prefix || this.clients.has(p) || this.served.has(p)) return false;
+    if (this.#stopped || p === o.prefix || this.clients.has(p) || this.served.has(p)) {
+      return false;
+    }
     const s = o.settings();
     const cn = cnFromPrefix(p);
     const usable = usableAddresses(parseAddressList(addressText), {

@@ -286,3 +286,21 @@ Deno.test("a tap is announced to babeld once, never flushed, and reused", async 
   await b.manager.stop();
   assert.equal(b.babel.commands.length, 1);
 });
+
+Deno.test("stop closes every tunnel at once, even while a tick waits for the registry", async () => {
+  let answer!: (bp: { prefix: string; addresses: string }) => void;
+  const b = managerBench({ bootstrap: () => new Promise((r) => answer = r) });
+  b.cache.addPeer(P(4), addr(4));
+  b.babel.snap = snapshot([{ prefix: P(3), iface: "re6stnet-tcp", behind: [P(5)] }]);
+  b.manager.served.set(P(3), new Map([["re6stnet-tcp", 1n]]));
+  await b.manager.makeTunnel(P(4), addr(4));
+  const tick = b.manager.tick(); // an island: waits for getBootstrapPeer
+  await b.clock.advance(0);
+  const stopping = b.manager.stop();
+  await b.clock.advance(0);
+  assert.ok(b.host.last("re6stnet1")!.stopped, "closed without waiting for the tick");
+  answer({ prefix: P(12), addresses: addr(12) });
+  await tick;
+  await stopping;
+  assert.equal(b.manager.clients.size, 0, "nothing opened after stop");
+});
