@@ -1,6 +1,6 @@
 // The node's control socket: a unix socket in the run folder (mode 0600) answering one JSON
 // request line with one JSON line. Used by `re6st status`.
-import { clearStaleSocket, readLine, writeAll } from "./unix_line.ts";
+import { acceptLoop, clearStaleSocket, readLine, writeAll } from "./unix_line.ts";
 
 /** Largest request accepted on the control socket, bytes. */
 export const MAX_REQUEST_BYTES = 4096;
@@ -59,29 +59,47 @@ async function serveOne(conn: Deno.Conn, handler: ControlHandler, onError: (m: s
   }
 }
 
+/** Seams of {@link serveControl} (tests replace them). */
+export interface ControlIo {
+  /** Sets the mode of the socket file (default Deno.chmodSync). */
+  chmod?: (path: string, mode: number) => void;
+}
+
 /** Starts the control socket at `path`; refuses if another process already answers there. */
 export async function serveControl(
   path: string,
   handler: ControlHandler,
   onError: (message: string) => void = () => {},
+  io: ControlIo = {},
 ): Promise<ControlServer> {
   await clearStaleSocket(path);
   const listener = Deno.listen({ transport: "unix", path });
-  Deno.chmodSync(path, 0o600);
+  try {
+    (io.chmod ?? Deno.chmodSync)(path, 0o600);
+  } catch (e) {
+    listener.close();
+    await Deno.remove(path).catch(() => {});
+    throw new Error(`Cannot restrict control socket "${path}" to mode 0600`, { cause: e });
+  }
   const pending = new Set<Promise<void>>();
-  const loop = (async () => {
-    try {
-      for await (const conn of listener) {
-        const p = serveOne(conn, handler, onError).finally(() => pending.delete(p));
-        pending.add(p);
-      }
-    } catch {
-      // listener closed
-    }
-  })();
+  let closed = false;
+  const loop = acceptLoop(listener, (conn) => {
+    const p = serveOne(conn, handler, onError).finally(() => pending.delete(p));
+    pending.add(p);
+  }, {
+    closed: () => closed,
+    onError: (e, retryMs) =>
+      onError(
+        `control socket ${path}: accept failed: ${e instanceof Error ? e.message : e}; ` +
+          (retryMs === null
+            ? "no more status requests will be answered"
+            : `retrying in ${retryMs} ms`),
+      ),
+  });
   return {
     path,
     async close() {
+      closed = true;
       try {
         listener.close();
       } catch { /* already closed */ }

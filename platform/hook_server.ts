@@ -5,7 +5,7 @@
  * the handler's answer to a client-connect decides whether OpenVPN accepts the client.
  */
 import type { Logger } from "../core/log.ts";
-import { clearStaleSocket, readLine, writeAll } from "./unix_line.ts";
+import { acceptLoop, clearStaleSocket, readLine, writeAll } from "./unix_line.ts";
 import {
   type ConnectAnswer,
   connectReply,
@@ -71,39 +71,36 @@ export async function startHookServer(opts: HookServerOptions): Promise<HookServ
       const line = await readLine(conn, MAX_LINE, READ_TIMEOUT_MS);
       reply = await answer(line, handler, log);
     } catch (e) {
-      log?.warn(`OpenVPN hook: bad request on ${path}: ${errText(e)}; refused`);
-      reply = { ok: false, error: errText(e) };
+      log?.warn(`OpenVPN hook: bad request on ${path}: ${describeError(e)}; refused`);
+      reply = { ok: false, error: describeError(e) };
     }
     try {
       await writeAll(conn, new TextEncoder().encode(encodeHookReply(reply)));
     } catch (e) {
-      log?.debug(`OpenVPN hook: could not answer (hook gone?): ${errText(e)}`);
+      log?.debug(`OpenVPN hook: could not answer (hook gone?): ${describeError(e)}`);
     }
   };
 
-  const loop = (async () => {
-    for (;;) {
-      let conn: Deno.Conn;
+  const loop = acceptLoop(listener, (conn) => {
+    conns.add(conn);
+    const p = serve(conn).finally(() => {
+      conns.delete(conn);
+      inflight.delete(p);
       try {
-        conn = await listener.accept();
-      } catch (e) {
-        if (closed) return;
-        log?.error(`OpenVPN hook socket ${path} failed: ${errText(e)}; hooks will fail`);
-        return;
+        conn.close();
+      } catch {
+        // Already closed.
       }
-      conns.add(conn);
-      const p = serve(conn).finally(() => {
-        conns.delete(conn);
-        inflight.delete(p);
-        try {
-          conn.close();
-        } catch {
-          // Already closed.
-        }
-      });
-      inflight.add(p);
-    }
-  })();
+    });
+    inflight.add(p);
+  }, {
+    closed: () => closed,
+    onError: (e, retryMs) =>
+      log?.error(
+        `OpenVPN hook socket ${path}: accept failed: ${describeError(e)}; ` +
+          (retryMs === null ? "hooks will fail" : `retrying in ${retryMs} ms`),
+      ),
+  });
 
   return {
     path,
@@ -129,8 +126,8 @@ async function answer(
   try {
     a = await handler(event);
   } catch (e) {
-    log?.error(`OpenVPN hook ${event.type} on ${event.dev}: handler failed: ${errText(e)}`);
-    return { ok: false, error: `node failed: ${errText(e)}` };
+    log?.error(`OpenVPN hook ${event.type} on ${event.dev}: handler failed: ${describeError(e)}`);
+    return { ok: false, error: `node failed: ${describeError(e)}` };
   }
   if (event.type !== "client-connect") return { ok: true };
   if (!a) return { ok: false, error: "the node gave no answer" };
@@ -187,6 +184,3 @@ export async function writeHookScript(
   await Deno.rename(tmp, scriptPath);
 }
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}

@@ -77,3 +77,46 @@ export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void>
   let off = 0;
   while (off < data.length) off += await conn.write(data.subarray(off));
 }
+
+/** Pauses after a failed accept: first, and longest (doubling in between), ms. */
+const ACCEPT_RETRY_MS = [50, 1000] as const;
+
+/** What {@link acceptLoop} needs from a listener (Deno.Listener fits). */
+export interface Acceptor {
+  accept(): Promise<Deno.Conn>;
+}
+
+/**
+ * Accepts connections until the listener is closed (`closed()` true, or the listener gone).
+ * A failed accept (e.g. too many open files) is reported with the pause before the next one.
+ */
+export async function acceptLoop(
+  listener: Acceptor,
+  onConn: (conn: Deno.Conn) => void,
+  o: {
+    closed(): boolean;
+    onError(error: unknown, retryMs: number | null): void;
+    sleep?: (ms: number) => Promise<void>;
+  },
+): Promise<void> {
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let delay: number = ACCEPT_RETRY_MS[0];
+  for (;;) {
+    let conn: Deno.Conn;
+    try {
+      conn = await listener.accept();
+    } catch (e) {
+      if (o.closed()) return;
+      if (e instanceof Deno.errors.BadResource) {
+        o.onError(e, null); // the listener itself is gone: nothing more to accept
+        return;
+      }
+      o.onError(e, delay);
+      await sleep(delay);
+      delay = Math.min(delay * 2, ACCEPT_RETRY_MS[1]);
+      continue;
+    }
+    delay = ACCEPT_RETRY_MS[0];
+    onConn(conn);
+  }
+}

@@ -140,3 +140,23 @@ Deno.test("a second server refuses to start while the first answers; a stale soc
     Deno.removeSync(run, { recursive: true });
   }
 });
+
+Deno.test("a control socket whose mode cannot be set is closed and its path freed", async () => {
+  const run = Deno.makeTempDirSync({ prefix: "re6st-status-" });
+  const socket = `${run}/${CONTROL_SOCKET_NAME}`;
+  try {
+    await assert.rejects(
+      serveControl(socket, statusHandler, () => {}, {
+        chmod: () => {
+          throw new Error("Operation not permitted");
+        },
+      }),
+      /Cannot restrict control socket .* to mode 0600/,
+    );
+    // Nothing listens there any more: a new server can take the path.
+    const server = await serveControl(socket, statusHandler);
+    await server.close();
+  } finally {
+    Deno.removeSync(run, { recursive: true });
+  }
+});
