@@ -3,6 +3,7 @@
 import { SOFTWARE_VERSION } from "./core/constants.ts";
 import * as conf from "./cmd/conf.ts";
 import { type Io, processIo, UsageError } from "./cmd/io.ts";
+import { describeError } from "./core/errors.ts";
 import * as node from "./cmd/node.ts";
 import * as ovpnHook from "./cmd/ovpn_hook.ts";
 import * as registry from "./cmd/registry.ts";
@@ -64,13 +65,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   try {
     return await cmd.run(rest, io);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`re6st ${first}: ${e.message}`);
-      return 2;
-    }
-    const msg = e instanceof Error ? e.message : String(e);
-    io.err(`re6st ${first}: ${msg}`);
-    return 1;
+    io.err(`re6st ${first}: ${describeError(e)}`);
+    return e instanceof UsageError ? 2 : 1;
   }
 }
 

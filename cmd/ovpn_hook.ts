@@ -5,6 +5,7 @@
 // sent to the node over `--socket`; for client-connect the node's answer decides: the
 // dynamic configuration is written to the file OpenVPN named, or the hook exits with 1 and
 // OpenVPN refuses the client.
+import { describeError } from "../core/errors.ts";
 import { encodeHookRequest, type HookReply } from "../core/openvpn/hooks.ts";
 import { createRunner, type Runner } from "../platform/runner.ts";
 import { sendHookRequest } from "../platform/hook_server.ts";
@@ -83,7 +84,7 @@ export async function run(args: string[], io: Io, deps: HookDeps = processDeps()
     try {
       await deps.runner.run(["ip", "link", "set", "dev", env.dev, "up", "mtu", mtu]);
     } catch (e) {
-      io.err(`re6st ovpn-hook: cannot bring ${env.dev} up: ${errText(e)}`);
+      io.err(`re6st ovpn-hook: cannot bring ${env.dev} up: ${describeError(e)}`);
       return 1;
     }
   }
@@ -104,7 +105,7 @@ export async function run(args: string[], io: Io, deps: HookDeps = processDeps()
     const next = type === "client-connect" ? "refusing the client" : "continuing";
     io.err(
       `re6st ovpn-hook: ${type} on ${dev}: node unreachable at ${a.socket}: ` +
-        `${errText(e)}; ${next}`,
+        `${describeError(e)}; ${next}`,
     );
     return type === "client-connect" || type === "route-up" ? 1 : 0;
   }
@@ -121,13 +122,11 @@ export async function run(args: string[], io: Io, deps: HookDeps = processDeps()
     try {
       await deps.writeTextFile(file, reply.config ?? "");
     } catch (e) {
-      io.err(`re6st ovpn-hook: client-connect on ${dev}: cannot write ${file}: ${errText(e)}`);
+      io.err(
+        `re6st ovpn-hook: client-connect on ${dev}: cannot write ${file}: ${describeError(e)}`,
+      );
       return 1;
     }
   }
   return 0;
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -2,10 +2,7 @@
 
 import { basename, dirname, join } from "node:path";
 import type { ConfFiles, StagedFile } from "../core/conf/files.ts";
-
-function why(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
+import { describeError } from "../core/errors.ts";
 
 /** ConfFiles on the real file system: temporary file in the target's folder, then rename. */
 export function realConfFiles(): ConfFiles {
@@ -15,14 +12,14 @@ export function realConfFiles(): ConfFiles {
         return await Deno.readFile(path);
       } catch (e) {
         if (e instanceof Deno.errors.NotFound) return null;
-        throw new Error(`Cannot read "${path}": ${why(e)}`, { cause: e });
+        throw new Error(`Cannot read "${path}": ${describeError(e)}`, { cause: e });
       }
     },
     async ensureDir(path) {
       try {
         await Deno.mkdir(path, { recursive: true });
       } catch (e) {
-        throw new Error(`Cannot create folder "${path}": ${why(e)}`, { cause: e });
+        throw new Error(`Cannot create folder "${path}": ${describeError(e)}`, { cause: e });
       }
     },
     async stage(path, mode): Promise<StagedFile> {
@@ -33,7 +30,7 @@ export function realConfFiles(): ConfFiles {
         file = await Deno.open(tmp, { write: true, createNew: true, mode });
         await Deno.chmod(tmp, mode); // exact mode, whatever the umask
       } catch (e) {
-        throw new Error(`Cannot write "${path}": ${why(e)}`, { cause: e });
+        throw new Error(`Cannot write "${path}": ${describeError(e)}`, { cause: e });
       }
       let open = true;
       const close = () => {
@@ -51,7 +48,7 @@ export function realConfFiles(): ConfFiles {
           } catch (e) {
             close();
             await Deno.remove(tmp).catch(() => {});
-            throw new Error(`Cannot write "${path}": ${why(e)}`, { cause: e });
+            throw new Error(`Cannot write "${path}": ${describeError(e)}`, { cause: e });
           }
         },
         async discard() {

@@ -4,6 +4,7 @@
  * Events are checked and typed (core/openvpn/hooks.ts) before the node's handler sees them;
  * the handler's answer to a client-connect decides whether OpenVPN accepts the client.
  */
+import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { acceptLoop, clearStaleSocket, readLine, writeAll } from "./unix_line.ts";
 import {
@@ -183,4 +184,3 @@ export async function writeHookScript(
   await Deno.chmod(tmp, 0o700);
   await Deno.rename(tmp, scriptPath);
 }
-

@@ -4,6 +4,7 @@
 import { prefixFromCn } from "../addressing.ts";
 import type { Bits } from "../addressing.ts";
 import { parseCertificate, validateCert } from "../cert.ts";
+import { describeError } from "../errors.ts";
 import type { Certificate } from "../cert.ts";
 import { newSession } from "./session.ts";
 import type { PeerCert, Session } from "./session.ts";
@@ -142,7 +143,7 @@ export async function checkPeerCert(
   try {
     cert = await check(der);
   } catch (e) {
-    return { ok: false, invalid: true, reason: `invalid certificate: ${errorText(e)}` };
+    return { ok: false, invalid: true, reason: `invalid certificate: ${describeError(e)}` };
   }
   if (isRevoked(cert.serial)) {
     return { ok: false, invalid: false, reason: `certificate serial ${cert.serial} is revoked` };
@@ -155,8 +156,4 @@ export async function checkPeerCert(
     };
   }
   return { ok: true, cert };
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

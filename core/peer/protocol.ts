@@ -8,6 +8,7 @@ import type { PrivateKey } from "../crypto.ts";
 import type { Certificate } from "../cert.ts";
 import { verifyVersion } from "../netconfig/version.ts";
 import { PEER_PORT, PROTOCOL0_IGNORED_FROM, PROTOCOL_VERSION } from "../constants.ts";
+import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import {
   concatBytes,
@@ -155,7 +156,7 @@ export class PeerProtocol {
   receive(host: string, port: number, bytes: Uint8Array): Promise<void> {
     const run = () =>
       this.#receive(host, port, bytes).catch((e) =>
-        this.#o.log.warn(`datagram from [${host}]:${port} not handled: ${errorText(e)}`)
+        this.#o.log.warn(`datagram from [${host}]:${port} not handled: ${describeError(e)}`)
       );
     return this.#queue = this.#queue.then(run);
   }
@@ -399,7 +400,7 @@ export class PeerProtocol {
 
   #emit(host: string, port: number, bytes: Uint8Array, onFail?: () => void): void {
     const fail = (e: unknown) => {
-      this.#o.log.debug(`cannot send to [${host}]:${port}: ${errorText(e)}`);
+      this.#o.log.debug(`cannot send to [${host}]:${port}: ${describeError(e)}`);
       onFail?.();
     };
     try {
@@ -419,8 +420,4 @@ export class PeerProtocol {
   #timeSecret(): Uint8Array {
     return timeSecret(BigInt(Math.floor(this.#o.clock.now() * 1e6)));
   }
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -2,6 +2,7 @@
 // origins, HMAC sessions, status codes. Transport-independent: request in, response out.
 
 import { HMAC_HEADER } from "../constants.ts";
+import { describeError } from "../errors.ts";
 import { HttpError } from "./errors.ts";
 import { decodeMacHeader, encodeMacHeader, responseMac } from "./hmac.ts";
 import { type CallInfo, type MethodContext, METHODS } from "./methods.ts";
@@ -58,15 +59,6 @@ export function isAuthorizedOrigin(
 function decodeMac(text: string | null): Uint8Array | null {
   const mac = decodeMacHeader(text);
   return mac?.length === 20 ? mac : null;
-}
-
-/** Message of an error and its causes, on one line. */
-function oneLine(e: unknown): string {
-  let text = String((e as Error)?.message ?? e);
-  for (let c = (e as Error)?.cause; c; c = (c as Error).cause) {
-    text += `: ${(c as Error).message ?? c}`;
-  }
-  return text.replace(/\s*\n\s*/g, " ");
 }
 
 /** Handles one registry request; never throws. */
@@ -133,7 +125,7 @@ export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<Rp
     type = result.type;
   } catch (e) {
     if (e instanceof HttpError) return fail(e.status, e.message, name);
-    return fail(500, `internal error: ${oneLine(e)}`, name);
+    return fail(500, `internal error: ${describeError(e)}`, name);
   }
   const headers: Record<string, string> = {};
   if (body.length && type) headers["Content-Type"] = type;

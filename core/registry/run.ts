@@ -2,6 +2,7 @@
 // and SIGINT (PROTOCOL.md §9.3). cmd/registry.ts only parses options and calls this.
 
 import { dirname } from "node:path";
+import { describeError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import type { RegistryConfig } from "./config.ts";
 import { type RegistryDeps, startRegistry } from "./server.ts";
@@ -54,7 +55,7 @@ export async function runRegistryUntilSignal(
   try {
     logFile = new LogFile(config.logfile ?? "/var/log/re6stnet/registry.log");
   } catch (e) {
-    io.err(`Cannot open log file "${config.logfile}": ${(e as Error).message}`);
+    io.err(`Cannot open log file "${config.logfile}": ${describeError(e)}`);
     return 1;
   }
   const log = deps.log ?? createLogger(config.verbose ?? 1, (l) => logFile.write(l));
@@ -62,7 +63,7 @@ export async function runRegistryUntilSignal(
   try {
     running = await startRegistry(config, { ...deps, log });
   } catch (e) {
-    const msg = `Cannot start the registry: ${describe(e)}`;
+    const msg = `Cannot start the registry: ${describeError(e)}`;
     log.error(msg);
     io.err(msg);
     logFile.close();
@@ -84,7 +85,7 @@ export async function runRegistryUntilSignal(
       logFile.reopen();
       log.info("Log file reopened (SIGUSR1)");
     } catch (e) {
-      io.err(`Cannot reopen log file "${logFile.path}": ${(e as Error).message}`);
+      io.err(`Cannot reopen log file "${logFile.path}": ${describeError(e)}`);
     }
   });
   let code = 0;
@@ -92,19 +93,11 @@ export async function runRegistryUntilSignal(
     await running.finished;
     log.info("Registry stopped");
   } catch (e) {
-    io.err(`Registry stopped: ${describe(e)}`);
+    io.err(`Registry stopped: ${describeError(e)}`);
     code = 1;
   } finally {
     for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
     logFile.close();
   }
   return code;
-}
-
-function describe(e: unknown): string {
-  let text = String((e as Error)?.message ?? e);
-  for (let c = (e as Error)?.cause; c; c = (c as Error).cause) {
-    text += `: ${(c as Error).message ?? c}`;
-  }
-  return text;
 }
