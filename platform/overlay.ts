@@ -16,11 +16,7 @@ import { openUdpSocket } from "./udp.ts";
 /** The real overlay parts of a node running with `opts`. */
 export function realOverlayParts(opts: NodeOptions, runner: Runner, log: Logger): OverlayParts {
   return {
-    openPeerSocket: (onDatagram) =>
-      openUdpSocket({
-        onDatagram,
-        onError: (e) => log.warn(`Peer protocol socket: ${e.message}`),
-      }),
+    openPeerSocket: (onDatagram, onError) => openUdpSocket({ onDatagram, onError }),
     babelClient: (socket) =>
       createBabelClient({
         connect: unixConnector(socket),

@@ -5,6 +5,8 @@ import { PEER_PORT } from "../core/constants.ts";
 
 /** Largest datagram read (§6.1). */
 const MAX_DATAGRAM = 65536;
+/** Pause after a failed receive: first and longest (doubling in between), ms. */
+const RECEIVE_RETRY_MS = [100, 5000] as const;
 
 /** Called for every received datagram; the next one is read once it settles. */
 export type DatagramHandler = (
@@ -20,8 +22,10 @@ export interface UdpSocketOptions {
   /** Port to bind (default 326; 0 picks a free port, for tests). */
   port?: number;
   onDatagram: DatagramHandler;
-  /** Reports a failed handler or a receive error that ends the loop. */
+  /** Reports a failed handler, or a failed receive (retried after a pause). */
   onError?: (error: Error) => void;
+  /** Binds the socket (default Deno.listenDatagram; tests pass a fake). */
+  listen?: (o: Deno.UdpListenOptions & { transport: "udp" }) => Deno.DatagramConn;
 }
 
 /** A bound UDP socket with its receive loop running. */
@@ -41,7 +45,7 @@ export function openUdpSocket(options: UdpSocketOptions): UdpSocket {
   const port = options.port ?? PEER_PORT;
   let conn: Deno.DatagramConn;
   try {
-    conn = Deno.listenDatagram({ hostname, port, transport: "udp" });
+    conn = (options.listen ?? Deno.listenDatagram)({ hostname, port, transport: "udp" });
   } catch (cause) {
     throw new Error(`Cannot bind UDP socket [${hostname}]:${port}`, { cause });
   }
@@ -49,8 +53,16 @@ export function openUdpSocket(options: UdpSocketOptions): UdpSocket {
   const report = options.onError ?? (() => {});
   let closed = false;
 
+  // A pause after a failed receive, cut short by close().
+  let pause: { timer: ReturnType<typeof setTimeout>; done: () => void } | null = null;
+  const sleep = (ms: number) =>
+    new Promise<void>((done) => {
+      pause = { timer: setTimeout(done, ms), done };
+    }).finally(() => pause = null);
+
   const loop = (async () => {
     const buffer = new Uint8Array(MAX_DATAGRAM);
+    let delay: number = RECEIVE_RETRY_MS[0];
     while (!closed) {
       let data: Uint8Array, from: Deno.NetAddr;
       try {
@@ -58,16 +70,26 @@ export function openUdpSocket(options: UdpSocketOptions): UdpSocket {
         data = d.slice(); // the buffer is reused
         from = addr as Deno.NetAddr;
       } catch (e) {
-        if (!closed) {
-          report(new Error(`UDP receive on [${hostname}]:${bound.port} failed`, { cause: e }));
-        }
-        return;
+        if (closed) return;
+        report(
+          new Error(
+            `UDP receive on [${hostname}]:${bound.port} failed: ${errText(e)}; ` +
+              `receiving again in ${delay} ms`,
+            { cause: e },
+          ),
+        );
+        await sleep(delay);
+        delay = Math.min(delay * 2, RECEIVE_RETRY_MS[1]);
+        continue;
       }
+      delay = RECEIVE_RETRY_MS[0];
       try {
         await options.onDatagram(from.hostname, from.port, data);
       } catch (e) {
         report(
-          new Error(`Datagram from [${from.hostname}]:${from.port} not handled`, { cause: e }),
+          new Error(`Datagram from [${from.hostname}]:${from.port} not handled: ${errText(e)}`, {
+            cause: e,
+          }),
         );
       }
     }
@@ -88,9 +110,17 @@ export function openUdpSocket(options: UdpSocketOptions): UdpSocket {
     async close() {
       if (closed) return loop;
       closed = true;
+      if (pause) {
+        clearTimeout(pause.timer);
+        pause.done();
+      }
       await sending;
       conn.close();
       await loop;
     },
   };
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

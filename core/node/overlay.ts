@@ -40,9 +40,13 @@ export interface PeerSocket {
 
 /** The machine-facing parts of the overlay (platform/overlay.ts builds the real ones). */
 export interface OverlayParts {
-  /** Binds UDP 326 and feeds every datagram to `onDatagram`. */
+  /**
+   * Binds UDP 326 and feeds every datagram to `onDatagram`; `onError` hears of failed
+   * receives (the socket keeps receiving) and failed handlers.
+   */
   openPeerSocket(
     onDatagram: (host: string, port: number, bytes: Uint8Array) => Promise<void>,
+    onError: (error: Error) => void,
   ): PeerSocket;
   /** A babeld local-interface client on `socket` (the overlay's own connection). */
   babelClient(socket: string): BabelClient;
@@ -303,7 +307,10 @@ export function createOverlay(
         },
       });
       const proto = protocol;
-      socket = parts.openPeerSocket((host, port, bytes) => proto.receive(host, port, bytes));
+      socket = parts.openPeerSocket(
+        (host, port, bytes) => proto.receive(host, port, bytes),
+        (e) => log.warn(`Peer protocol socket: ${e.message}`),
+      );
       loops.push(tunnels.run(end.signal), updates.run(end.signal), lookupCountries());
       log.info(
         `Overlay started: ${s.clientCount} client tunnels wanted, refresh every ` +

@@ -10,6 +10,7 @@ import type { BabelSnapshot } from "../../core/babel/view.ts";
 import { memoryLogger } from "../../core/log.ts";
 import { openCache } from "../../core/node/cache.ts";
 import { type ManualClock, manualClock } from "../../core/node/clock.ts";
+import type { OverlayParts } from "../../core/node/overlay.ts";
 import type { NodeParts } from "../../core/node/parts.ts";
 import type { ManagedProcess, ProcessExit } from "../../core/node/supervisor.ts";
 import type { NodeRegistry } from "../../core/node/sync.ts";
@@ -312,4 +313,62 @@ export function fakeWorld(o: {
     log,
   };
   return w;
+}
+
+/** Fake machine parts of the overlay (core/node/overlay.ts), recording what it did. */
+export interface FakeOverlayParts extends OverlayParts {
+  /** Open peer sockets: their datagram and error callbacks, and whether they were closed. */
+  sockets: {
+    onDatagram: (host: string, port: number, bytes: Uint8Array) => Promise<void>;
+    onError: (e: Error) => void;
+    sent: { host: string; port: number; bytes: Uint8Array }[];
+    closed: boolean;
+  }[];
+  /** `ip` and `nft` command lines run. */
+  commands: string[];
+}
+
+/** Fake overlay parts over `registry` (bootstrap: no peer) and an always-connected babeld. */
+export function fakeOverlayParts(registry: NodeRegistry): FakeOverlayParts {
+  const f: FakeOverlayParts = {
+    sockets: [],
+    commands: [],
+    openPeerSocket(onDatagram, onError) {
+      const s = {
+        onDatagram,
+        onError,
+        sent: [] as FakeOverlayParts["sockets"][0]["sent"],
+        closed: false,
+      };
+      f.sockets.push(s);
+      return {
+        send(host, port, bytes) {
+          s.sent.push({ host, port, bytes });
+          return Promise.resolve();
+        },
+        close() {
+          s.closed = true;
+          return Promise.resolve();
+        },
+      };
+    },
+    babelClient: () => fakeBabelClient(),
+    registry: () => ({
+      ...registry,
+      url: registry.url,
+      getBootstrapPeer: () => Promise.resolve(null),
+      getCountry: () => Promise.resolve(null),
+    }),
+    runIp(argv) {
+      f.commands.push(argv.join(" "));
+      return Promise.resolve();
+    },
+    nft(args) {
+      f.commands.push(["nft", ...args].join(" "));
+      return Promise.resolve();
+    },
+    localAddresses: () => Promise.resolve([]),
+    random: () => 0.5,
+  };
+  return f;
 }
