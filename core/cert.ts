@@ -1,6 +1,7 @@
 // X.509 certificates (PROTOCOL.md §3.3–§3.9): parsing, validation against the CA, fingerprints.
 // Issuing, CSRs and test CAs live in cert_issue.ts and csr.ts and are re-exported here.
 
+import { describeError } from "./errors.ts";
 import crypto, { type KeyObject } from "node:crypto";
 import { type Bits, networkFromSerial } from "./addressing.ts";
 import { bytesEqual, fromHex, loadPublicKey } from "./crypto.ts";
@@ -73,7 +74,7 @@ export function parseCertificate(input: string | Uint8Array, source = "certifica
       : input;
     return parseDer(der);
   } catch (cause) {
-    const why = cause instanceof Error ? cause.message : String(cause);
+    const why = describeError(cause);
     throw new Error(`Cannot parse ${source}: ${why}`, { cause });
   }
 }

@@ -1,5 +1,6 @@
 // Certificate signing requests (PKCS#10) as produced by re6st conf (PROTOCOL.md §3.4).
 
+import { describeError } from "./errors.ts";
 import crypto, { type KeyObject } from "node:crypto";
 import { loadPublicKey, type PrivateKeyInput, publicKeyOf, rsaSign, spkiDer } from "./crypto.ts";
 import {
@@ -80,7 +81,7 @@ export function parseCsr(input: string | Uint8Array): Csr {
     }
     return { der, subject: parseName(subjectNode), publicKey, spki, signatureValid };
   } catch (cause) {
-    const why = cause instanceof Error ? cause.message : String(cause);
+    const why = describeError(cause);
     throw new Error(`Cannot parse certificate request: ${why}`, { cause });
   }
 }

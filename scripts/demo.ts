@@ -4,6 +4,7 @@
  * forming, then a summary, the all-pairs reachability matrix and the topology as Graphviz.
  * Ctrl-C or --duration ends it and removes everything it made. Run it with `scripts/demo`.
  */
+import { describeError } from "../core/errors.ts";
 import { join } from "node:path";
 import { createLab, type Lab } from "../tests/netns/lab.ts";
 import { buildNetwork, type Network, NetworkError } from "../tests/netns/network.ts";
@@ -218,7 +219,7 @@ async function main(args: string[]): Promise<number> {
     await demo(o, lab);
     return 0;
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = describeError(e);
     console.error(`\ndemo: FAILED — ${msg}`);
     if (!(e instanceof NetworkError) && e instanceof Error && e.stack) console.error(e.stack);
     console.error(

@@ -7,6 +7,7 @@
 // stopped or restarted) the client reconnects with back-off, resynchronises, and re-adds the
 // interfaces that were added at run time; both transitions are reported as events.
 
+import { describeError } from "../errors.ts";
 import { BABEL_LOCAL_LINE_MAX, checkInterfaceName } from "./config.ts";
 import {
   type BabelClient,
@@ -123,7 +124,7 @@ export function createBabelClient(opts: BabelClientOptions): BabelClient {
       }, timeoutMs);
       s.pending.push({ line, window, resolve: p.resolve, reject: p.reject });
       s.writing = s.writing.then(() => s.conn.write(enc.encode(line + "\n"))).catch((e) => {
-        s.fail(`cannot write to babeld: ${e instanceof Error ? e.message : e}`);
+        s.fail(`cannot write to babeld: ${describeError(e)}`);
       });
       p.arm();
     });
@@ -178,7 +179,7 @@ export function createBabelClient(opts: BabelClientOptions): BabelClient {
       try {
         chunk = await s.conn.read();
       } catch (e) {
-        s.fail(`read failed: ${e instanceof Error ? e.message : e}`);
+        s.fail(`read failed: ${describeError(e)}`);
         return;
       }
       if (chunk === null) {
@@ -302,7 +303,7 @@ export function createBabelClient(opts: BabelClientOptions): BabelClient {
           outage = false;
         }
       } catch (e) {
-        reason = `cannot connect: ${e instanceof Error ? e.message : e}`;
+        reason = `cannot connect: ${describeError(e)}`;
       }
       if (closed) break;
       if (!outage) log?.warn(`Lost babeld at ${where} (${reason}); will keep retrying`);

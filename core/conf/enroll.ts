@@ -22,7 +22,7 @@ import {
   spkiDer,
   toHex,
 } from "../crypto.ts";
-import { UsageError } from "../errors.ts";
+import { describeError, UsageError } from "../errors.ts";
 import type { ConfOptions } from "../options/conf.ts";
 import { type FetchFn, RegistryClient, RegistryForbiddenError } from "../registry/client.ts";
 import { attrType, entryOid, OID_CN, OID_SERIAL_NUMBER } from "../x509_name.ts";
@@ -129,7 +129,7 @@ function fingerprintOption(text: string): FingerprintSpec {
   try {
     return parseFingerprint(text);
   } catch (cause) {
-    const why = cause instanceof Error ? cause.message : String(cause);
+    const why = describeError(cause);
     throw new UsageError(`option --fingerprint: ${why}`, { cause });
   }
 }
@@ -227,7 +227,7 @@ async function previousCertificate(
       data.length && data[0] === 0x30 ? data : new TextDecoder().decode(data),
     );
   } catch (e) {
-    io.err(`WARNING: ignoring the subject of "${path}": ${e instanceof Error ? e.message : e}`);
+    io.err(`WARNING: ignoring the subject of "${path}": ${describeError(e)}`);
     return null;
   }
 }

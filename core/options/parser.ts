@@ -1,5 +1,5 @@
 import { isAbsolute, join } from "node:path";
-import { UsageError } from "../errors.ts";
+import { describeError, UsageError } from "../errors.ts";
 import type { CommandSpec, OptionSpec } from "./spec.ts";
 import { shellSplit } from "./shell.ts";
 
@@ -74,7 +74,7 @@ export function optionFileTokens(
   try {
     text = reader.readTextFile(full);
   } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
+    const why = describeError(e);
     throw new UsageError(`cannot read option file ${path}: ${why}`, { cause: e });
   }
   const dir = full.slice(0, full.lastIndexOf("/")) || "/";

@@ -1,6 +1,7 @@
 // Registry HTTP RPC client (PROTOCOL.md §4): request encoding, the HMAC session of §4.3,
 // and one typed method per RPC of §4.6. Used by the node and by `re6st conf`.
 
+import { describeError } from "../errors.ts";
 import { HMAC_HEADER, HTTP_TIMEOUT_S, PROTOCOL_VERSION, SOFTWARE_VERSION } from "../constants.ts";
 import type { Bits } from "../addressing.ts";
 import {
@@ -362,7 +363,7 @@ export class RegistryClient {
       body = await this.hello(identity.prefix);
     } catch (cause) {
       const status = cause instanceof RegistryError ? cause.status : undefined;
-      const why = cause instanceof Error ? cause.message : String(cause);
+      const why = describeError(cause);
       throw new RegistryError(this.url, method, `cannot open a session: ${why}`, status, {
         cause,
       });

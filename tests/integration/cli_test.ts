@@ -1,7 +1,10 @@
 // The program as people run it: main.ts in a child process, real registry, real enrollment.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { recordingIo } from "../../cmd/io.ts";
 import { createCa } from "../../core/cert.ts";
+import { COMMANDS, main } from "../../main.ts";
+import { registryFiles } from "../helpers/registry.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
@@ -104,5 +107,48 @@ Deno.test("a registry started from the command line enrolls a machine with re6st
     const stderr = await new Response(registry.stderr).text();
     if (!status.success) console.error(`registry exited with ${status.code}: ${stderr}`);
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a failure with nested causes reaches the operator as one line ending with the reason", async () => {
+  COMMANDS["fail-test"] = {
+    summary: "test only",
+    hidden: true,
+    run: () => {
+      const os = new Deno.errors.PermissionDenied("Permission denied (os error 13)");
+      const open = new Error('Cannot open "/var/lib/re6stnet/cache.db"', { cause: os });
+      return Promise.reject(new Error("Cannot load the peer cache", { cause: open }));
+    },
+  };
+  try {
+    const io = recordingIo();
+    assert.equal(await main(["fail-test"], io), 1);
+    assert.deepEqual(io.stderr, [
+      're6st fail-test: Cannot load the peer cache: Cannot open "/var/lib/re6stnet/cache.db": ' +
+      "Permission denied (os error 13)",
+    ]);
+  } finally {
+    delete COMMANDS["fail-test"];
+  }
+});
+
+Deno.test("a registry on a busy port says the address is in use, in one line", async () => {
+  const files = await registryFiles();
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const c = files.config;
+    const io = recordingIo();
+    const args = ["--ca", c.ca, "--key", c.key, "--db", c.db!, "--logfile", c.logfile!];
+    const port = String((busy.addr as Deno.NetAddr).port);
+    const code = await main(["registry", ...args, "--port", port, "-4", "127.0.0.1", "-6", ""], io);
+    assert.equal(code, 1);
+    assert.equal(io.stderr.length, 1, io.stderr.join("\n"));
+    assert.match(
+      io.stderr[0],
+      new RegExp(`port ${port} of 127\\.0\\.0\\.1: Address already in use`),
+    );
+  } finally {
+    busy.close();
+    await files.cleanup();
   }
 });
