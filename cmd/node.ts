@@ -161,6 +161,7 @@ export const realFiles: NodeFiles = {
     if (old.uid !== null && old.gid !== null) await Deno.chown(tmp, old.uid, old.gid);
     await Deno.rename(tmp, path);
   },
+  rename: (from, to) => Deno.rename(from, to),
   async mkdir(path, mode) {
     await Deno.mkdir(path, { recursive: true });
     if (mode !== undefined) await Deno.chmod(path, mode);

@@ -153,6 +153,8 @@ export async function syncNetworkConfig(
 /** Files the DH fetch and the renewal read and write. */
 export interface SyncFiles {
   exists(path: string): Promise<boolean>;
+  /** Text of a file, or null when it does not exist. */
+  readText(path: string): Promise<string | null>;
   /** Writes a new file (mode 0644 unless given). */
   writeText(path: string, text: string, mode?: number): Promise<void>;
   /**
@@ -160,23 +162,35 @@ export interface SyncFiles {
    * renames over it.
    */
   replaceText(path: string, text: string): Promise<void>;
+  /** Renames `from` to `to` (replacing `to` at once). */
+  rename(from: string, to: string): Promise<void>;
+}
+
+/** Whether `text` holds PEM-encoded DH parameters (a whole block). */
+export function isDhPem(text: string): boolean {
+  return /-----BEGIN DH PARAMETERS-----\s+[A-Za-z0-9+/=\s]+-----END DH PARAMETERS-----/.test(
+    text,
+  );
 }
 
 /**
  * Makes sure DH parameters exist at `path` (§7.1 step 9): fetched from the registry with
- * back-off when the file is missing.
+ * back-off when the file is missing or does not hold DH parameters (a write cut short);
+ * written to `<path>.tmp` first, then renamed over `path`.
  */
 export async function ensureDh(ctx: SyncContext, files: SyncFiles, path: string): Promise<void> {
-  if (await files.exists(path)) return;
-  ctx.log.info(`No DH parameters at ${path}: asking ${ctx.registry.url}`);
+  const old = await files.readText(path);
+  if (old !== null && isDhPem(old)) return;
+  if (old === null) ctx.log.info(`No DH parameters at ${path}: asking ${ctx.registry.url}`);
+  else ctx.log.warn(`${path} holds no DH parameters: asking ${ctx.registry.url} again`);
   const pem = await withBackoff(ctx, `get DH parameters from ${ctx.registry.url}`, async () => {
     const text = await unlessStopped(ctx.registry.getDh(), ctx.signal);
-    if (!text.includes("BEGIN DH PARAMETERS")) {
-      throw new Error("the registry sent no DH parameters");
-    }
+    if (!isDhPem(text)) throw new Error("the registry sent no DH parameters");
     return text;
   });
-  await files.writeText(path, pem);
+  const tmp = `${path}.tmp`;
+  await files.writeText(tmp, pem);
+  await files.rename(tmp, path);
   ctx.log.info(`DH parameters saved to ${path}`);
 }
 

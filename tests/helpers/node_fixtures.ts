@@ -282,6 +282,13 @@ export function fakeWorld(o: {
         files.set(path, text);
         return Promise.resolve();
       },
+      rename(from, to) {
+        const t = files.get(from);
+        if (t === undefined) return Promise.reject(notFound(from));
+        files.delete(from);
+        files.set(to, t);
+        return Promise.resolve();
+      },
       mkdir: () => Promise.resolve(),
       remove(path) {
         w.removed.push(path);

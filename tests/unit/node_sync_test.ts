@@ -32,8 +32,16 @@ async function setup(certOpts: Parameters<typeof nodeCertPem>[1] = {}) {
   const files: SyncFiles & { texts: Map<string, string> } = {
     texts,
     exists: (p) => Promise.resolve(texts.has(p)),
+    readText: (p) => Promise.resolve(texts.get(p) ?? null),
     writeText: (p, t) => Promise.resolve(void texts.set(p, t)),
     replaceText: (p, t) => Promise.resolve(void texts.set(p, t)),
+    rename(from, to) {
+      const t = texts.get(from);
+      if (t === undefined) return Promise.reject(new Error(`No such file: ${from}`));
+      texts.delete(from);
+      texts.set(to, t);
+      return Promise.resolve();
+    },
   };
   const cache = openCache(new DatabaseSync(":memory:"));
   const clock = manualClock(Date.now());
@@ -110,13 +118,68 @@ Deno.test("the registry node always refreshes its configuration at start-up, onc
   s.cache.close();
 });
 
+const DH_PEM = "-----BEGIN DH PARAMETERS-----\nMIIBCAKCAQEA\n-----END DH PARAMETERS-----\n";
+
 Deno.test("DH parameters are fetched only when the file is missing", async () => {
   const s = await setup();
-  const reg = fakeRegistry({ getDh: () => Promise.resolve("-----BEGIN DH PARAMETERS-----\n") });
+  const reg = fakeRegistry({ getDh: () => Promise.resolve(DH_PEM) });
   await ensureDh(ctx(s, reg), s.files, "/st/dh.pem");
-  assert.equal(s.files.texts.get("/st/dh.pem"), "-----BEGIN DH PARAMETERS-----\n");
+  assert.equal(s.files.texts.get("/st/dh.pem"), DH_PEM);
   await ensureDh(ctx(s, reg), s.files, "/st/dh.pem");
   assert.deepEqual(reg.calls, ["getDh"]);
+  s.cache.close();
+});
+
+Deno.test("DH parameters go to a temporary file renamed into place, never written in place", async () => {
+  const s = await setup();
+  const writes: string[] = [];
+  const files = {
+    ...s.files,
+    writeText(p: string, t: string) {
+      writes.push(`write ${p}`);
+      return s.files.writeText(p, t);
+    },
+    rename(from: string, to: string) {
+      writes.push(`rename ${from} ${to}`);
+      return s.files.rename(from, to);
+    },
+  };
+  await ensureDh(
+    ctx(s, fakeRegistry({ getDh: () => Promise.resolve(DH_PEM) })),
+    files,
+    "/st/dh.pem",
+  );
+  assert.deepEqual(writes, ["write /st/dh.pem.tmp", "rename /st/dh.pem.tmp /st/dh.pem"]);
+  assert.equal(s.files.texts.get("/st/dh.pem"), DH_PEM);
+  assert.equal(s.files.texts.has("/st/dh.pem.tmp"), false);
+  s.cache.close();
+});
+
+Deno.test("a dh.pem without DH parameters (a write cut short) is fetched again", async () => {
+  const s = await setup();
+  s.files.texts.set("/st/dh.pem", "-----BEGIN DH PARAMETERS-----\nMIIB");
+  const reg = fakeRegistry({ getDh: () => Promise.resolve(DH_PEM) });
+  await ensureDh(ctx(s, reg), s.files, "/st/dh.pem");
+  assert.deepEqual(reg.calls, ["getDh"]);
+  assert.equal(s.files.texts.get("/st/dh.pem"), DH_PEM);
+  assert.ok(s.log.lines.some((l) => /\/st\/dh.pem holds no DH parameters/.test(l)));
+  s.files.texts.set("/st/dh.pem", "");
+  await ensureDh(ctx(s, reg), s.files, "/st/dh.pem");
+  assert.deepEqual(reg.calls, ["getDh", "getDh"], "an empty file is fetched again too");
+  s.cache.close();
+});
+
+Deno.test("a registry answer without DH parameters is retried, not saved", async () => {
+  const s = await setup();
+  let answers = ["<html>proxy error</html>", DH_PEM];
+  const reg = fakeRegistry({ getDh: () => Promise.resolve(answers.shift()!) });
+  const done = ensureDh(ctx(s, reg), s.files, "/st/dh.pem");
+  for (let i = 0; i < 50 && reg.calls.length < 1; i++) await new Promise((r) => setTimeout(r, 0));
+  await s.clock.advance(1000);
+  await done;
+  assert.deepEqual(reg.calls, ["getDh", "getDh"]);
+  assert.equal(s.files.texts.get("/st/dh.pem"), DH_PEM);
+  answers = [];
   s.cache.close();
 });
 
