@@ -224,7 +224,8 @@ export function parseTokens(spec: CommandSpec, tokens: Token[]): ParsedOptions {
     else if (opt.append) result[opt.dest] = opt.default === undefined ? [] : opt.default;
     else if (opt.default !== undefined) result[opt.dest] = opt.default;
   }
-  if (!result.help) {
+  // Like argparse's help and version actions: asked for, they win over missing options.
+  if (!result.help && !result.version) {
     for (const opt of opts) {
       if (opt.required && !seen.has(opt.dest)) {
         throw new UsageError(`missing required option --${opt.long}`);

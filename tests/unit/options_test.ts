@@ -94,6 +94,21 @@ Deno.test("bad numbers, unknown options and missing values are one-line usage er
   );
 });
 
+Deno.test("--help and --version skip the required-option check, like argparse", () => {
+  assert.equal(parseCommandLine(NODE_SPEC, ["--help"], files({})).help, true);
+  assert.equal(parseCommandLine(NODE_SPEC, ["-V"], files({})).version, true);
+  assert.equal(parseCommandLine(NODE_SPEC, ["--ca", "x", "--version"], files({})).version, true);
+  const spec = {
+    ...CONF_SPEC,
+    options: [
+      ...CONF_SPEC.options,
+      { long: "version", dest: "version", type: "flag" as const, help: "print version" },
+    ],
+  };
+  assert.equal(parseCommandLine(spec, ["--version"], files({})).version, true);
+  usageError(() => parseCommandLine(spec, [], files({})), /missing required option --registry/);
+});
+
 Deno.test("option files expand in place with comments, quotes and -x forms", () => {
   const conf = [
     "# a comment",
