@@ -5,7 +5,8 @@ import {
   DISABLED_PROTO_DEFAULT,
   OPENVPN_DEFAULT_PORT,
 } from "../constants.ts";
-import { UsageError } from "../errors.ts";
+import { parseIpv4, parseIpv6, prefixFromCn } from "../addressing.ts";
+import { describeError, UsageError } from "../errors.ts";
 import type { ParsedOptions } from "./parser.ts";
 import type { CommandSpec } from "./spec.ts";
 
@@ -347,9 +348,18 @@ export function toNodeOptions(p: ParsedOptions): NodeOptions {
     }
   }
   if (p.multicast) throw new UsageError("option --multicast: pim-dm is not supported");
+  const ip = checkIps(p.ip as string[]);
+  const neighbour = p.neighbour as string[];
+  for (const cn of neighbour) {
+    try {
+      prefixFromCn(cn);
+    } catch (e) {
+      throw new UsageError(`option --neighbour: ${describeError(e)}`, { cause: e });
+    }
+  }
   return {
     config: p.config as string | undefined,
-    ip: p.ip as string[],
+    ip,
     registry: p.registry as string,
     log: p.log as string,
     run: p.run as string,
@@ -375,6 +385,44 @@ export function toNodeOptions(p: ParsedOptions): NodeOptions {
     remoteGateway: p.remoteGateway as string[],
     disableProto,
     client: p.client as string | undefined,
-    neighbour: p.neighbour as string[],
+    neighbour,
   };
+}
+
+/**
+ * Checks `--ip` values (§7.10): IPv4 or IPv6 literals, `any` or `upnp`; `any`/`upnp` at most
+ * once and not with IPv4 literals.
+ */
+function checkIps(ips: string[]): string[] {
+  let learn: string | undefined;
+  let ipv4: string | undefined;
+  for (const ip of ips) {
+    if (ip === "any" || ip === "upnp") {
+      if (learn !== undefined) {
+        throw new UsageError(`option --ip: "${learn}" and "${ip}": 'any'/'upnp' at most once`);
+      }
+      learn = ip;
+    } else if (/^[\d.]+$/.test(ip)) {
+      try {
+        parseIpv4(ip);
+      } catch {
+        throw new UsageError(`option --ip: invalid IPv4 address "${ip}"`);
+      }
+      ipv4 ??= ip;
+    } else if (ip.includes(":")) {
+      try {
+        parseIpv6(ip);
+      } catch {
+        throw new UsageError(`option --ip: invalid IPv6 address "${ip}"`);
+      }
+    } else {
+      throw new UsageError(
+        `option --ip: "${ip}" is not an IP address, 'any' or 'upnp' (host names are not resolved)`,
+      );
+    }
+  }
+  if (learn !== undefined && ipv4 !== undefined) {
+    throw new UsageError(`option --ip: "${learn}" cannot be combined with IPv4 address "${ipv4}"`);
+  }
+  return ips;
 }

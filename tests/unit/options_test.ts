@@ -109,6 +109,43 @@ Deno.test("--help and --version skip the required-option check, like argparse", 
   usageError(() => parseCommandLine(spec, [], files({})), /missing required option --registry/);
 });
 
+Deno.test("--ip takes IP literals, 'any' or 'upnp' and refuses the rest naming the option", () => {
+  const ips = ["192.0.2.1", "2001:db8::1", "198.51.100.7", "::ffff:192.0.2.9"];
+  assert.deepEqual(node([...REQUIRED, ...ips.flatMap((ip) => ["--ip", ip])]).ip, ips);
+  assert.deepEqual(node([...REQUIRED, "--ip", "any", "--ip", "2001:db8::1"]).ip, [
+    "any",
+    "2001:db8::1",
+  ]);
+  assert.deepEqual(node([...REQUIRED, "--ip", "upnp"]).ip, ["upnp"]);
+  usageError(() => node([...REQUIRED, "--ip", "999.1.1.1"]), /^option --ip: invalid IPv4 .*999/);
+  usageError(() => node([...REQUIRED, "--ip", "10.0.0"]), /^option --ip: invalid IPv4/);
+  usageError(() => node([...REQUIRED, "--ip", "2001:db8::g"]), /^option --ip: invalid IPv6/);
+  usageError(
+    () => node([...REQUIRED, "--ip", "re6st.example.com"]),
+    /^option --ip: "re6st\.example\.com" is not an IP address/,
+  );
+  usageError(() => node([...REQUIRED, "--ip", "ANY"]), /^option --ip: "ANY" is not/);
+  usageError(() => node([...REQUIRED, "--ip", "any", "--ip", "upnp"]), /at most once/);
+  usageError(() => node([...REQUIRED, "--ip", "any", "--ip", "any"]), /at most once/);
+  usageError(
+    () => node([...REQUIRED, "--ip", "192.0.2.1", "--ip", "upnp"]),
+    /^option --ip: "upnp" cannot be combined with IPv4 address "192\.0\.2\.1"/,
+  );
+});
+
+Deno.test("--neighbour takes certificate CNs and refuses malformed ones naming the option", () => {
+  assert.deepEqual(node([...REQUIRED, "--neighbour", "6/16", "--neighbour", "0/0"]).neighbour, [
+    "6/16",
+    "0/0",
+  ]);
+  usageError(() => node([...REQUIRED, "--neighbour", "6-16"]), /^option --neighbour: Invalid CN/);
+  usageError(() => node([...REQUIRED, "--neighbour", "2001:db8::/48"]), /^option --neighbour:/);
+  usageError(
+    () => node([...REQUIRED, "--neighbour", "70000/16"]),
+    /^option --neighbour: .*does not fit in 16 bits/,
+  );
+});
+
 Deno.test("option files expand in place with comments, quotes and -x forms", () => {
   const conf = [
     "# a comment",
