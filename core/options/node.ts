@@ -35,7 +35,8 @@ export const NODE_SPEC: CommandSpec = {
       append: true,
       metavar: "ADDR",
       help: "address advertised to peers for our OpenVPN servers: an IPv4 or IPv6 literal, " +
-        "'upnp' or 'any'",
+        "'any' (learned from the address peers see us coming from) or 'upnp' (treated like " +
+        "'any': UPnP is not implemented); 'any'/'upnp' at most once and not with IPv4 literals",
     },
     {
       long: "registry",

@@ -239,11 +239,13 @@ export const REGISTRY_SPEC: CommandSpec = {
       type: "string",
       append: true,
       metavar: "CODE",
-      help: "country whose borders tunnels must not cross (needs GeoIP)",
+      help: "country whose borders tunnels must not cross; needs GeoIP, which this build " +
+        "does not support: refused at start",
     },
   ],
-  epilog: "Environment: GEOIP2_MMDB, path of a MaxMind country database, enables " +
-    "location-based communities and getCountry.",
+  epilog: "GeoIP is not supported by this build: GEOIP2_MMDB is ignored, nodes are not placed\n" +
+    "in country or continent communities by their location, getCountry answers 400, and\n" +
+    "--same-country is refused (the registry cannot start with same_country and no GeoIP).",
 };
 
 /** Options of `re6st registry`, typed and checked. */
@@ -295,6 +297,12 @@ export function toRegistryOptions(p: ParsedOptions): RegistryOptions {
       network: `${m.slice(1, 5).map(Number).join(".")}/${Number(m[5])}`,
       sublen: Number(plen),
     };
+  }
+  if ((p.sameCountry as string[]).length) {
+    throw new UsageError(
+      "option --same-country: needs a GeoIP database, which this build does not support " +
+        "(PROTOCOL.md §7.11: no registry starts with same_country and no GeoIP)",
+    );
   }
   const clientCount = p.clientCount as number;
   return {

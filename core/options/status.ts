@@ -47,7 +47,7 @@ export const STATUS_SPEC: CommandSpec = {
       min: 0,
       metavar: "S",
       default: 60,
-      help: "how long --wait waits",
+      help: "how long --wait waits; with --registry, the time limit of each request",
     },
     {
       long: "registry",
@@ -64,8 +64,20 @@ export const STATUS_SPEC: CommandSpec = {
       help: "with --registry: print the topology as a Graphviz graph",
     },
   ],
-  epilog: "Exit codes: 0 ok; 1 unhealthy or --wait timed out; 2 usage error; " +
-    "3 node not running; 4 permission denied.",
+  epilog: [
+    "Exit codes:",
+    "  0  the node answered and is healthy; --wait: the goal was reached;",
+    "     --registry: the registry answered",
+    "  1  the node is unhealthy, or answered late or unusably; --registry: the registry",
+    "     could not be reached or gave an error",
+    "  2  usage error",
+    "  3  no node answers on the control socket",
+    "  4  permission denied on the control socket; --registry: the registry refused",
+    "     (HTTP 403: this machine is not an authorized origin)",
+    "--wait retries until --timeout, then exits with the code of its last try: 1 when the",
+    "node answered without reaching the goal, 3 when nothing answered on the socket;",
+    "permission denied ends it at once with 4.",
+  ].join("\n"),
 };
 
 /** Options of `re6st status`, typed and checked. */

@@ -223,6 +223,31 @@ Deno.test("registry options resolve defaults, origins and the IPv4 payload", () 
   usageError(() => toRegistryOptions(bad), /--ipv4: invalid bits per node/);
 });
 
+Deno.test("--same-country is refused at start since this build has no GeoIP", () => {
+  const p = parseCommandLine(
+    REGISTRY_SPEC,
+    ["--ca", "ca", "--key", "k", "--same-country", "FR"],
+    files({}),
+  );
+  usageError(() => toRegistryOptions(p), /^option --same-country: needs a GeoIP database/);
+});
+
+Deno.test("help texts say what this build does with GeoIP, 'upnp' and the status timeout", () => {
+  const flat = (text: string) => text.replace(/\s+/g, " ");
+  const registry = flat(renderHelp(REGISTRY_SPEC));
+  assert.match(registry, /GeoIP is not supported by this build/);
+  assert.match(registry, /--same-country is refused/);
+  assert.doesNotMatch(registry, /enables/);
+  assert.match(
+    flat(renderHelp(NODE_SPEC)),
+    /'upnp' \(treated like 'any': UPnP is not implemented\)/,
+  );
+  const status = renderHelp(STATUS_SPEC);
+  assert.match(flat(status), /with --registry, the time limit of each request/);
+  assert.match(status, /^ {2}3 {2}no node answers/m);
+  assert.match(status, /^ {2}4 {2}permission denied.*--registry: the registry refused/m);
+});
+
 Deno.test("conf refuses reserved attributes and conflicting registration modes", () => {
   const parse = (argv: string[]) =>
     toConfOptions(parseCommandLine(CONF_SPEC, ["--registry", "http://r/", ...argv], files({})));
