@@ -19,6 +19,7 @@ import { startBabeld } from "../platform/babeld.ts";
 import { serveControl } from "../platform/control.ts";
 import { startHookServer, writeHookScript } from "../platform/hook_server.ts";
 import { createLinuxPlatform } from "../platform/linux.ts";
+import { LogFile } from "../platform/log_file.ts";
 import { startOpenVpn } from "../platform/openvpn.ts";
 import { realOverlayParts } from "../platform/overlay.ts";
 import { createRunner, type Runner } from "../platform/runner.ts";
@@ -78,39 +79,6 @@ async function runOnce(opts: NodeOptions, io: Io): Promise<NodeExit> {
   } finally {
     for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
     logFile.close();
-  }
-}
-
-/** `<log>/re6stnet.log`, reopened on SIGUSR1; lines also go to a terminal on stderr. */
-class LogFile {
-  #file: Deno.FsFile | null = null;
-  readonly #enc = new TextEncoder();
-  readonly #tty = Deno.stderr.isTerminal();
-  constructor(readonly path: string, readonly io: Io) {
-    this.reopen();
-  }
-  reopen(): void {
-    this.close();
-    try {
-      Deno.mkdirSync(this.path.slice(0, this.path.lastIndexOf("/")) || "/", { recursive: true });
-      this.#file = Deno.openSync(this.path, { append: true, create: true });
-    } catch (e) {
-      this.io.err(`re6st node: cannot open log file ${this.path}: ${e}; logging to stderr`);
-    }
-  }
-  write(line: string): void {
-    if (this.#file) {
-      try {
-        this.#file.writeSync(this.#enc.encode(line + "\n"));
-      } catch {
-        // A full disk must not stop the node.
-      }
-    }
-    if (this.#tty || !this.#file) this.io.err(line);
-  }
-  close(): void {
-    this.#file?.close();
-    this.#file = null;
   }
 }
 

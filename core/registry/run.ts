@@ -1,45 +1,15 @@
 // Running the registry as a daemon: log file (reopened on SIGUSR1), clean stop on SIGTERM
 // and SIGINT (PROTOCOL.md §9.3). cmd/registry.ts only parses options and calls this.
 
-import { dirname } from "node:path";
 import { describeError } from "../errors.ts";
 import { createLogger } from "../log.ts";
+import { LogFile } from "../../platform/log_file.ts";
 import type { RegistryConfig } from "./config.ts";
 import { type RegistryDeps, startRegistry } from "./server.ts";
 
 /** Where the daemon reports what it cannot log (e.g. the log file cannot be opened). */
 export interface DaemonIo {
   err(text: string): void;
-}
-
-/** A log file that can be reopened (logrotate sends SIGUSR1); "-" or "" means stderr. */
-export class LogFile {
-  #file: Deno.FsFile | null = null;
-  readonly #enc = new TextEncoder();
-  constructor(readonly path: string) {
-    this.reopen();
-  }
-
-  /** Closes and opens the file again, creating it (and its directory) if needed. */
-  reopen(): void {
-    this.#file?.close();
-    this.#file = null;
-    if (this.path === "" || this.path === "-") return;
-    Deno.mkdirSync(dirname(this.path), { recursive: true });
-    this.#file = Deno.openSync(this.path, { append: true, create: true, mode: 0o640 });
-  }
-
-  /** Writes one line. */
-  write(line: string): void {
-    const data = this.#enc.encode(line + "\n");
-    if (this.#file) this.#file.writeSync(data);
-    else Deno.stderr.writeSync(data);
-  }
-
-  close(): void {
-    this.#file?.close();
-    this.#file = null;
-  }
 }
 
 /**
@@ -53,9 +23,11 @@ export async function runRegistryUntilSignal(
 ): Promise<number> {
   let logFile: LogFile;
   try {
-    logFile = new LogFile(config.logfile ?? "/var/log/re6stnet/registry.log");
+    logFile = new LogFile(config.logfile ?? "/var/log/re6stnet/registry.log", io, {
+      required: true,
+    });
   } catch (e) {
-    io.err(`Cannot open log file "${config.logfile}": ${describeError(e)}`);
+    io.err(describeError(e));
     return 1;
   }
   const log = deps.log ?? createLogger(config.verbose ?? 1, (l) => logFile.write(l));
@@ -81,12 +53,7 @@ export async function runRegistryUntilSignal(
   on("SIGTERM", stop("SIGTERM"));
   on("SIGINT", stop("SIGINT"));
   on("SIGUSR1", () => {
-    try {
-      logFile.reopen();
-      log.info("Log file reopened (SIGUSR1)");
-    } catch (e) {
-      io.err(`Cannot reopen log file "${logFile.path}": ${describeError(e)}`);
-    }
+    if (logFile.reopen()) log.info("Log file reopened (SIGUSR1)");
   });
   let code = 0;
   try {

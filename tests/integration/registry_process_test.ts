@@ -85,6 +85,34 @@ Deno.test("SIGUSR1 reopens the log file and SIGTERM stops the registry cleanly",
   }
 });
 
+Deno.test("a registry whose log file is on a full disk keeps answering and says so once", async () => {
+  const files = await registryFiles();
+  const port = freePort();
+  const child = spawn({ ...files.config, port, verbose: 2, logfile: "/dev/full" });
+  try {
+    await waitReady(port);
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`http://127.0.0.1:${port}/getCa`);
+      await r.body?.cancel();
+      assert.equal(r.status, 200, "a log line that cannot be written must not fail the request");
+    }
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0);
+    const stderr = await new Response(child.stderr).text();
+    const reports = stderr.split("\n").filter((l) => l.includes('log file "/dev/full"'));
+    assert.equal(reports.length, 1, stderr);
+    assert.match(reports[0], /No space left on device/);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await child.stderr.cancel().catch(() => {});
+    await files.cleanup();
+  }
+});
+
 Deno.test("kill -9 during issuance loses no issued certificate and never gives a prefix twice", async () => {
   const files = await registryFiles();
   const csrs = await Promise.all([0, 1, 2, 3].map((i) => nodeCsr(i).then((c) => c.csr)));
