@@ -1,136 +1,71 @@
-// Options of `re6st registry` (PROTOCOL.md §9.3) as a plain object, and their defaults.
+// Options of `re6st registry` (PROTOCOL.md §9.3) as a plain object, for code that starts a
+// registry without a command line (tests, tools). REGISTRY_SPEC is the one source of their
+// defaults and ranges: a config is checked and completed as the same command line would be.
 
-import {
-  CLIENT_COUNT_DEFAULT,
-  DEFAULT_LOG_DIR,
-  DEFAULT_RUN_DIR,
-  DEFAULT_STATE_DIR,
-  GRACE_PERIOD_S,
-  HELLO_DEFAULT_S,
-  PROTOCOL_VERSION,
-  TUNNEL_REFRESH_DEFAULT_S,
-} from "../constants.ts";
+import { parseTokens, type Token } from "../options/parser.ts";
+import { REGISTRY_SPEC, type RegistryOptions, toRegistryOptions } from "../options/registry.ts";
 
-/** `re6st registry` options: camelCase of the long options of §9.3. */
-export interface RegistryConfig {
-  /** HTTP port (default 80; 0 picks a free one, tests). */
-  port?: number;
-  /** IPv4 bind address (`-4`, default "0.0.0.0"; "" = no IPv4 listener). */
-  ipv4Bind?: string;
-  /** IPv6 bind address (`-6`, default "::"; "" = no IPv6 listener). */
-  ipv6Bind?: string;
-  /** SQLite database path (default /var/lib/re6stnet/registry.db). */
-  db?: string;
-  /** DH parameter file served by getDh (default: the RFC 7919 ffdhe2048 group). */
-  dh?: string;
-  /** CA certificate (required). */
-  ca: string;
-  /** CA private key (required). */
-  key: string;
-  /** SMTP "host[:port]" or an mbox file path; unset disables requestToken. */
-  mailhost?: string;
-  smtpUser?: string;
-  smtpPwd?: string;
-  smtpStarttls?: boolean;
-  /** Prefix length of e-mail registrations (default 16; 0 disables them). */
-  prefixLength?: number;
-  /** Prefix length of anonymous registrations (unset or 0 disables them). */
-  anonymousPrefixLength?: number;
-  /** IPv4 payload: network "IP/N" and bits per node (§1.6). */
-  ipv4?: { network: string; sublen: number };
-  /** Log file (default /var/log/re6stnet/registry.log). */
-  logfile?: string;
-  /** Run directory of the local node, where babeld.sock is (default /var/run/re6stnet). */
-  run?: string;
-  /** Verbosity 0..4 (default 1). */
-  verbose?: number;
-  /** Published min_protocol, 1..10 (default 1). */
-  minProtocol?: number;
-  /** Extra authorized origins of private methods (added to 127.0.0.1 and ::1). */
-  authorizedOrigin?: string[];
-  /** Communities file (§5.4). */
-  community?: string;
-  /** Grace period in seconds (default 8 640 000). */
-  gracePeriod?: number;
-  /** Published hello interval (default 15). */
-  hello?: number;
-  /** Published encrypt (default false). */
-  encrypt?: boolean;
-  /** Published client_count (default 10). */
-  clientCount?: number;
-  /** Published max_clients (default 2 × clientCount). */
-  maxClients?: number;
-  /** Published tunnel_refresh (default 300). */
-  tunnelRefresh?: number;
-  /** Published same_country codes. */
-  sameCountry?: string[];
-}
-
-/** RegistryConfig with every default filled in. */
+/** A registry's options with every default filled in (anonymousPrefixLength 0 when unset). */
 export type ResolvedRegistryConfig =
-  & Required<Omit<RegistryConfig, OptionalKeys>>
-  & Pick<RegistryConfig, OptionalKeys>;
-type OptionalKeys = "mailhost" | "smtpUser" | "smtpPwd" | "ipv4" | "community" | "dh";
+  & Omit<RegistryOptions, "config" | "anonymousPrefixLength">
+  & { anonymousPrefixLength: number };
 
-/** A registry option has a value outside its range. */
+/**
+ * `re6st registry` options, camelCase of the long options of §9.3; unset ones get the
+ * defaults of REGISTRY_SPEC. `authorizedOrigin` adds to 127.0.0.1 and ::1. Unlike the command
+ * line, `sameCountry` is accepted (a caller may inject a GeoIP reader).
+ */
+export type RegistryConfig =
+  & Partial<Omit<ResolvedRegistryConfig, "ca" | "key">>
+  & Pick<ResolvedRegistryConfig, "ca" | "key">;
+
+/** A registry option is missing or has a value outside its range. */
 export class RegistryConfigError extends Error {
   override name = "RegistryConfigError";
 }
 
-/** Fills in the defaults of §9.3 and checks ranges; throws RegistryConfigError. */
+/** Fills in the defaults of REGISTRY_SPEC and checks values; throws RegistryConfigError. */
 export function resolveRegistryConfig(c: RegistryConfig): ResolvedRegistryConfig {
-  const clientCount = c.clientCount ?? CLIENT_COUNT_DEFAULT;
-  const r: ResolvedRegistryConfig = {
-    port: c.port ?? 80,
-    ipv4Bind: c.ipv4Bind ?? "0.0.0.0",
-    ipv6Bind: c.ipv6Bind ?? "::",
-    db: c.db ?? `${DEFAULT_STATE_DIR}/registry.db`,
-    dh: c.dh || undefined,
-    ca: c.ca,
-    key: c.key,
-    mailhost: c.mailhost || undefined,
-    smtpUser: c.smtpUser,
-    smtpPwd: c.smtpPwd,
-    smtpStarttls: c.smtpStarttls ?? false,
-    prefixLength: c.prefixLength ?? 16,
-    anonymousPrefixLength: c.anonymousPrefixLength ?? 0,
-    ipv4: c.ipv4,
-    logfile: c.logfile ?? `${DEFAULT_LOG_DIR}/registry.log`,
-    run: c.run ?? DEFAULT_RUN_DIR,
-    verbose: c.verbose ?? 1,
-    minProtocol: c.minProtocol ?? 1,
-    authorizedOrigin: [...new Set(["127.0.0.1", "::1", ...(c.authorizedOrigin ?? [])])],
-    community: c.community,
-    gracePeriod: c.gracePeriod ?? GRACE_PERIOD_S,
-    hello: c.hello ?? HELLO_DEFAULT_S,
-    encrypt: c.encrypt ?? false,
-    clientCount,
-    maxClients: c.maxClients ?? 2 * clientCount,
-    tunnelRefresh: c.tunnelRefresh ?? TUNNEL_REFRESH_DEFAULT_S,
-    sameCountry: c.sameCountry ?? [],
-  };
-  const int = (name: keyof RegistryConfig, v: number, min: number, max = 2 ** 31) => {
-    if (!Number.isInteger(v) || v < min || v > max) {
-      throw new RegistryConfigError(`Invalid --${kebab(name)} ${v}: expected ${min}..${max}`);
-    }
-  };
-  int("port", r.port, 0, 65535);
-  int("prefixLength", r.prefixLength, 0, 128);
-  int("anonymousPrefixLength", r.anonymousPrefixLength, 0, 128);
-  int("minProtocol", r.minProtocol, 1, PROTOCOL_VERSION);
-  int("gracePeriod", r.gracePeriod, 0);
-  int("hello", r.hello, 1);
-  int("clientCount", r.clientCount, 0);
-  int("maxClients", r.maxClients, 0);
-  int("tunnelRefresh", r.tunnelRefresh, 1);
-  int("verbose", r.verbose, 0, 4);
-  if (r.ipv4) int("ipv4", r.ipv4.sublen, 0, 32);
-  for (const [k, v] of [["ca", r.ca], ["key", r.key]]) {
+  for (const [k, v] of [["ca", c.ca], ["key", c.key]]) {
     if (!v) throw new RegistryConfigError(`Missing --${k}`);
   }
-  return r;
+  let o: RegistryOptions;
+  try {
+    o = toRegistryOptions(parseTokens(REGISTRY_SPEC, configTokens(c)));
+  } catch (e) {
+    throw new RegistryConfigError(`Invalid registry config: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  const { config: _, ...resolved } = o;
+  return {
+    ...resolved,
+    dh: o.dh || undefined,
+    mailhost: o.mailhost || undefined,
+    anonymousPrefixLength: o.anonymousPrefixLength ?? 0,
+    authorizedOrigin: [...new Set(o.authorizedOrigin)],
+    sameCountry: c.sameCountry ?? [],
+  };
 }
 
-function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+/** The command line that gives `c` (values attached, so none is mistaken for an option). */
+function configTokens(c: RegistryConfig): Token[] {
+  const tokens: Token[] = [];
+  const values = c as Record<string, unknown>;
+  for (const opt of REGISTRY_SPEC.options) {
+    const v = values[opt.dest];
+    if (v === undefined || opt.dest === "sameCountry") continue;
+    const name = `--${opt.long}`;
+    if (opt.type === "flag") {
+      if (v) tokens.push({ text: name });
+    } else if (opt.dest === "ipv4") {
+      const { network, sublen } = v as { network: string; sublen: number };
+      tokens.push({ text: `${name}=${network}` }, { text: String(sublen) });
+    } else if (opt.append) {
+      for (const x of v as unknown[]) tokens.push({ text: `${name}=${x}` });
+    } else {
+      tokens.push({ text: `${name}=${v}` });
+    }
+  }
+  return tokens;
 }

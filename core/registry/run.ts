@@ -4,7 +4,11 @@
 import { describeError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import { LogFile } from "../../platform/log_file.ts";
-import type { RegistryConfig } from "./config.ts";
+import {
+  type RegistryConfig,
+  type ResolvedRegistryConfig,
+  resolveRegistryConfig,
+} from "./config.ts";
 import { type RegistryDeps, startRegistry } from "./server.ts";
 
 /** Where the daemon reports what it cannot log (e.g. the log file cannot be opened). */
@@ -21,19 +25,19 @@ export async function runRegistryUntilSignal(
   io: DaemonIo,
   deps: RegistryDeps = {},
 ): Promise<number> {
+  let resolved: ResolvedRegistryConfig;
   let logFile: LogFile;
   try {
-    logFile = new LogFile(config.logfile ?? "/var/log/re6stnet/registry.log", io, {
-      required: true,
-    });
+    resolved = resolveRegistryConfig(config);
+    logFile = new LogFile(resolved.logfile, io, { required: true });
   } catch (e) {
     io.err(describeError(e));
     return 1;
   }
-  const log = deps.log ?? createLogger(config.verbose ?? 1, (l) => logFile.write(l));
+  const log = deps.log ?? createLogger(resolved.verbose, (l) => logFile.write(l));
   let running;
   try {
-    running = await startRegistry(config, { ...deps, log });
+    running = await startRegistry(resolved, { ...deps, log });
   } catch (e) {
     const msg = `Cannot start the registry: ${describeError(e)}`;
     log.error(msg);
