@@ -1,10 +1,9 @@
 /**
- * OpenVPN processes and tap interfaces (PROTOCOL.md §7.5, §8.1, §8.2), through the runner
+ * OpenVPN processes (PROTOCOL.md §8.1), through the runner
  * (platform/runner.ts) so the same code works in the machine's namespace and in test
  * namespaces. Arguments come from core/openvpn/args.ts.
  */
 import type { Logger } from "../core/log.ts";
-import { mktunArgs, rmtunArgs } from "../core/openvpn/args.ts";
 import type { Child, Runner } from "./runner.ts";
 
 /** Program name (looked up in PATH). */
@@ -132,26 +131,4 @@ export async function tail(path: string, n: number): Promise<string[]> {
   } catch {
     return [];
   }
-}
-
-/** Creates a persistent tap interface (`openvpn --mktun`, §7.5). */
-export async function createTap(runner: Runner, iface: string): Promise<void> {
-  await runner.run([OPENVPN, ...mktunArgs(iface)]);
-}
-
-/** Deletes a persistent tap interface (`openvpn --rmtun`); nothing to do if it is gone. */
-export async function deleteTap(runner: Runner, iface: string): Promise<void> {
-  const r = await runner.run([OPENVPN, ...rmtunArgs(iface)], { ok: "any" });
-  if (r.code === 0) return;
-  if (!(await linkExists(runner, iface))) return;
-  throw new Error(
-    `Cannot delete tap interface ${iface}: openvpn --rmtun exited with ${r.code}: ` +
-      (r.stdout + r.stderr).trim().split("\n").slice(-2).join(" / "),
-  );
-}
-
-/** True when a network interface of that name exists (in the runner's namespace). */
-export async function linkExists(runner: Runner, iface: string): Promise<boolean> {
-  const r = await runner.run(["ip", "link", "show", "dev", iface], { ok: "any" });
-  return r.code === 0;
 }

@@ -290,13 +290,3 @@ export function singleClientArgs(
     ...suffix(c, iface),
   ];
 }
-
-/** Arguments creating a persistent tap interface (§7.5, §8.2). */
-export function mktunArgs(iface: string): string[] {
-  return ["--mktun", "--verb", "0", "--dev", iface, "--dev-type", "tap"];
-}
-
-/** Arguments deleting a persistent tap interface (§8.2). */
-export function rmtunArgs(iface: string): string[] {
-  return ["--rmtun", "--verb", "0", "--dev", iface, "--dev-type", "tap"];
-}

@@ -16,14 +16,9 @@ import {
 } from "../../core/openvpn/args.ts";
 import type { HookEvent } from "../../core/openvpn/hooks.ts";
 import { startHookServer, writeHookScript } from "../../platform/hook_server.ts";
-import {
-  createTap,
-  deleteTap,
-  linkExists,
-  type OpenVpnProcess,
-  startOpenVpn,
-} from "../../platform/openvpn.ts";
-import { createRunner } from "../../platform/runner.ts";
+import { linuxKernel } from "../../platform/linux.ts";
+import { type OpenVpnProcess, startOpenVpn } from "../../platform/openvpn.ts";
+import { createRunner, type Runner } from "../../platform/runner.ts";
 import { selfArgv, selfEnv } from "../../platform/self.ts";
 import { createLab, isRoot, type Lab } from "./lab.ts";
 
@@ -92,6 +87,11 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
 
 const PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 
+/** True when a network interface of that name exists in the runner's namespace. */
+async function linkExists(runner: Runner, iface: string): Promise<boolean> {
+  return (await runner.run(["ip", "link", "show", "dev", iface], { ok: "any" })).code === 0;
+}
+
 async function linkLine(lab: Lab, host: string, iface: string): Promise<string> {
   return (await lab.exec(host, ["ip", "-o", "link", "show", "dev", iface])).stdout;
 }
@@ -133,6 +133,8 @@ async function tunnel(encrypt: boolean, proto: ServerProto) {
     await lab.addHost("cli");
     const link = await lab.link("srv", "cli", { v4: "10.77.0.0/24" });
     const srvHost = lab.host("srv"), cliHost = lab.host("cli");
+    // Taps are made as the node makes them (ip tuntap, platform/linux.ts), in the namespace.
+    const cliKernel = linuxKernel(cliHost.runner);
     // The encrypted run also carries the IPv4 payload (§1.6): one /24 per node.
     const ipv4 = (x: number) =>
       encrypt ? { ipv4: { address: `10.42.${x}.1`, netmask: "255.255.255.0" } } : {};
@@ -167,7 +169,7 @@ async function tunnel(encrypt: boolean, proto: ServerProto) {
     await waitEvent("the server's up hook", (e) => e.type === "up" && e.dev === sIface);
 
     // Client on a tap made beforehand, as the tunnel manager does.
-    await createTap(cliHost.runner, "re6stnet1");
+    assert.equal(await cliKernel.createTap("re6stnet1"), true);
     const cLog = memoryLogger();
     const cli = startOpenVpn(cliHost.runner, {
       name: "re6stnet1",
@@ -245,7 +247,7 @@ async function tunnel(encrypt: boolean, proto: ServerProto) {
     }
 
     // A revoked certificate is refused by client-connect; its client gives up.
-    await createTap(cliHost.runner, "re6stnet2");
+    assert.equal(await cliKernel.createTap("re6stnet2"), true);
     const bad = startOpenVpn(cliHost.runner, {
       name: "re6stnet2",
       args: clientArgs(common(files.rev, 3), {
@@ -276,8 +278,8 @@ async function tunnel(encrypt: boolean, proto: ServerProto) {
       );
     }
     await srv.stop();
-    for (const t of ["re6stnet1", "re6stnet2"]) await deleteTap(cliHost.runner, t);
-    await deleteTap(cliHost.runner, "re6stnet1"); // again: nothing to do
+    for (const t of ["re6stnet1", "re6stnet2"]) assert.equal(await cliKernel.deleteTap(t), true);
+    assert.equal(await cliKernel.deleteTap("re6stnet1"), false, "again: nothing to do");
     assert.equal(await linkExists(cliHost.runner, "re6stnet1"), false);
     assert.equal(await linkExists(cliHost.runner, "re6stnet2"), false);
     assert.equal(await linkExists(srvHost.runner, sIface), false);

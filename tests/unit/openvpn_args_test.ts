@@ -3,8 +3,6 @@ import {
   cipherArgs,
   clientArgs,
   type CommonArgs,
-  mktunArgs,
-  rmtunArgs,
   serverArgs,
   serverIface,
   singleClientArgs,
@@ -313,17 +311,6 @@ Deno.test("invalid ports, protocols, hello and client limits are refused with co
   assert.throws(
     () => serverArgs(common, { port: 1, proto: "udp", dh: "d", maxClients: 0 }),
     /max_clients/,
-  );
-});
-
-Deno.test("tap interfaces are made and removed with openvpn --mktun / --rmtun", () => {
-  assert.deepEqual(
-    mktunArgs("re6stnet3").join(" "),
-    "--mktun --verb 0 --dev re6stnet3 --dev-type tap",
-  );
-  assert.deepEqual(
-    rmtunArgs("re6stnet3").join(" "),
-    "--rmtun --verb 0 --dev re6stnet3 --dev-type tap",
   );
 });
 
