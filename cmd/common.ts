@@ -20,9 +20,3 @@ export function parseOrHelp(spec: CommandSpec, args: string[], io: Io): ParsedOp
   }
   return parsed;
 }
-
-/** Says that a feature has not landed yet, for options parsed but not yet acted upon. */
-export function notYet(io: Io, what: string): number {
-  io.err(`re6st: ${what} is not implemented yet in this build`);
-  return 1;
-}

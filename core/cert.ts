@@ -228,11 +228,6 @@ export function matchesFingerprint(der: Uint8Array, spec: FingerprintSpec): bool
   return bytesEqual(fingerprint(der, spec.alg), spec.digest);
 }
 
-/** PEM text of certificate DER bytes. */
-export function certificatePem(der: Uint8Array): string {
-  return toPem("CERTIFICATE", der);
-}
-
 /** Every certificate of a PEM bundle, in order. */
 export function splitPemCertificates(text: string): Uint8Array[] {
   const out: Uint8Array[] = [];

@@ -58,16 +58,13 @@ export const HTTP_TIMEOUT_S = 60;
 export const PEER_CACHE_MAX = 200;
 /** Default OpenVPN port (§7.10). */
 export const OPENVPN_DEFAULT_PORT = 1194;
-/** OpenVPN link MTU for clients, by protocol; servers add 93 (§8.1). */
+/** OpenVPN link MTU for clients, by protocol (§8.1). */
 export const LINK_MTU_CLIENT_UDP4 = 1432;
 export const LINK_MTU_CLIENT_UDP6 = 1450;
-export const LINK_MTU_SERVER_EXTRA = 93;
 /** Babel UDP port (§8.5). */
 export const BABEL_PORT = 6696;
 /** Interface parameters appended to babeld's default statement (§4.7). */
 export const BABEL_DEFAULT = "max-rtt-penalty 5000 rtt-max 500 rtt-decay 125";
-/** Cost multipliers of the patched babeld (§7.6). */
-export const COST_SOFT_LOCK = 4096;
 /** Default client tunnels and tunnel refresh published by a registry (§4.7). */
 export const CLIENT_COUNT_DEFAULT = 10;
 export const TUNNEL_REFRESH_DEFAULT_S = 300;
@@ -79,7 +76,6 @@ export const DISABLED_PROTO_DEFAULT = ["udp", "udp6"] as const;
 /** Software version reported by this program (code 4, User-Agent). */
 export const SOFTWARE_VERSION = "0.1.0";
 /** Default paths, the same as the reference (DESIGN.md). */
-export const DEFAULT_CONF_DIR = "/etc/re6stnet";
 export const DEFAULT_STATE_DIR = "/var/lib/re6stnet";
 export const DEFAULT_LOG_DIR = "/var/log/re6stnet";
 export const DEFAULT_RUN_DIR = "/var/run/re6stnet";

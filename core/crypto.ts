@@ -204,11 +204,6 @@ export function spkiDer(key: KeyObject): Uint8Array {
   return bytes(pub.export({ type: "spki", format: "der" }));
 }
 
-/** PEM text of a private key (PKCS#8). */
-export function privateKeyPem(key: KeyObject): string {
-  return key.export({ type: "pkcs8", format: "pem" }).toString();
-}
-
 /** RSA modulus size of a key, in bits. */
 export function modulusBits(key: PublicKeyInput | PrivateKeyInput): number {
   const k = typeof key === "string" ? crypto.createPublicKey(key) : key;

@@ -1,6 +1,3 @@
-/** Verbosity levels shared by the node and the registry (PROTOCOL.md §9.2). */
-export const LEVELS = { off: 0, warning: 1, info: 2, debug: 3, trace: 4 } as const;
-
 /** A logger: one line per call, filtered by verbosity. */
 export interface Logger {
   error(msg: string): void;
