@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { recordingIo } from "../../cmd/io.ts";
 import { createCa } from "../../core/cert.ts";
+import { SOFTWARE_VERSION } from "../../core/constants.ts";
 import { COMMANDS, main } from "../../main.ts";
 import { registryFiles } from "../helpers/registry.ts";
 
@@ -29,6 +30,24 @@ Deno.test("every subcommand prints its help and exits 0", async () => {
   const top = await re6st(["--help"]);
   assert.match(top.stdout, /registry.*\n.*conf.*\n.*node.*\n.*status/);
   assert.doesNotMatch(top.stdout, /ovpn-hook/);
+});
+
+Deno.test("-V and --version print the version and exit 0, also after node", async () => {
+  const runs = await Promise.all(
+    [["-V"], ["--version"], ["node", "-V"], ["node", "--version"]].map((a) => re6st(a)),
+  );
+  for (const r of runs) {
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `re6st ${SOFTWARE_VERSION} (protocol 10)\n`);
+    assert.equal(r.stderr, "");
+  }
+});
+
+Deno.test("re6st without a command prints the usage and exits 2", async () => {
+  const r = await re6st([]);
+  assert.equal(r.code, 2);
+  assert.match(r.stdout, /^Usage: re6st <command> \[options\]/);
+  assert.match(r.stdout, /Commands:\n {2}registry/);
 });
 
 Deno.test("bad command lines get one line naming the problem and exit 2", async () => {

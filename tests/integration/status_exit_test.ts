@@ -1,7 +1,11 @@
 // Exit codes of `re6st status` as documented in its --help, README and docs/status.md.
 import assert from "node:assert/strict";
 import { recordingIo } from "../../cmd/io.ts";
+import { memoryLogger } from "../../core/log.ts";
+import { NO_ROUTES } from "../../core/registry/relay.ts";
+import { startRegistry } from "../../core/registry/server.ts";
 import { main } from "../../main.ts";
+import { registryFiles } from "../helpers/registry.ts";
 
 Deno.test("status --wait exits 3 when no node ever answered by the deadline", async () => {
   const run = Deno.makeTempDirSync({ prefix: "re6st-status-exit-" });
@@ -14,4 +18,67 @@ Deno.test("status --wait exits 3 when no node ever answered by the deadline", as
   } finally {
     Deno.removeSync(run, { recursive: true });
   }
+});
+
+/** Serves `handler` on a loopback port for the time of `fn`. */
+async function serving(
+  handler: (req: Request) => Response | Promise<Response>,
+  fn: (url: string) => Promise<void>,
+) {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}/`);
+  } finally {
+    await server.shutdown();
+  }
+}
+
+Deno.test("status --registry exits 4 when the registry refuses this origin (HTTP 403)", async () => {
+  const files = await registryFiles();
+  const registry = await startRegistry(files.config, {
+    log: memoryLogger(),
+    openRelaySocket: () => null,
+    routes: NO_ROUTES,
+  });
+  // A reverse proxy in front of the registry, passing on a client outside the authorized origins.
+  const proxy = async (req: Request) => {
+    const u = new URL(req.url);
+    const r = await fetch(`http://127.0.0.1:${registry.port}${u.pathname}${u.search}`, {
+      headers: { "X-Forwarded-For": "192.0.2.7" },
+    });
+    return new Response(await r.arrayBuffer(), { status: r.status });
+  };
+  try {
+    await serving(proxy, async (url) => {
+      const io = recordingIo();
+      assert.equal(await main(["status", "--registry", url, "--timeout", "10"], io), 4);
+      assert.equal(io.stderr.length, 1);
+      assert.match(io.stderr[0], /^re6st status: Registry .* forbidden \(HTTP 403\)/);
+      assert.deepEqual(io.stdout, []);
+    });
+  } finally {
+    await registry.stop();
+    await files.cleanup();
+  }
+});
+
+Deno.test("status --registry --dot prints the registry's topology as a Graphviz graph", async () => {
+  const answers: Record<string, unknown> = {
+    "/versions": { "0000000000000000": "0.1.0, Linux-x86_64", "0000000000000001": null },
+    "/topology": { "": ["0/16"], "0/16": ["1/16"] },
+  };
+  const fakeRegistry = (req: Request) => {
+    const body = answers[new URL(req.url).pathname];
+    return body ? Response.json(body) : new Response(null, { status: 400 });
+  };
+  await serving(fakeRegistry, async (url) => {
+    const io = recordingIo();
+    assert.equal(await main(["status", "--registry", url, "--dot"], io), 0, io.stderr.join("\n"));
+    const dot = io.stdout.join("\n");
+    assert.match(dot, /^digraph re6st \{/);
+    assert.match(dot, /"0\/16" \[label="0\/16\\n0\.1\.0, Linux-x86_64"\];/);
+    assert.match(dot, /"1\/16" \[label="1\/16", style=dashed\];/);
+    assert.match(dot, /"0\/16" -> "1\/16";/);
+    assert.match(dot, /\}$/);
+  });
 });
