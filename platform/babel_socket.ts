@@ -1,5 +1,6 @@
 // Unix socket transport for the babeld local-interface client (core/babel/local.ts).
 
+import { describeError } from "../core/errors.ts";
 import type { BabelConnection, BabelConnector } from "../core/babel/local.ts";
 
 /** Wraps a connected Deno stream as a {@link BabelConnection}. */
@@ -40,7 +41,7 @@ export function unixConnector(path: string): BabelConnector {
     try {
       return connectionOf(await Deno.connect({ transport: "unix", path }));
     } catch (e) {
-      throw new Error(`Cannot connect to babeld socket ${path}: ${(e as Error).message}`, {
+      throw new Error(`Cannot connect to babeld socket ${path}: ${describeError(e)}`, {
         cause: e,
       });
     }

@@ -1,5 +1,6 @@
 // Runs one babeld (stock 1.12.1) with a configuration built by core/babel/config.ts.
 
+import { describeError } from "../core/errors.ts";
 import type { BabelConfig } from "../core/babel/config.ts";
 import type { Logger } from "../core/log.ts";
 import { babelSocketAnswers } from "./babel_socket.ts";
@@ -125,7 +126,7 @@ export async function startBabeld(opts: BabeldOptions): Promise<Babeld> {
       stderr: { append: paths.log },
     });
   } catch (e) {
-    throw new BabeldError(`Cannot start ${program}: ${(e as Error).message}`, [], { cause: e });
+    throw new BabeldError(`Cannot start ${program}: ${describeError(e)}`, [], { cause: e });
   }
   log?.debug(`Started babeld (pid ${child.pid}): ${argv.join(" ")}`);
 
