@@ -94,7 +94,7 @@ function asManaged<E>(
 }
 
 function spawned(runner: Runner, argv: string[], env: Record<string, string>): ManagedProcess {
-  const c = runner.spawn(argv, { env, stdout: "inherit", stderr: "inherit" });
+  const c = runner.spawn(argv, { env, stdout: "inherit", stderr: "inherit", processGroup: true });
   const map = (s: { code: number; signal: string | null }) => ({ ...s, lastLines: [] });
   return { pid: c.pid, exited: c.status.then(map), stop: (g) => c.stop(g).then(map) };
 }
@@ -190,8 +190,13 @@ export function realParts(opts: NodeOptions, log: Logger): NodeParts {
         startHookServer({ path: socket, handler, log: log.child("hook") }),
     },
     shell: {
-      async run(cmd, env) {
-        const r = await runner.run(["sh", "-c", cmd], { env, ok: "any" });
+      async run(cmd, env, signal) {
+        const r = await runner.run(["sh", "-c", cmd], {
+          env,
+          ok: "any",
+          processGroup: true,
+          signal,
+        });
         for (const line of (r.stdout + r.stderr).split("\n").filter((l) => l)) {
           log.info(`--up: ${line}`);
         }

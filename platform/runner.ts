@@ -15,6 +15,13 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Kill the command and fail after this many milliseconds. */
   timeoutMs?: number;
+  /** Kill the command (SIGTERM) and fail when this aborts. */
+  signal?: AbortSignal;
+  /**
+   * Run it in a process group of its own (setsid); the timeout and `signal` then reach
+   * everything it started (`sh -c` commands).
+   */
+  processGroup?: boolean;
 }
 
 /** What a finished command returned. */
@@ -37,6 +44,11 @@ export interface SpawnOptions {
   stdout?: SpawnOutput;
   /** Default `"null"`. */
   stderr?: SpawnOutput;
+  /**
+   * Run it in a process group of its own (setsid): kill() and stop() then signal the whole
+   * group, so that what it started (`sh -c` commands) stops with it.
+   */
+  processGroup?: boolean;
 }
 
 /** How a child ended. */
@@ -111,8 +123,15 @@ export function createRunner(opts: { netns?: string } = {}): Runner {
     async run(argv, o = {}) {
       const full = inNetns(netns, argv);
       const ok = o.ok ?? [0];
-      const signal = o.timeoutMs === undefined ? undefined : AbortSignal.timeout(o.timeoutMs);
+      const timeout = o.timeoutMs === undefined ? undefined : AbortSignal.timeout(o.timeoutMs);
+      const signals = [timeout, o.signal].filter((x): x is AbortSignal => x !== undefined);
+      const abort = signals.length ? AbortSignal.any(signals) : undefined;
+      const group = o.processGroup ?? false;
+      const why = () =>
+        timeout?.aborted ? `timed out after ${o.timeoutMs} ms` : "stopped before it finished";
+      if (abort?.aborted) throw new CommandError(full, -1, why());
       let out: Deno.CommandOutput;
+      let onAbort: (() => void) | undefined;
       try {
         const cmd = new Deno.Command(full[0], {
           args: full.slice(1),
@@ -120,12 +139,16 @@ export function createRunner(opts: { netns?: string } = {}): Runner {
           stdin: o.stdin === undefined ? "null" : "piped",
           stdout: "piped",
           stderr: "piped",
-          signal,
+          // A group is killed by hand below: Deno's signal would reach the leader only.
+          signal: group ? undefined : abort,
+          detached: group,
         });
-        if (o.stdin === undefined) {
-          out = await cmd.output();
-        } else {
-          const child = cmd.spawn();
+        const child = cmd.spawn();
+        if (group && abort) {
+          onAbort = () => killGroup(child.pid, "SIGTERM");
+          abort.addEventListener("abort", onAbort, { once: true });
+        }
+        if (o.stdin !== undefined) {
           const w = child.stdin.getWriter();
           try {
             await w.write(new TextEncoder().encode(o.stdin));
@@ -133,10 +156,12 @@ export function createRunner(opts: { netns?: string } = {}): Runner {
           } catch {
             // The command exited without reading its input; its status says why.
           }
-          out = await child.output();
         }
+        out = await child.output();
       } catch (e) {
         throw new CommandError(full, -1, String(e), "", { cause: e });
+      } finally {
+        if (onAbort) abort?.removeEventListener("abort", onAbort);
       }
       const res: RunResult = {
         argv: full,
@@ -144,8 +169,8 @@ export function createRunner(opts: { netns?: string } = {}): Runner {
         stdout: decoder.decode(out.stdout),
         stderr: decoder.decode(out.stderr),
       };
-      if (signal?.aborted) {
-        throw new CommandError(full, -1, `timed out after ${o.timeoutMs} ms\n${res.stderr}`);
+      if (abort?.aborted) {
+        throw new CommandError(full, -1, `${why()}\n${res.stderr}`);
       }
       if (!exitOk(ok, out.code)) {
         throw new CommandError(full, out.code, res.stderr, res.stdout);
@@ -163,7 +188,33 @@ function stdio(o: SpawnOutput | undefined): "null" | "inherit" | "piped" {
   return typeof o === "object" ? "piped" : o;
 }
 
+/** Sends `sig` to every process of the group led by `pid`; nothing if it is gone. */
+function killGroup(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(-pid, sig);
+  } catch {
+    // No process left in the group.
+  }
+}
+
 function spawnChild(argv: string[], o: SpawnOptions): Child {
+  // Log files first: each path opened once (shared when stdout and stderr go to the same
+  // file), before the child exists, so that a file that cannot be opened starts nothing.
+  const files = new Map<string, Deno.FsFile>();
+  const closeFiles = () => {
+    for (const f of files.values()) f.close();
+  };
+  try {
+    for (const out of [o.stdout, o.stderr]) {
+      if (typeof out === "object" && !files.has(out.append)) {
+        files.set(out.append, Deno.openSync(out.append, { append: true, create: true }));
+      }
+    }
+  } catch (e) {
+    closeFiles();
+    throw new CommandError(argv, -1, `cannot open its log file: ${e}`, "", { cause: e });
+  }
+  const group = o.processGroup ?? false;
   let proc: Deno.ChildProcess;
   try {
     proc = new Deno.Command(argv[0], {
@@ -173,21 +224,16 @@ function spawnChild(argv: string[], o: SpawnOptions): Child {
       stdin: "null",
       stdout: stdio(o.stdout),
       stderr: stdio(o.stderr),
+      detached: group,
     }).spawn();
   } catch (e) {
+    closeFiles();
     throw new CommandError(argv, -1, String(e), "", { cause: e });
   }
-  // Log files: each path opened once, shared when stdout and stderr go to the same file.
-  const files = new Map<string, Deno.FsFile>();
   const copies: Promise<void>[] = [];
   const toFile = (o: SpawnOutput | undefined, s: ReadableStream<Uint8Array> | null) => {
     if (typeof o !== "object" || !s) return s;
-    let f = files.get(o.append);
-    if (!f) {
-      f = Deno.openSync(o.append, { append: true, create: true });
-      files.set(o.append, f);
-    }
-    copies.push(copyTo(s, f));
+    copies.push(copyTo(s, files.get(o.append)!));
     return null;
   };
   const stdout = toFile(o.stdout, stdio(o.stdout) === "piped" ? proc.stdout : null);
@@ -197,11 +243,12 @@ function spawnChild(argv: string[], o: SpawnOptions): Child {
     const s = await proc.status;
     exited = true;
     await Promise.allSettled(copies);
-    for (const f of files.values()) f.close();
+    closeFiles();
     return { code: s.code, signal: s.signal, success: s.success };
   })();
   const kill = (sig: Deno.Signal = "SIGTERM") => {
     if (exited) return;
+    if (group) return killGroup(proc.pid, sig);
     try {
       proc.kill(sig);
     } catch {

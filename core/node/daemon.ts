@@ -370,7 +370,7 @@ export class Node {
     // 12. --up, then --daemon commands.
     if (o.up !== undefined) {
       log.info(`Running --up command: ${o.up}`);
-      const code = await unlessStopped(p.shell.run(o.up, env), stop);
+      const code = await unlessStopped(p.shell.run(o.up, env, stop), stop);
       if (code !== 0) throw new Error(`--up command failed with exit code ${code}: ${o.up}`);
     }
     for (const cmd of o.daemon) {

@@ -64,11 +64,17 @@ export interface NodeOpenVpn {
   ): Promise<{ close(): Promise<void> }>;
 }
 
-/** `--up` and `--daemon` commands (§8.6). */
+/**
+ * `--up` and `--daemon` commands (§8.6), each in a process group of its own so that stopping
+ * one also stops what it started.
+ */
 export interface NodeShell {
-  /** Runs `sh -c cmd` with `env` added; resolves with its exit code. */
-  run(cmd: string, env: Record<string, string>): Promise<number>;
-  /** Starts `sh -c cmd` in the background with `env` added. */
+  /**
+   * Runs `sh -c cmd` with `env` added; resolves with its exit code. When `signal` aborts,
+   * the command and everything it started are killed and the promise rejects.
+   */
+  run(cmd: string, env: Record<string, string>, signal?: AbortSignal): Promise<number>;
+  /** Starts `sh -c cmd` in the background with `env` added; stop() reaches its children. */
   spawn(cmd: string, env: Record<string, string>): ManagedProcess;
 }
 

@@ -225,8 +225,14 @@ Deno.test({
   fn: () =>
     withNetwork("node", async ({ lab, dir, ca, certs, keys }) => {
       const nodes: RunningNode[] = [];
-      // A serves (TCP 1194); B connects to A in --client mode.
-      nodes.push(await startNode(lab, "a", dir, ca, certs[0], keys[0], []));
+      // A serves (TCP 1194); B connects to A in --client mode. A's --daemon shell starts a
+      // background process: it must be stopped with the shell at teardown.
+      nodes.push(
+        await startNode(lab, "a", dir, ca, certs[0], keys[0], [
+          "--daemon",
+          "sleep 1000 >/dev/null 2>&1 & wait",
+        ]),
+      );
       nodes.push(
         await startNode(lab, "b", dir, ca, certs[1], keys[1], ["--client", `${LAN_IP.a},1194,tcp`]),
       );

@@ -411,3 +411,20 @@ Deno.test("the control socket answers a status document valid against its schema
   await run;
   assert.equal(w.control, null, "the control socket is closed at exit");
 });
+
+Deno.test("a stop while --up runs ends the command (its stop signal aborts) and the node", async () => {
+  const w = await world();
+  let upSignal: AbortSignal | undefined;
+  w.parts.shell.run = (_cmd, _env, signal) => {
+    upSignal = signal;
+    return new Promise<number>(() => {}); // never ends by itself
+  };
+  const node = new Node(nodeOptions([...BASE, "--up", "sleep 1000 & wait"]), w.parts);
+  const run = node.run();
+  await until(() => upSignal !== undefined, "--up started");
+  assert.equal(upSignal!.aborted, false);
+  node.stop("SIGTERM");
+  assert.deepEqual(await run, { kind: "stopped", reason: "SIGTERM" });
+  assert.equal(upSignal!.aborted, true, "the --up command was told to stop");
+  assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
+});

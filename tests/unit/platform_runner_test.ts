@@ -106,3 +106,91 @@ Deno.test("the recording runner records calls and fails on unexpected codes", as
     "ip netns exec ns1 babeld",
   ]);
 });
+
+/** Whether `pid` is a live process (a zombie is dead). */
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+async function waitDead(pid: number, ms = 3000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (alive(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+/** Pids of live processes whose command line is exactly `argv`. */
+function processesRunning(argv: string[]): number[] {
+  const want = argv.join("\0") + "\0";
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      if (Deno.readTextFileSync(`/proc/${e.name}/cmdline`) === want) out.push(Number(e.name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out.filter(alive);
+}
+
+Deno.test("a log file that cannot be opened starts nothing", () => {
+  const argv = ["sleep", "7.31415"];
+  assert.throws(
+    () => createRunner().spawn(argv, { stdout: { append: "/nonexistent-re6st/x.log" } }),
+    (e: unknown) => e instanceof CommandError && /cannot open its log file/.test(e.message),
+  );
+  const left = processesRunning(argv);
+  for (const pid of left) Deno.kill(pid, "SIGKILL");
+  assert.deepEqual(left, [], "no child left running");
+});
+
+Deno.test("stopping a process-group child also stops what its shell started", async () => {
+  const c = createRunner().spawn(sh("sleep 30 & echo $!; wait"), {
+    stdout: "piped",
+    processGroup: true,
+  });
+  const reader = c.stdout!.getReader();
+  const grandchild = Number(new TextDecoder().decode((await reader.read()).value).trim());
+  reader.releaseLock();
+  try {
+    assert.ok(alive(grandchild));
+    await c.stop(1000);
+    await c.stdout!.cancel();
+    assert.ok(await waitDead(grandchild), "the shell's background sleep is gone");
+  } finally {
+    if (alive(grandchild)) Deno.kill(grandchild, "SIGKILL");
+  }
+});
+
+Deno.test("a stop signal ends a process-group command and what it started", async () => {
+  const dir = await Deno.makeTempDir();
+  const stop = new AbortController();
+  let grandchild = 0;
+  try {
+    const run = createRunner().run(sh(`sleep 30 & echo $! > ${dir}/pid; wait`), {
+      ok: "any",
+      processGroup: true,
+      signal: stop.signal,
+    });
+    const deadline = Date.now() + 3000;
+    while (!grandchild && Date.now() < deadline) {
+      grandchild = Number(await Deno.readTextFile(`${dir}/pid`).catch(() => "0"));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(grandchild > 0 && alive(grandchild));
+    stop.abort();
+    await assert.rejects(run, /stopped before it finished/);
+    assert.ok(await waitDead(grandchild), "the shell's background sleep is gone");
+  } finally {
+    if (grandchild && alive(grandchild)) Deno.kill(grandchild, "SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
