@@ -1,6 +1,5 @@
 // `re6st node`: parse the options, build the node from the real parts, run it until a
 // signal, and turn the way it ended into the exit status (PROTOCOL.md §7.1).
-import { DatabaseSync } from "node:sqlite";
 import { createBabelClient } from "../core/babel/local.ts";
 import { SOFTWARE_VERSION } from "../core/constants.ts";
 import { createLogger, type Logger } from "../core/log.ts";
@@ -24,6 +23,7 @@ import { startOpenVpn } from "../platform/openvpn.ts";
 import { realOverlayParts } from "../platform/overlay.ts";
 import { createRunner, type Runner } from "../platform/runner.ts";
 import { selfArgv, selfEnv } from "../platform/self.ts";
+import { openPrivateDatabase } from "../platform/sqlite_file.ts";
 import { parseOrHelp } from "./common.ts";
 import { type Io, UsageError } from "./io.ts";
 
@@ -245,7 +245,7 @@ export function realParts(opts: NodeOptions, log: Logger): NodeParts {
       path: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
     },
     openCache: (path) =>
-      openCacheFile(path, (p) => new DatabaseSync(p), Deno.renameSync, {
+      openCacheFile(path, openPrivateDatabase, Deno.renameSync, {
         onReset: (why) => log.warn(`Cache ${path} reset (old file kept as ${path}.bak): ${why}`),
       }),
     serveControl: (path, handler) => serveControl(path, handler, (m) => log.warn(m)),

@@ -213,7 +213,7 @@ export class Node {
     }
 
     // 2. Folders, stale processes, cache, leftovers.
-    await p.files.mkdir(o.state);
+    await p.files.mkdir(o.state, 0o700); // cache.db holds the Babel keys
     await p.files.mkdir(o.log);
     await p.files.mkdir(o.run, 0o700);
     this.#record = await claimRunDir(o.run, p.files, p.host, p.clock, log);

@@ -182,6 +182,8 @@ export interface FakeWorld {
   clock: ManualClock;
   log: ReturnType<typeof memoryLogger>;
   files: Map<string, string>;
+  /** Folders made, with the mode asked for (undefined: default). */
+  dirs: Map<string, number | undefined>;
   removed: string[];
   processes: FakeProcess[];
   babelConfigs: { args: string[]; configText: string }[];
@@ -212,6 +214,7 @@ export function fakeWorld(o: {
     clock,
     log,
     files,
+    dirs: new Map(),
     removed: [],
     processes: [],
     babelConfigs: [],
@@ -289,7 +292,10 @@ export function fakeWorld(o: {
         files.set(to, t);
         return Promise.resolve();
       },
-      mkdir: () => Promise.resolve(),
+      mkdir(path, mode) {
+        w.dirs.set(path, mode);
+        return Promise.resolve();
+      },
       remove(path) {
         w.removed.push(path);
         for (const k of [...files.keys()]) {

@@ -428,3 +428,12 @@ Deno.test("a stop while --up runs ends the command (its stop signal aborts) and 
   assert.equal(upSignal!.aborted, true, "the --up command was told to stop");
   assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
 });
+
+Deno.test("the state folder (cache.db with the Babel keys) and the run folder are private", async () => {
+  const w = await world();
+  const [node, run] = await started(w);
+  assert.equal(w.dirs.get("/st"), 0o700);
+  assert.equal(w.dirs.get("/run"), 0o700);
+  node.stop();
+  await run;
+});
