@@ -69,14 +69,33 @@ async function runOnce(opts: NodeOptions, io: Io): Promise<NodeExit> {
     }],
   ];
   for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
+  // Last resort: a rejection nobody handled (a bug) stops the node through its teardown
+  // instead of killing the process with addresses, routes and children left behind.
+  const unexpected: { seen: boolean; reason?: unknown } = { seen: false };
+  const onUnhandled = (ev: PromiseRejectionEvent) => {
+    ev.preventDefault();
+    const r = ev.reason;
+    log.error(
+      `Unexpected error (a bug): ${r instanceof Error ? r.message : r}; ` +
+        (unexpected.seen ? "already stopping" : "stopping the node cleanly"),
+    );
+    if (r instanceof Error && r.stack) log.debug(r.stack.replaceAll("\n", " | "));
+    if (!unexpected.seen) Object.assign(unexpected, { seen: true, reason: r });
+    node.stop("unexpected error");
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
   try {
     const exit = await node.run();
+    if (unexpected.seen) {
+      throw new Error("the node stopped after an unexpected error", { cause: unexpected.reason });
+    }
     if (exit.kind === "restart") log.info(`Restarting: ${exit.reason}`);
     return exit;
   } catch (e) {
     log.error(`Cannot run the node: ${e instanceof Error ? e.message : e}`);
     throw e;
   } finally {
+    globalThis.removeEventListener("unhandledrejection", onUnhandled);
     for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
     logFile.close();
   }

@@ -3,7 +3,7 @@
 // on UDP 326 (§6), the own address list (§7.10), the tunnel manager (§7.3, §7.5, §7.6) and
 // network configuration updates (§7.7).
 
-import { type Bits, prefixFromCn } from "../addressing.ts";
+import { type Bits, cnFromPrefix, prefixFromCn } from "../addressing.ts";
 import type { BabelClient } from "../babel/local.ts";
 import { tunnelParams } from "../babel/config.ts";
 import { PROTOCOL_VERSION } from "../constants.ts";
@@ -298,7 +298,10 @@ export function createOverlay(
         registryPrefix: () => s.registryPrefix,
         handlers: {
           addressList: () => own.text(),
-          onAddress: (p, list) => void tunnels.onAddress(p, list),
+          onAddress: (p, list) =>
+            void tunnels.onAddress(p, list).catch((e) =>
+              log.error(`Cannot use the address list of ${cnFromPrefix(p)}: ${errText(e)}`)
+            ),
           onNewerVersion: () => updates.newVersion(),
           onRegistryVersion: () => updates.newVersion(),
           onTunnelKillRequest: (p) => tunnels.onKillRequest(p),
@@ -322,8 +325,11 @@ export function createOverlay(
       return a.accept ? null : a.reason;
     },
     onHook(ev: HookEvent) {
-      if (ev.type === "route-up") void tunnels.routeUp(ev);
-      else if (ev.type === "client-disconnect") tunnels.clientDisconnect(ev);
+      if (ev.type === "route-up") {
+        void tunnels.routeUp(ev).catch((e) =>
+          log.error(`Cannot handle route-up of ${ev.dev} (${ev.commonName}): ${errText(e)}`)
+        );
+      } else if (ev.type === "client-disconnect") tunnels.clientDisconnect(ev);
     },
     tunnels: (): TunnelInfo[] =>
       tunnels.tunnels().filter((t) => t.direction === "client").map((t) => {

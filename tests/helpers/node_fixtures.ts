@@ -341,8 +341,14 @@ export interface FakeOverlayParts extends OverlayParts {
   commands: string[];
 }
 
-/** Fake overlay parts over `registry` (bootstrap: no peer) and an always-connected babeld. */
-export function fakeOverlayParts(registry: NodeRegistry): FakeOverlayParts {
+/**
+ * Fake overlay parts over `registry` (bootstrap: no peer) and an always-connected babeld
+ * showing `snapshot`.
+ */
+export function fakeOverlayParts(
+  registry: NodeRegistry,
+  snapshot?: BabelSnapshot,
+): FakeOverlayParts {
   const f: FakeOverlayParts = {
     sockets: [],
     commands: [],
@@ -365,7 +371,7 @@ export function fakeOverlayParts(registry: NodeRegistry): FakeOverlayParts {
         },
       };
     },
-    babelClient: () => fakeBabelClient(),
+    babelClient: () => fakeBabelClient(snapshot),
     registry: () => ({
       ...registry,
       url: registry.url,

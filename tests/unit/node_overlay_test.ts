@@ -2,6 +2,8 @@
 // mode, and how the overlay's failures reach the node.
 import assert from "node:assert/strict";
 import { Node, type NodeExit } from "../../core/node/daemon.ts";
+import type { BabelSnapshot } from "../../core/babel/view.ts";
+import { type NodeCache, openCache } from "../../core/node/cache.ts";
 import { overlayTunnels } from "../../core/node/overlay.ts";
 import {
   type FakeOverlayParts,
@@ -15,6 +17,7 @@ import {
   nodeOptions,
   TEST_CA_CERT_PEM,
 } from "../helpers/node_fixtures.ts";
+import { P, snapshot } from "../helpers/overlay_fakes.ts";
 
 const DH = "-----BEGIN DH PARAMETERS-----\nMIIB\n-----END DH PARAMETERS-----\n";
 const BASE = [
@@ -49,8 +52,11 @@ interface Bench {
   run: Promise<NodeExit>;
 }
 
-/** A node with the overlay, started with `args`. */
-async function startOverlayNode(args: string[] = []): Promise<Bench> {
+/** A node with the overlay, started with `args`; babeld shows `snapshot`. */
+async function startOverlayNode(
+  args: string[] = [],
+  o: { snapshot?: BabelSnapshot; cache?: (c: NodeCache) => NodeCache } = {},
+): Promise<Bench> {
   const key = await nodeKeyPem();
   const cert = nodeCertPem(key);
   const body = networkConfigBody(cert);
@@ -63,7 +69,11 @@ async function startOverlayNode(args: string[] = []): Promise<Bench> {
     registry,
   });
   const opts = nodeOptions([...BASE, ...args]);
-  const overlay = fakeOverlayParts(registry);
+  const overlay = fakeOverlayParts(registry, o.snapshot);
+  if (o.cache) {
+    const cache = o.cache(openCache(w.db));
+    w.parts.openCache = () => cache;
+  }
   w.parts.tunnels = overlayTunnels(opts, overlay);
   const node = new Node(opts, w.parts);
   const run = node.run();
@@ -90,4 +100,46 @@ Deno.test("a failed receive on the peer socket shows in the node's recent errors
   node.stop();
   await run;
   assert.ok(overlay.sockets[0].closed);
+});
+
+Deno.test("a route-up the tunnel manager fails on is logged, not an unhandled rejection", async () => {
+  let failing = false;
+  const { w, node, run } = await startOverlayNode([], {
+    // The registry (0/16) is a neighbour; 5/16, behind it, is a distant node with a cached
+    // address: the overlay opens a client tunnel to it.
+    snapshot: snapshot([{ prefix: P(0), iface: "eth0", behind: [P(5)] }]),
+    cache: (c) => {
+      c.addPeer(P(5), "10.0.0.5,1194,tcp");
+      return {
+        ...c,
+        setTry(p, t) {
+          if (failing) throw new Error("disk I/O error");
+          c.setTry(p, t);
+        },
+      };
+    },
+  });
+  await until(
+    () => node.status().tunnels.some((t) => t.direction === "client" && t.peer === "5/16"),
+    "a client tunnel to 5/16",
+  );
+  const iface = node.status().tunnels.find((t) => t.peer === "5/16")!.iface;
+  failing = true;
+  await w.hookHandler!({
+    type: "route-up",
+    dev: iface,
+    commonName: "5/16",
+    serial: 99n,
+    time: Math.floor(w.clock.now() / 1000),
+  });
+  await until(
+    () => w.log.lines.some((l) => l.includes(`Cannot handle route-up of ${iface} (5/16)`)),
+    "the failure logged",
+  );
+  assert.ok(
+    w.log.lines.some((l) => /ERROR overlay: Cannot handle route-up .*disk I\/O error/.test(l)),
+  );
+  failing = false;
+  node.stop();
+  await run;
 });
