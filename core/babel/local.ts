@@ -287,7 +287,8 @@ export function createBabelClient(opts: BabelClientOptions): BabelClient {
 
   const loop = (async () => {
     let delay = retryMin;
-    let outage = false;
+    /** Why the current outage goes on (null while connected): a log line per new reason. */
+    let outage: string | null = null;
     while (!closed) {
       let reason: string;
       try {
@@ -300,15 +301,23 @@ export function createBabelClient(opts: BabelClientOptions): BabelClient {
         reason = end.reason;
         if (end.synced) {
           delay = retryMin;
-          outage = false;
+          outage = null;
         }
       } catch (e) {
         reason = `cannot connect: ${describeError(e)}`;
       }
       if (closed) break;
-      if (!outage) log?.warn(`Lost babeld at ${where} (${reason}); will keep retrying`);
-      else log?.debug(`babeld at ${where} still unreachable (${reason}); retry in ${delay} ms`);
-      outage = true;
+      // One line per outage, not one per retry (a registry may wait long for its node).
+      if (outage === null) {
+        log?.warn(
+          everConnected
+            ? `Lost babeld at ${where} (${reason}); will keep retrying`
+            : `No babeld at ${where} yet (${reason}); will connect once it is there`,
+        );
+      } else if (reason !== outage) {
+        log?.debug(`babeld at ${where} still unreachable, now: ${reason}`);
+      }
+      outage = reason;
       emit({ type: "disconnected", reason, retryInMs: delay });
       await sleep(delay);
       delay = Math.min(retryMax, delay * 2);

@@ -323,6 +323,31 @@ Deno.test("after babeld restarts the client reconnects, says so and re-adds run-
   }
 });
 
+Deno.test("while babeld is not there yet the client logs one line, not one per retry", async () => {
+  const babeld = fixture();
+  babeld.up = false;
+  const { c, log } = client(babeld);
+  const rec = recorder(c);
+  try {
+    for (let i = 0; i < 6; i++) {
+      await rec.next("failed connection", (e) => e.type === "disconnected");
+    }
+    const about = () => log.lines.filter((l) => l.includes("fake.sock"));
+    assert.equal(about().length, 1, about().join("\n"));
+    assert.match(
+      about()[0],
+      /WARNING No babeld at fake\.sock yet \(cannot connect: ECONNREFUSED\)/,
+    );
+    babeld.up = true;
+    await c.waitConnected(2000);
+    assert.equal(about().length, 2);
+    assert.match(about()[1], /Connected to babeld-1\.12\.1 at fake\.sock/);
+  } finally {
+    rec.unsubscribe();
+    await c.close();
+  }
+});
+
 Deno.test("a connection without banner is abandoned after the command timeout and retried", async () => {
   const babeld = fixture();
   babeld.banner = false;
