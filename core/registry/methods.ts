@@ -36,6 +36,8 @@ export interface MethodContext {
 export interface MethodResult {
   body: Uint8Array | string | null;
   type?: string;
+  /** Added to the request's log line, never sent. */
+  note?: string;
 }
 
 /** Per-call data besides the parameters. */
@@ -187,14 +189,18 @@ export const METHODS: Record<string, MethodSpec> = {
       if (own === null) return none;
       let prefix = await ctx.bootstrap.next(own);
       if (prefix === call.node!.prefix) prefix = own;
+      // The log line names the node offered and how many were reachable (§5.8).
+      const n = ctx.bootstrap.size;
+      const of = `${cnFromPrefix(prefix)} (${n} candidate${n === 1 ? "" : "s"})`;
       const answer = await ctx.relay.query(prefix, CODE.ADDRESS);
-      if (answer === null) {
-        r.log.debug(`No address from ${cnFromPrefix(prefix)} for bootstrap`);
-        return none;
-      }
+      if (answer === null) return { body: null, note: `no address list from ${of}` };
       let addresses = new TextDecoder().decode(answer);
       if (call.protocol < 7) addresses = stripCountry(addresses);
-      return { body: bootstrapAnswer(call.node!, prefix, addresses), type: BINARY };
+      return {
+        body: bootstrapAnswer(call.node!, prefix, addresses),
+        type: BINARY,
+        note: `offered ${of}`,
+      };
     },
   },
   getCountry: {

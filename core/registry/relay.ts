@@ -204,11 +204,17 @@ export class Relay {
 export class BootstrapCandidates {
   #list: Bits[] = [];
   #expires = 0;
+  #size = 0;
   constructor(
     private readonly routes: RoutingView,
     private readonly now: () => number,
     private readonly random: () => number = Math.random,
   ) {}
+
+  /** How many candidates the list held when last built (the registry's own included). */
+  get size(): number {
+    return this.#size;
+  }
 
   /** Pops one candidate, rebuilding the cache when empty or older than 60 s. */
   async next(registryPrefix: Bits): Promise<Bits> {
@@ -221,6 +227,7 @@ export class BootstrapCandidates {
         [list[i], list[j]] = [list[j], list[i]];
       }
       this.#list = list;
+      this.#size = list.length;
       this.#expires = this.now() + BOOTSTRAP_CACHE_S * 1000;
     }
     return this.#list.pop()!;

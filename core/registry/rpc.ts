@@ -23,7 +23,7 @@ export interface RpcRequest {
   peerAddress: string;
 }
 
-/** The answer; `note` says why a request failed (for the one log line, never sent). */
+/** The answer; `note` says why a request failed or what it gave (for the log line, never sent). */
 export interface RpcResponse {
   status: number;
   headers: Record<string, string>;
@@ -117,12 +117,14 @@ export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<Rp
   }
   let body: Uint8Array;
   let type: string | undefined;
+  let note: string | undefined;
   try {
     const result = await spec.run(ctx, params, call);
     body = typeof result.body === "string"
       ? enc.encode(result.body)
       : result.body ?? new Uint8Array();
     type = result.type;
+    note = result.note;
   } catch (e) {
     if (e instanceof HttpError) return fail(e.status, e.message, name);
     return fail(500, `internal error: ${describeError(e)}`, name);
@@ -135,5 +137,6 @@ export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<Rp
     headers,
     body: body.length ? body : null,
     method: name,
+    ...(note ? { note } : {}),
   };
 }

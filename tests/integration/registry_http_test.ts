@@ -205,6 +205,10 @@ Deno.test("relays bootstrap, versions, topology and IPv4 queries through a fake 
       assert.equal(peer.prefix, "0000000000000000");
       assert.equal(peer.addresses, "198.51.100.1,1194,tcp,FR;198.51.100.1,1195,udp,FR");
     }
+    // The request's log line names the node offered and how many candidates there were.
+    const offered = log.lines.filter((l) => /GET getBootstrapPeer 200 /.test(l));
+    assert.equal(offered.length, 2);
+    for (const l of offered) assert.match(l, /: offered 0\/16 \(2 candidates\)$/);
     assert.equal(await anon.getIPv4Information("reg@example.com"), "198.51.100.1");
     assert.deepEqual(await anon.versions(), {
       "0000000000000001": "0.1.0, Linux-x",
