@@ -42,6 +42,8 @@ export interface NodeCache {
   setOwnAddress(address: string): void;
   /** Adds or merges a peer's address list (§7.2 merge rule); resets its `try` to 0. */
   addPeer(prefix: Bits, address: string, preferred?: string): void;
+  /** Whether the peer has a row, usable or not. */
+  hasPeer(prefix: Bits): boolean;
   /** Address list of a peer if it is usable (try = 0), else null. */
   peerAddress(prefix: Bits): string | null;
   /** Peers with the given try value (default 0), random order, without `exclude`. */
@@ -181,6 +183,7 @@ export function openCache(db: DatabaseSync, opts: { random?: () => number } = {}
         db.prepare("INSERT OR REPLACE INTO volatile.stat (peer, try) VALUES (?, 0)").run(prefix);
       });
     },
+    hasPeer: (prefix) => prefix !== "" && getAddress(prefix) !== null,
     peerAddress(prefix) {
       const r = db.prepare(
         "SELECT address FROM peer JOIN volatile.stat ON prefix = peer WHERE prefix = ? AND try = 0",

@@ -5,7 +5,9 @@
 //
 // Differences from the reference, deliberate: a Babel dump is taken at every tick (the stock
 // babeld client keeps a live view, so dumps are cheap), ticks come every second while a
-// removal is in progress, and a dead OpenVPN client wakes the manager at once.
+// removal is in progress, a dead OpenVPN client wakes the manager at once, and direct peers
+// whose address list is not cached (clients of our servers, LAN neighbours) are asked for it
+// (code 1) so that the cache holds more than the peers we opened tunnels to.
 
 import {
   type Bits,
@@ -132,6 +134,8 @@ export class OverlayTunnels {
   #stopped = false;
   /** Peers whose tunnel we retired or that failed, not chosen before the given time (ms). */
   readonly #retired = new Map<Bits, number>();
+  /** Direct peers asked for their address list (code 1) to cache it, and when (ms). */
+  readonly #askedAddress = new Map<Bits, number>();
   /** getBootstrapPeer is asked at most once per tick interval. */
   #nextBootstrap = 0;
   #queue: Promise<void> = Promise.resolve();
@@ -256,6 +260,7 @@ export class OverlayTunnels {
       this.#o.log.debug(`Babel neighbour ${key} announces several prefixes: ${prefixes}`);
     }
     this.#o.onModel?.(model);
+    this.#learnAddresses(model);
     await this.removals.advance(snapshot, this.#actions);
     const now = this.#o.clock.now();
     if (now > this.nextRefresh) {
@@ -280,6 +285,28 @@ export class OverlayTunnels {
     send: (p: Bits, code: number) => this.#o.peers.sendTo(p, code),
     close: (p: Bits, reason: string) => this.#close(p, reason, true),
   };
+
+  /**
+   * Asks each direct peer (identified Babel neighbour or client of our servers) whose address
+   * list is not cached for it (code 1), again after a tunnel_refresh if no answer came; the
+   * answer is cached (onAddress). Without this a node learns only the addresses of peers it
+   * opened tunnels to, and after a restart cut off from those and from the registry it would
+   * have nobody else to try (§7.3 cache step).
+   */
+  #learnAddresses(model: BabelModel): void {
+    const o = this.#o;
+    const now = o.clock.now();
+    const again = o.settings().tunnelRefreshS * 1000;
+    const direct = new Set([...model.neighbours.keys(), ...this.served.keys()]);
+    for (const [p, at] of this.#askedAddress) {
+      if (!direct.has(p) || at + again <= now) this.#askedAddress.delete(p);
+    }
+    for (const p of direct) {
+      if (p === o.prefix || this.#askedAddress.has(p) || o.cache.hasPeer(p)) continue;
+      // No session yet: only a hello0 went out (rate-limited); asked at a later dump.
+      if (o.peers.sendTo(p, CODE_ADDRESS)) this.#askedAddress.set(p, now);
+    }
+  }
 
   async #retireOne(model: BabelModel): Promise<void> {
     const s = this.#o.settings();

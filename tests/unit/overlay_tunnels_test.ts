@@ -236,6 +236,53 @@ Deno.test("when the registry does not answer, an island keeps using its distant 
   assert.ok(b.manager.clients.has(P(5)));
 });
 
+Deno.test("clients of our servers are asked their address list once, cached, no tunnel opened", async () => {
+  const b = managerBench();
+  b.cache.addPeer(P(1), addr(1));
+  b.babel.snap = snapshot([
+    { prefix: P(1), iface: "re6stnet1" },
+    { prefix: P(3), iface: "re6stnet-tcp", ll: "fe80::3" },
+    { prefix: P(6), iface: "re6stnet-tcp", ll: "fe80::6" },
+  ]);
+  b.manager.clientConnect(connect(P(3)));
+  b.manager.clientConnect(connect(P(6)));
+  b.peers.connected = new Set([P(1), P(3)]);
+  await b.manager.tick();
+  assert.deepEqual(b.peers.codes(1), [P(3)], "P(1) is cached; P(6) has no session yet");
+  await b.manager.onAddress(P(3), addr(3));
+  assert.equal(b.cache.peerAddress(P(3)), addr(3));
+  assert.equal(b.manager.clients.has(P(3)), false, "the answer opens no tunnel");
+  b.peers.connected.add(P(6));
+  await b.manager.tick();
+  assert.deepEqual(b.peers.codes(1), [P(3), P(6)], "P(3) not asked again; P(6) now asked");
+  await b.manager.tick();
+  assert.equal(b.peers.codes(1).length, 2, "no answer yet: not asked at every tick");
+  await b.clock.advance(b.settings.tunnelRefreshS * 1000);
+  await b.manager.tick();
+  assert.deepEqual(b.peers.codes(1).slice(2), [P(6)], "asked again after a tunnel_refresh");
+});
+
+Deno.test("restarted and cut off from the registry node, a node reconnects to a former client", async () => {
+  const b = managerBench({ bootstrap: () => Promise.reject(new Error("registry unreachable")) });
+  // Connected: its only client tunnel goes to the registry node P(1); P(3) is served.
+  b.cache.addPeer(P(1), addr(1));
+  b.babel.snap = snapshot([
+    { prefix: P(1), iface: "re6stnet1" },
+    { prefix: P(3), iface: "re6stnet-tcp", ll: "fe80::3" },
+  ]);
+  b.manager.clientConnect(connect(P(3)));
+  b.peers.connected = new Set([P(1), P(3)]);
+  await b.manager.tick();
+  for (const p of b.peers.codes(1)) await b.manager.onAddress(p, addr(parseInt(p, 2)));
+  // After a crash and restart with P(1) behind a cut: no route, P(1) failed.
+  const again = managerBench({ bootstrap: () => Promise.reject(new Error("unreachable")) });
+  for (const { prefix, address } of b.cache.peers()) again.cache.addPeer(prefix, address);
+  again.cache.setTry(P(1), 1);
+  await again.manager.tick();
+  assert.equal(again.host.last("re6stnet1")?.remote.ip, "10.0.0.3");
+  assert.equal(again.bootstrapCalls.length, 0);
+});
+
 Deno.test("topology lists client tunnels first, then served clients", async () => {
   const b = managerBench();
   await b.manager.makeTunnel(P(4), addr(4));
