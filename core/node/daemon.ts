@@ -36,6 +36,7 @@ import { ensureDh } from "./sync.ts";
 import {
   baseTunnels,
   clientModeTunnels,
+  combinedTunnels,
   type TunnelContext,
   type TunnelManager,
 } from "./tunnels.ts";
@@ -300,9 +301,12 @@ export class Node {
       },
       requestRestart: (reason) => this.restart(reason),
     };
+    // The peer protocol and configuration updates run in every mode (§7.1 step 7); only
+    // which tunnels are opened depends on it.
+    const peerManager = (p.tunnels ?? baseTunnels)(ctx);
     this.#tunnels = s.clientMode
-      ? clientModeTunnels(ctx, s.clientMode)
-      : (p.tunnels ?? baseTunnels)(ctx);
+      ? combinedTunnels(clientModeTunnels(ctx, s.clientMode), peerManager)
+      : peerManager;
     const clientTunnels = !s.clientMode && s.clientCount > 0;
 
     // 8. IPv4 payload.

@@ -95,8 +95,11 @@ export function createOverlay(
   const loops: Promise<void>[] = [];
   const processes = new Map<string, { pid: number; since: number }>();
 
+  // In --client mode the overlay answers the peer protocol and follows the network
+  // configuration but opens no client tunnel: the runtime's single client is the only one.
+  const opensTunnels = () => s.clientMode === null;
   const settings = (): TunnelSettings => ({
-    clientCount: s.clientCount,
+    clientCount: opensTunnels() ? s.clientCount : 0,
     tunnelRefreshS: s.tunnelRefreshS,
     helloS: s.helloS,
     timeoutS: s.timeoutS,
@@ -222,7 +225,7 @@ export function createOverlay(
       return;
     }
     const reason = restartReason(changed, {
-      clientTunnels: true,
+      clientTunnels: opensTunnels(),
       overridden,
       minProtocol: s.minProtocol,
     }) ?? (tunnels.servesRevoked(s.crl) ? "a client of our servers was revoked" : null);
@@ -275,11 +278,13 @@ export function createOverlay(
       });
       cache.setOwnAddress(own.text());
       log.info(`Our address list: ${own.text() || "(empty: not reachable from outside)"}`);
-      await parts.nft(dropTableArgs()).catch(() => {}); // left by a killed node
-      try {
-        await parts.nft(["-f", "-"], drainRuleset());
-      } catch (e) {
-        log.warn(`Cannot set up nftables (${errText(e)}): tunnels will close without draining`);
+      if (opensTunnels()) {
+        await parts.nft(dropTableArgs()).catch(() => {}); // left by a killed node
+        try {
+          await parts.nft(["-f", "-"], drainRuleset());
+        } catch (e) {
+          log.warn(`Cannot set up nftables (${errText(e)}): tunnels will close without draining`);
+        }
       }
       babel = parts.babelClient(`${opts.run}/babeld.sock`);
       await babel.waitConnected();
@@ -316,8 +321,10 @@ export function createOverlay(
       );
       loops.push(tunnels.run(end.signal), updates.run(end.signal), lookupCountries());
       log.info(
-        `Overlay started: ${s.clientCount} client tunnels wanted, refresh every ` +
-          `${s.tunnelRefreshS} s`,
+        opensTunnels()
+          ? `Overlay started: ${s.clientCount} client tunnels wanted, refresh every ` +
+            `${s.tunnelRefreshS} s`
+          : "Overlay started in --client mode: peer protocol and configuration updates only",
       );
     },
     onClientConnect(ev) {
@@ -363,7 +370,7 @@ export function createOverlay(
       socket = null;
       await babel?.close();
       babel = null;
-      await parts.nft(dropTableArgs()).catch(() => {});
+      if (opensTunnels()) await parts.nft(dropTableArgs()).catch(() => {});
     },
   };
 }

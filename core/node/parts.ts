@@ -100,6 +100,9 @@ export interface NodeParts {
     path: string,
     handler: (request: Record<string, unknown>) => unknown,
   ): Promise<{ close(): Promise<void> }>;
-  /** Builds the tunnel manager when not in `--client` mode (default: base manager). */
+  /**
+   * Builds the tunnel manager answering the peer protocol, in every mode (default: a base
+   * manager without one); in `--client` mode it runs beside the single client.
+   */
   tunnels?: TunnelManagerFactory;
 }

@@ -1,9 +1,10 @@
 // The seam between the node runtime and the tunnel manager (PROTOCOL.md §7.1 step 7, §7.5).
 //
-// The node runs one TunnelManager. This module holds the interface and the two managers
-// the runtime needs on its own: the single client of `--client` mode (§8.1.3), and the base
-// manager of nodes that open no client tunnel. The overlay's manager (client tunnels to
-// random peers, §7.5) implements the same interface.
+// The node runs one TunnelManager. This module holds the interface, the single client of
+// `--client` mode (§8.1.3) and a do-nothing base manager for tests. The overlay's manager
+// (peer protocol, configuration updates, and client tunnels to random peers unless in
+// `--client` mode, §7.5) implements the same interface; in `--client` mode the runtime
+// combines it with the single client.
 
 import type { Address } from "../addressing.ts";
 import type { Logger } from "../log.ts";
@@ -80,10 +81,44 @@ export interface TunnelManager {
 /** Creates the manager of a node. */
 export type TunnelManagerFactory = (ctx: TunnelContext) => TunnelManager;
 
+/**
+ * Two managers as one: `first` decides on connecting clients (the second is asked only when
+ * the first accepts); both get every hook event, start in order and stop in reverse order.
+ * `--client` mode runs its single client with the manager that answers the peer protocol.
+ */
+export function combinedTunnels(first: TunnelManager, second: TunnelManager): TunnelManager {
+  return {
+    interfaces: [...first.interfaces, ...second.interfaces],
+    async prepare() {
+      await first.prepare();
+      await second.prepare();
+    },
+    async start() {
+      await first.start();
+      await second.start();
+    },
+    onClientConnect: (ev) => first.onClientConnect(ev) ?? second.onClientConnect(ev),
+    onHook(ev) {
+      first.onHook(ev);
+      second.onHook(ev);
+    },
+    tunnels: () => [...first.tunnels(), ...second.tunnels()],
+    children: () => [...first.children(), ...second.children()],
+    async stop() {
+      const results = await Promise.allSettled([second.stop(), first.stop()]);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) throw failed.reason;
+    },
+  };
+}
+
 /** Interface of the `--client` mode tunnel (§8.1.3). */
 export const CLIENT_MODE_IFACE = "re6stnet";
 
-/** The manager of nodes that open no client tunnel: it only has served clients. */
+/**
+ * A manager that opens no client tunnel and has no peer protocol (tests; the real node's
+ * manager is the overlay, core/node/overlay.ts, in every mode).
+ */
 export function baseTunnels(): TunnelManager {
   return {
     interfaces: [],

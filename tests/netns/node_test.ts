@@ -269,6 +269,9 @@ Deno.test({
           assert.equal(doc.identity.ip, n.ip);
           assert.ok(doc.babel.neighbours.length >= 1, `${n.side} has a Babel neighbour`);
           assert.ok(doc.tunnels.some((t: { established: boolean }) => t.established));
+          // The peer protocol runs in every mode, --client mode included (§7.1 step 7).
+          const udp = await lab.exec(n.side, ["ss", "-Hlun", "sport = :326"]);
+          assert.match(udp.stdout, /:326\b/, `${n.side} answers the peer protocol on UDP 326`);
         }
         // The path goes through the tunnel: A reaches B via the tap of its TCP server.
         const route = await lab.exec("a", ["ip", "-6", "route", "get", b.ip]);

@@ -143,3 +143,28 @@ Deno.test("a route-up the tunnel manager fails on is logged, not an unhandled re
   node.stop();
   await run;
 });
+
+Deno.test("--client mode answers the peer protocol and opens no tunnel besides its client", async () => {
+  const { w, overlay, node, run } = await startOverlayNode(["--client", "192.0.2.1,1194,tcp"], {
+    // A distant node with a cached address: a node not in --client mode would open a tunnel.
+    snapshot: snapshot([{ prefix: P(0), iface: "re6stnet", behind: [P(5)] }]),
+    cache: (c) => {
+      c.addPeer(P(5), "10.0.0.5,1194,tcp");
+      return c;
+    },
+  });
+  assert.equal(overlay.sockets.length, 1, "UDP 326 is bound");
+  assert.ok(w.log.lines.some((l) => /Overlay started in --client mode/.test(l)));
+  await w.clock.advance(10_000); // a couple of tunnel manager ticks
+  assert.deepEqual(
+    node.status().tunnels.map((t) => [t.direction, t.iface]),
+    [["client", "re6stnet"]],
+    "only the --client tunnel",
+  );
+  assert.deepEqual(w.processes.map((p) => p.name), ["babeld", "openvpn re6stnet"]);
+  assert.deepEqual(overlay.commands, [], "no nftables drain table without client tunnels");
+  node.stop();
+  await run;
+  assert.ok(overlay.sockets[0].closed, "the peer socket is closed at exit");
+  assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
+});
