@@ -531,7 +531,9 @@ export class OverlayTunnels {
         if (!this.served.has(p)) return;
         await this.#close(p, "duplicate of its tunnel to us");
         o.cache.setTry(p, 0);
-      });
+      }).catch((e) =>
+        o.log.error(`Cannot close our duplicate tunnel to ${ev.commonName}: ${errText(e)}`)
+      );
     }
     return { accept: true, externalIp: ev.trustedIp };
   }

@@ -141,6 +141,23 @@ Deno.test("of two crossed tunnels, the node with the smaller prefix closes its c
   assert.equal(big.manager.clients.size, 1, "the bigger prefix keeps its client");
 });
 
+Deno.test("a failure closing a duplicate tunnel is logged, not an unhandled rejection", async () => {
+  const small = managerBench({ prefix: P(2) });
+  await small.manager.makeTunnel(P(4), addr(4));
+  small.cache.setTry = () => {
+    throw new Error("disk I/O error");
+  };
+  small.manager.clientConnect(connect(P(4)));
+  await small.manager.tick();
+  assert.equal(small.manager.clients.size, 0);
+  assert.ok(
+    small.log.lines.some((l) =>
+      /ERROR Cannot close our duplicate tunnel to 4\/16: disk I\/O error/.test(l)
+    ),
+    small.log.lines.join("\n"),
+  );
+});
+
 Deno.test("revoked certificates: clients refused, tunnels to revoked servers closed", async () => {
   const b = managerBench({ settings: { crl: new Set([13n]) } });
   const a = b.manager.clientConnect(connect(P(3), "re6stnet-tcp", 13n));
