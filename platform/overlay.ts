@@ -1,6 +1,6 @@
 /**
  * The machine-facing parts of the overlay (core/node/overlay.ts): the UDP 326 socket, its own
- * babeld local-interface connection, a registry client, `ip` commands and the machine's
+ * babeld local-interface connection, a registry client, `nft` commands and the machine's
  * addresses, all in the runner's network namespace.
  */
 import { createBabelClient } from "../core/babel/local.ts";
@@ -33,9 +33,6 @@ export function realOverlayParts(opts: NodeOptions, runner: Runner, log: Logger)
           ca: ctx.identity.ca.publicKey,
         },
       }),
-    async runIp(argv) {
-      await runner.run(argv);
-    },
     async nft(args, stdin) {
       await runner.run(["nft", ...args], stdin === undefined ? {} : { stdin });
     },

@@ -295,6 +295,8 @@ export class Node {
         start: (name, args) => this.#startOpenVpn(name, args),
       },
       createTap: async (name) => void await p.platform.createTap(name),
+      addRoute: (r) => p.platform.addRoute(r),
+      removeRoute: async (r) => void await p.platform.removeRoute(r),
       addBabelInterface: async (name) => {
         const params = buildBabelConfig(babelInput(o, s, identity, [], [])).tunnelParams;
         await this.#babel?.addInterface(name, params);

@@ -52,8 +52,6 @@ export interface OverlayParts {
   babelClient(socket: string): BabelClient;
   /** A registry client for this node (its own HMAC session). */
   registry(ctx: TunnelContext): OverlayRegistry;
-  /** Runs an `ip` command (`--remote-gateway` routes). */
-  runIp(argv: string[]): Promise<void>;
   /** Runs `nft` with `args` (or a ruleset on standard input); tunnels are drained with it. */
   nft(args: string[], stdin?: string): Promise<void>;
   /** The machine's addresses outside re6st (fallback of the own address list, §7.10). */
@@ -154,7 +152,8 @@ export function createOverlay(
           stop: () => p.stop(),
         };
       },
-      runIp: (argv) => parts.runIp(argv),
+      addRoute: (r) => ctx.addRoute(r),
+      removeRoute: (r) => ctx.removeRoute(r),
       blockBabel: (iface) => parts.nft(drainArgs(iface)),
       unblockBabel: (iface) => parts.nft(undrainArgs(iface)),
     },

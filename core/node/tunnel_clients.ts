@@ -12,6 +12,7 @@
 import type { Address, Bits } from "../addressing.ts";
 import type { Logger } from "../log.ts";
 import { remoteGateways } from "../openvpn/gateway.ts";
+import type { RouteSpec } from "../../platform/types.ts";
 import type { NodeClock } from "./clock.ts";
 
 /** A running OpenVPN client process (platform/openvpn.ts OpenVpnProcess fits). */
@@ -34,8 +35,13 @@ export interface TunnelHost {
   deleteTap(iface: string): Promise<void>;
   /** Starts an OpenVPN client on `iface` to one address of the peer whose CN is `peerCn`. */
   startClient(iface: string, remote: Address, peerCn: string): Promise<ClientProcess>;
-  /** Runs an `ip` command (host routes of `--remote-gateway`). */
-  runIp(argv: string[]): Promise<void>;
+  /**
+   * Adds a host route of `--remote-gateway` (journaled: removed at teardown even after a
+   * kill); false when the route was already there (then it is not ours to remove).
+   */
+  addRoute(r: RouteSpec): Promise<boolean>;
+  /** Removes a route added by {@link addRoute}. */
+  removeRoute(r: RouteSpec): Promise<void>;
   /** Drops Babel packets (UDP 6696) in and out of `iface` (a tunnel being retired). */
   blockBabel(iface: string): Promise<void>;
   /** Lets Babel packets through `iface` again. */
@@ -97,6 +103,8 @@ export class ClientTunnels {
   /** Taps babeld knows as interfaces (announced at run time). */
   readonly #announced = new Set<string>();
   readonly #gateways;
+  /** Destinations of the `--remote-gateway` routes we added (not those already there). */
+  readonly #gatewayRoutes = new Set<string>();
 
   constructor(o: ClientTunnelsOptions) {
     this.#o = o;
@@ -200,9 +208,7 @@ export class ClientTunnels {
   /** Closes every tunnel, then deletes every tap this object created (at exit). */
   async closeAll(): Promise<void> {
     await Promise.all([...this.#byPrefix.keys()].map((p) => this.close(p, "node stopping")));
-    for (const argv of this.#gateways.removeAll()) {
-      await this.#o.host.runIp(argv).catch(() => {});
-    }
+    for (const r of this.#gateways.removeAll()) await this.#removeGatewayRoute(r);
     for (const iface of [...this.#created]) {
       try {
         await this.#o.host.deleteTap(iface);
@@ -230,12 +236,17 @@ export class ClientTunnels {
     t.index = index;
     t.established = false;
     delete t.serial;
-    const argv = this.#gateways.add(remote.ip);
+    const route = this.#gateways.add(remote.ip);
     if (this.#o.remoteGateways.length && IPV4_RE.test(remote.ip)) t.gatewayIp = remote.ip;
-    if (argv) {
-      await this.#o.host.runIp(argv).catch((e) =>
-        this.#o.log.warn(`Cannot route ${remote.ip} through the remote gateway: ${errText(e)}`)
-      );
+    if (route) {
+      try {
+        if (await this.#o.host.addRoute(route)) this.#gatewayRoutes.add(route.dst);
+      } catch (e) {
+        this.#o.log.warn(
+          `Cannot route ${remote.ip} through the remote gateway ${route.via}: ${errText(e)}; ` +
+            "the tunnel follows the normal routes",
+        );
+      }
     }
     this.#o.log.info(
       `Starting tunnel to ${t.cn} on ${t.iface} via ${remote.ip} ${remote.port} ${remote.proto}`,
@@ -250,9 +261,21 @@ export class ClientTunnels {
 
   async #dropGateway(t: ClientTunnel): Promise<void> {
     if (t.gatewayIp === undefined) return;
-    const argv = this.#gateways.remove(t.gatewayIp);
+    const route = this.#gateways.remove(t.gatewayIp);
     delete t.gatewayIp;
-    if (argv) await this.#o.host.runIp(argv).catch(() => {});
+    if (route) await this.#removeGatewayRoute(route);
+  }
+
+  async #removeGatewayRoute(r: RouteSpec): Promise<void> {
+    if (!this.#gatewayRoutes.delete(r.dst)) return; // not added by us
+    try {
+      await this.#o.host.removeRoute(r);
+    } catch (e) {
+      this.#o.log.warn(
+        `Cannot remove the route ${r.dst} via ${r.via}: ${errText(e)}; ` +
+          "the node's teardown tries again",
+      );
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 
 import type { Address } from "../addressing.ts";
 import type { Logger } from "../log.ts";
+import type { RouteSpec } from "../../platform/types.ts";
 import type { ClientConnectEvent, HookEvent } from "../openvpn/hooks.ts";
 import type { NodeCache } from "./cache.ts";
 import type { NodeClock } from "./clock.ts";
@@ -49,6 +50,10 @@ export interface TunnelContext {
   log: Logger;
   /** Creates a persistent tap (journaled: removed at teardown). */
   createTap(name: string): Promise<void>;
+  /** Adds a route (journaled: removed at teardown); false when it was already there. */
+  addRoute(r: RouteSpec): Promise<boolean>;
+  /** Removes a route added with {@link addRoute}. */
+  removeRoute(r: RouteSpec): Promise<void>;
   /** Tells babeld about a tap added at run time. */
   addBabelInterface(name: string): Promise<void>;
   /** Asks the node to restart (e.g. new parameters that need it). */

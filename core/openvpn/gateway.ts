@@ -1,15 +1,17 @@
 // `--remote-gateway GW` (PROTOCOL.md §8.1.5): each IPv4 remote of a client tunnel gets a host
-// route `ip -4 route add <ip>/32 via <GW>`, gateways taken round-robin, routes shared by
-// tunnels to the same address (reference-counted) and removed when the last one goes.
+// route `<ip>/32 via <GW>`, gateways taken round-robin, routes shared by tunnels to the same
+// address (reference-counted) and removed when the last one goes.
+
+import type { RouteSpec } from "../../platform/types.ts";
 
 /** Host routes towards tunnel remotes through the `--remote-gateway` gateways. */
 export interface RemoteGateways {
-  /** A tunnel to `ip` starts: returns the `ip` command to run, or null when none is needed. */
-  add(ip: string): string[] | null;
-  /** A tunnel to `ip` ended: returns the `ip` command to run, or null when none is needed. */
-  remove(ip: string): string[] | null;
-  /** Commands removing every route still held (at exit). */
-  removeAll(): string[][];
+  /** A tunnel to `ip` starts: returns the route to add, or null when none is needed. */
+  add(ip: string): RouteSpec | null;
+  /** A tunnel to `ip` ended: returns the route to remove, or null when none is needed. */
+  remove(ip: string): RouteSpec | null;
+  /** Every route still held (to remove at exit). */
+  removeAll(): RouteSpec[];
 }
 
 const IPV4_RE = /^\d{1,3}(\.\d{1,3}){3}$/;
@@ -18,7 +20,7 @@ const IPV4_RE = /^\d{1,3}(\.\d{1,3}){3}$/;
 export function remoteGateways(gateways: readonly string[]): RemoteGateways {
   const held = new Map<string, { via: string; count: number }>();
   let next = 0;
-  const del = (ip: string, via: string) => ["ip", "-4", "route", "del", `${ip}/32`, "via", via];
+  const route = (ip: string, via: string): RouteSpec => ({ dst: `${ip}/32`, via });
   return {
     add(ip) {
       if (gateways.length === 0 || !IPV4_RE.test(ip)) return null;
@@ -29,17 +31,17 @@ export function remoteGateways(gateways: readonly string[]): RemoteGateways {
       }
       const via = gateways[next++ % gateways.length];
       held.set(ip, { via, count: 1 });
-      return ["ip", "-4", "route", "add", `${ip}/32`, "via", via];
+      return route(ip, via);
     },
     remove(ip) {
       const h = held.get(ip);
       if (!h) return null;
       if (--h.count > 0) return null;
       held.delete(ip);
-      return del(ip, h.via);
+      return route(ip, h.via);
     },
     removeAll() {
-      const out = [...held].map(([ip, h]) => del(ip, h.via));
+      const out = [...held].map(([ip, h]) => route(ip, h.via));
       held.clear();
       return out;
     },

@@ -337,7 +337,7 @@ export interface FakeOverlayParts extends OverlayParts {
     sent: { host: string; port: number; bytes: Uint8Array }[];
     closed: boolean;
   }[];
-  /** `ip` and `nft` command lines run. */
+  /** `nft` command lines run. */
   commands: string[];
 }
 
@@ -378,10 +378,6 @@ export function fakeOverlayParts(
       getBootstrapPeer: () => Promise.resolve(null),
       getCountry: () => Promise.resolve(null),
     }),
-    runIp(argv) {
-      f.commands.push(argv.join(" "));
-      return Promise.resolve();
-    },
     nft(args) {
       f.commands.push(["nft", ...args].join(" "));
       return Promise.resolve();

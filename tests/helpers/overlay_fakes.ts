@@ -18,6 +18,8 @@ import {
   type TunnelSettings,
 } from "../../core/node/tunnel_manager.ts";
 import type { BootstrapPeer } from "../../core/registry/client.ts";
+import { routeArgv } from "../../platform/linux.ts";
+import type { RouteSpec } from "../../platform/types.ts";
 
 /** 2001:db8:42::/48, the network of VECTORS.md. */
 export const NET = "001000000000000100001101101110000000000001000010";
@@ -147,7 +149,7 @@ export class FakeProcess implements ClientProcess {
   }
 }
 
-/** The machine: taps, OpenVPN clients and ip commands, recorded. */
+/** The machine: taps, OpenVPN clients and routes (as `ip` commands), recorded. */
 export class FakeHost {
   taps: string[] = [];
   processes: FakeProcess[] = [];
@@ -163,9 +165,17 @@ export class FakeHost {
     this.processes.push(p);
     return Promise.resolve(p);
   };
-  runIp = (argv: string[]) => {
-    this.ip.push(argv.join(" "));
-    return Promise.resolve();
+  /** Makes the next route removal fail with this message. */
+  failRouteRemoval: string | null = null;
+  addRoute = (r: RouteSpec) => {
+    this.ip.push(routeArgv("add", r).join(" "));
+    return Promise.resolve(true);
+  };
+  removeRoute = (r: RouteSpec) => {
+    this.ip.push(routeArgv("del", r).join(" "));
+    const fail = this.failRouteRemoval;
+    this.failRouteRemoval = null;
+    return fail ? Promise.reject(new Error(fail)) : Promise.resolve();
   };
   /** Taps whose Babel packets are dropped. */
   drained = new Set<string>();

@@ -168,3 +168,26 @@ Deno.test("--client mode answers the peer protocol and opens no tunnel besides i
   assert.ok(overlay.sockets[0].closed, "the peer socket is closed at exit");
   assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
 });
+
+Deno.test("--remote-gateway routes go through the node's journal and are gone after teardown", async () => {
+  const { w, node, run } = await startOverlayNode(["--remote-gateway", "10.9.9.9"], {
+    snapshot: snapshot([{ prefix: P(0), iface: "eth0", behind: [P(5)] }]),
+    cache: (c) => {
+      c.addPeer(P(5), "10.0.0.5,1194,tcp");
+      return c;
+    },
+  });
+  await until(
+    () => node.status().tunnels.some((t) => t.direction === "client" && t.peer === "5/16"),
+    "a client tunnel to 5/16",
+  );
+  assert.ok(w.platform.ops.includes("ip -4 route add 10.0.0.5/32 via 10.9.9.9"));
+  assert.ok(
+    w.platform.changes().some((c) => c.kind === "route" && c.spec.dst === "10.0.0.5/32"),
+    "journaled (a kill -9 leaves it to the next start)",
+  );
+  node.stop();
+  await run;
+  assert.ok(w.platform.ops.includes("ip -4 route del 10.0.0.5/32 via 10.9.9.9"));
+  assert.deepEqual(w.platform.state().filter((l) => l.startsWith("route")), []);
+});

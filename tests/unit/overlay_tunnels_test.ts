@@ -231,6 +231,21 @@ Deno.test("--remote-gateway routes each IPv4 remote and removes the route with t
   assert.deepEqual(b.host.ip.slice(1), ["ip -4 route del 10.0.0.4/32 via 10.9.9.9"]);
 });
 
+Deno.test("a --remote-gateway route that cannot be removed is logged", async () => {
+  const b = managerBench({ remoteGateways: ["10.9.9.9"] });
+  await b.manager.makeTunnel(P(4), addr(4));
+  b.host.failRouteRemoval = "RTNETLINK answers: Operation not permitted";
+  await b.manager.stop();
+  assert.deepEqual(b.host.ip.slice(1), ["ip -4 route del 10.0.0.4/32 via 10.9.9.9"]);
+  assert.ok(
+    b.log.lines.some((l) =>
+      /WARNING Cannot remove the route 10.0.0.4\/32 via 10.9.9.9: RTNETLINK answers: Operation not permitted/
+        .test(l)
+    ),
+    b.log.lines.join("\n"),
+  );
+});
+
 Deno.test("an island bootstraps towards a node it does not know", async () => {
   const b = managerBench({
     settings: { clientCount: 2 },
