@@ -294,6 +294,7 @@ export class Node {
         clientArgs: (iface, remote, peerCn) => clientArgs(common, { iface, remote, peerCn }),
         start: (name, args) => this.#startOpenVpn(name, args),
       },
+      served: this.#served.book,
       createTap: async (name) => void await p.platform.createTap(name),
       addRoute: (r) => p.platform.addRoute(r),
       removeRoute: async (r) => void await p.platform.removeRoute(r),
@@ -340,6 +341,7 @@ export class Node {
           start: () => this.#startOpenVpn(srv.iface, args),
           clock: p.clock,
           log,
+          onExit: () => this.#served.serverExited(srv.iface, this.#tunnels),
         });
         this.#servers.push(sup);
         await sup.start();

@@ -5,6 +5,7 @@ import type { Logger } from "../log.ts";
 import type { ConnectAnswer, HookEvent } from "../openvpn/hooks.ts";
 import type { Identity } from "./identity.ts";
 import type { EffectiveSettings } from "./settings.ts";
+import { ServedBook } from "./served.ts";
 import type { ServedClient } from "./status.ts";
 import type { TunnelManager } from "./tunnels.ts";
 
@@ -15,14 +16,45 @@ export interface HookView {
   tunnels: TunnelManager | null;
 }
 
-/** Handles hook events and keeps the clients connected to our servers. */
+/** Handles hook events and keeps the book of clients connected to our servers. */
 export class ServedClients {
-  readonly #served = new Map<string, ServedClient>();
-  constructor(readonly log: Logger, readonly now: () => number) {}
+  constructor(
+    readonly log: Logger,
+    readonly now: () => number,
+    /** The one record of served clients (the tunnel manager reads it too). */
+    readonly book: ServedBook = new ServedBook(),
+  ) {}
 
   /** Clients currently connected to one of our servers. */
   list(): ServedClient[] {
-    return [...this.#served.values()];
+    return this.book.list();
+  }
+
+  /**
+   * The OpenVPN server of tap `iface` exited: its clients are gone (OpenVPN ran no
+   * client-disconnect for them). Each is forgotten and reported to the tunnel manager as
+   * disconnected. Returns how many there were.
+   */
+  serverExited(iface: string, tunnels: TunnelManager | null): number {
+    const gone = this.book.dropInterface(iface);
+    if (gone.length) {
+      this.log.info(
+        `OpenVPN server ${iface} exited: forgetting its ${gone.length} client(s) ` +
+          gone.map((e) => e.cn).join(", "),
+      );
+    }
+    for (const e of gone) {
+      tunnels?.onHook({
+        type: "client-disconnect",
+        dev: e.iface,
+        commonName: e.cn,
+        serial: e.serial,
+        trustedIp: e.trustedIp,
+        trustedPort: e.trustedPort,
+        time: Math.floor(this.now() / 1000),
+      });
+    }
+    return gone.length;
   }
 
   /**
@@ -42,19 +74,13 @@ export class ServedClients {
       if (s.crl.has(ev.serial)) return refuse(`certificate serial ${ev.serial} is revoked`);
       const no = tunnels.onClientConnect(ev);
       if (no) return refuse(no);
-      this.#served.set(`${ev.dev} ${ev.commonName}`, {
-        peer: ev.commonName,
-        iface: ev.dev,
-        serial: ev.serial.toString(),
-        remote: `${ev.trustedIp} ${ev.trustedPort}`,
-        since: this.now(),
-      });
+      this.book.connect(ev, this.now());
       log.info(`Client ${ev.commonName} connected to ${ev.dev} from ${ev.trustedIp}`);
       tunnels.onHook(ev);
       return { accept: true };
     }
     if (ev.type === "client-disconnect") {
-      this.#served.delete(`${ev.dev} ${ev.commonName}`);
+      this.book.disconnect(ev.dev, ev.commonName);
       log.info(`Client ${ev.commonName} disconnected from ${ev.dev}`);
     } else if (ev.type === "route-up") {
       log.info(`Tunnel ${ev.dev} to ${ev.commonName} is up`);

@@ -169,6 +169,7 @@ export function createOverlay(
       firstIps: () => own.firstIps(),
     },
     remoteGateways: opts.remoteGateway,
+    served: ctx.served,
     babelParams: () =>
       tunnelParams({
         babelDefault: s.babelDefault,

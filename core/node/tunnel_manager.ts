@@ -32,6 +32,7 @@ import type { NodeCache } from "./cache.ts";
 import type { NodeClock } from "./clock.ts";
 import { type OwnAddresses } from "./addresses.ts";
 import { Removals } from "./removal.ts";
+import { ServedBook } from "./served.ts";
 import {
   type BabelInterfaces,
   type ClientTunnel,
@@ -94,6 +95,11 @@ export interface TunnelManagerOptions {
   onOwnAddressChange?(text: string): void;
   /** Every dump's model (staleness check, gossip). */
   onModel?(model: BabelModel): void;
+  /**
+   * Clients of our servers: the node records them from the hooks (accepted client-connect,
+   * client-disconnect, server exit); the manager only reads the book. Default: an empty one.
+   */
+  served?: ServedBook;
 }
 
 /** One tunnel, for status displays. */
@@ -119,8 +125,8 @@ export class OverlayTunnels {
   readonly #keep: ReadonlySet<Bits>;
   readonly clients: ClientTunnels;
   readonly removals: Removals;
-  /** Clients of our servers: prefix → interface → certificate serial. */
-  readonly served = new Map<Bits, Map<string, bigint>>();
+  /** Clients of our servers (the node's book, kept from the OpenVPN hooks). */
+  readonly served: ServedBook;
   /** Address list text each client tunnel was opened with (for the cache). */
   readonly #sources = new Map<Bits, string>();
   /** Peers whose address we asked for (code 1) to open a tunnel. */
@@ -145,6 +151,7 @@ export class OverlayTunnels {
     this.#o = o;
     this.#random = o.random ?? Math.random;
     this.#keep = new Set(o.neighbours);
+    this.served = o.served ?? new ServedBook();
     this.nextRefresh = o.clock.now() + o.settings().tunnelRefreshS * 1000;
     this.clients = new ClientTunnels({
       host: o.host,
@@ -297,7 +304,7 @@ export class OverlayTunnels {
     const o = this.#o;
     const now = o.clock.now();
     const again = o.settings().tunnelRefreshS * 1000;
-    const direct = new Set([...model.neighbours.keys(), ...this.served.keys()]);
+    const direct = new Set([...model.neighbours.keys(), ...this.served.prefixes()]);
     for (const [p, at] of this.#askedAddress) {
       if (!direct.has(p) || at + again <= now) this.#askedAddress.delete(p);
     }
@@ -489,7 +496,7 @@ export class OverlayTunnels {
 
   /** Code 2: a client of ours retires its tunnel; drain, then answer code 3 (§8.4.5). */
   onKillRequest(p: Bits): void {
-    const ifaces = [...(this.served.get(p)?.keys() ?? [])];
+    const ifaces = this.served.interfaces(p);
     if (this.removals.onRequest(p, ifaces)) this.wake();
   }
 
@@ -501,13 +508,16 @@ export class OverlayTunnels {
   /** Code 5 answer: "<n> <client CNs…> <served CNs…>" (§6.5). */
   topology(): string {
     const clients = this.clients.list().map((t) => t.cn);
-    const served = [...this.served.keys()].map(cnFromPrefix);
+    const served = this.served.prefixes().map(cnFromPrefix);
     return [String(clients.length), ...clients, ...served].join(" ");
   }
 
   // --- OpenVPN hook events (§8.1.4) ---
 
-  /** A client connects to one of our servers: refuse revoked ones, keep the books. */
+  /**
+   * A client connects to one of our servers: refuse revoked ones and ourselves; give up our
+   * duplicate tunnel to it. The node records accepted clients in the served book.
+   */
   clientConnect(ev: ClientConnectEvent): ConnectAnswer {
     const o = this.#o;
     let p: Bits;
@@ -521,10 +531,6 @@ export class OverlayTunnels {
       return { accept: false, reason: "certificate revoked" };
     }
     if (p === o.prefix) return { accept: false, reason: "that is our own certificate" };
-    let m = this.served.get(p);
-    if (!m) this.served.set(p, m = new Map());
-    m.set(ev.dev, ev.serial);
-    o.log.info(`${ev.commonName} connected to our ${ev.dev} server from ${ev.trustedIp}`);
     if (this.clients.has(p) && o.prefix < p) {
       // Duplicate suppression (§7.5): the node with the smaller prefix gives up its client.
       void this.#serial(async () => {
@@ -538,7 +544,7 @@ export class OverlayTunnels {
     return { accept: true, externalIp: ev.trustedIp };
   }
 
-  /** A client left one of our servers. */
+  /** A client left one of our servers (the node already took it out of the book). */
   clientDisconnect(ev: ClientDisconnectEvent): void {
     let p: Bits;
     try {
@@ -546,13 +552,8 @@ export class OverlayTunnels {
     } catch {
       return;
     }
-    const m = this.served.get(p);
-    if (!m) return;
-    m.delete(ev.dev);
-    if (m.size === 0) this.served.delete(p);
     const r = this.removals.get(p);
     if (r?.side === "server" && r.ifaces.includes(ev.dev)) this.removals.abort(p);
-    this.#o.log.info(`${ev.commonName} left our ${ev.dev} server`);
   }
 
   /** One of our client tunnels is up (§7.5): check the server, update cache and address. */
@@ -602,8 +603,7 @@ export class OverlayTunnels {
 
   /** Whether a client of our servers has a revoked certificate (a restart drops it). */
   servesRevoked(crl: ReadonlySet<bigint>): boolean {
-    for (const m of this.served.values()) for (const s of m.values()) if (crl.has(s)) return true;
-    return false;
+    return this.served.entries().some((e) => crl.has(e.serial));
   }
 
   /** Every tunnel, for status displays. */
@@ -617,18 +617,17 @@ export class OverlayTunnels {
       established: t.established,
       retiring: this.removals.has(t.prefix),
     }));
-    for (const [p, m] of this.served) {
-      for (const iface of m.keys()) {
-        out.push({
-          direction: "server",
-          prefix: p,
-          iface,
-          remote: null,
-          since: 0,
-          established: true,
-          retiring: this.removals.has(p),
-        });
-      }
+    for (const e of this.served.entries()) {
+      if (e.prefix === null) continue;
+      out.push({
+        direction: "server",
+        prefix: e.prefix,
+        iface: e.iface,
+        remote: null,
+        since: e.since,
+        established: true,
+        retiring: this.removals.has(e.prefix),
+      });
     }
     return out;
   }

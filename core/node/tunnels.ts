@@ -13,6 +13,7 @@ import type { ClientConnectEvent, HookEvent } from "../openvpn/hooks.ts";
 import type { NodeCache } from "./cache.ts";
 import type { NodeClock } from "./clock.ts";
 import type { Identity } from "./identity.ts";
+import type { ServedBook } from "./served.ts";
 import type { EffectiveSettings } from "./settings.ts";
 import { type ChildInfo, type ManagedProcess, supervise, type Supervised } from "./supervisor.ts";
 
@@ -46,6 +47,8 @@ export interface TunnelContext {
   settings: EffectiveSettings;
   cache: NodeCache;
   openvpn: TunnelOpenVpn;
+  /** Clients of our servers: the node keeps this book from the hooks; managers read it. */
+  served: ServedBook;
   clock: NodeClock;
   log: Logger;
   /** Creates a persistent tap (journaled: removed at teardown). */

@@ -2,7 +2,7 @@
 // recording babeld, peer protocol, OpenVPN host and an in-memory cache.
 
 import { DatabaseSync } from "node:sqlite";
-import { type Address, type Bits, ipFromBits } from "../../core/addressing.ts";
+import { type Address, type Bits, cnFromPrefix, ipFromBits } from "../../core/addressing.ts";
 import type { BabelRoute } from "../../core/babel/parse.ts";
 import type { BabelSnapshot } from "../../core/babel/view.ts";
 import { memoryLogger } from "../../core/log.ts";
@@ -17,6 +17,12 @@ import {
   type TunnelManagerOptions,
   type TunnelSettings,
 } from "../../core/node/tunnel_manager.ts";
+import type {
+  ClientConnectEvent,
+  ClientDisconnectEvent,
+  ConnectAnswer,
+} from "../../core/openvpn/hooks.ts";
+import { ServedBook } from "../../core/node/served.ts";
 import type { BootstrapPeer } from "../../core/registry/client.ts";
 import { routeArgv } from "../../platform/linux.ts";
 import type { RouteSpec } from "../../platform/types.ts";
@@ -255,8 +261,34 @@ export function managerBench(
     babelParams: () => "type tunnel",
     onOwnAddressChange: (t) => ownChanges.push(t),
   };
+  const served = new ServedBook();
+  options.served = served;
   const manager = new OverlayTunnels(options);
   return {
+    served,
+    /** A client connects to our server as the node handles it: asked, then recorded. */
+    connect(ev: ClientConnectEvent): ConnectAnswer {
+      const a = manager.clientConnect(ev);
+      if (a.accept) served.connect(ev, clock.now());
+      return a;
+    },
+    /** A client leaves our server as the node handles it: forgotten, then reported. */
+    disconnect(ev: ClientDisconnectEvent): void {
+      served.disconnect(ev.dev, ev.commonName);
+      manager.clientDisconnect(ev);
+    },
+    /** Records `p` as a client of our server on `iface`. */
+    serve(p: Bits, iface = "re6stnet-tcp", serial = 1n): void {
+      served.connect({
+        type: "client-connect",
+        dev: iface,
+        commonName: cnFromPrefix(p),
+        serial,
+        trustedIp: "10.0.0.77",
+        trustedPort: 40000,
+        time: 0,
+      }, clock.now());
+    },
     clock,
     log,
     babel,

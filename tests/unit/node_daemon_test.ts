@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { Node, type NodeExit } from "../../core/node/daemon.ts";
+import type { ServedBook } from "../../core/node/served.ts";
+import { baseTunnels } from "../../core/node/tunnels.ts";
 import type { ClientConnectEvent } from "../../core/openvpn/hooks.ts";
 import {
   STATUS_JSON_SCHEMA,
@@ -434,6 +436,29 @@ Deno.test("the state folder (cache.db with the Babel keys) and the run folder ar
   const [node, run] = await started(w);
   assert.equal(w.dirs.get("/st"), 0o700);
   assert.equal(w.dirs.get("/run"), 0o700);
+  node.stop();
+  await run;
+});
+
+Deno.test("when an OpenVPN server dies its clients leave the one served book, and the manager is told", async () => {
+  const w = await world();
+  const hooks: string[] = [];
+  let book: ServedBook | null = null;
+  w.parts.tunnels = (ctx) => {
+    book = ctx.served;
+    return { ...baseTunnels(), onHook: (ev) => void hooks.push(`${ev.type} ${ev.dev}`) };
+  };
+  const [node, run] = await started(w);
+  assert.deepEqual(await w.hookHandler!(connect(12n)), { accept: true });
+  assert.deepEqual(node.status().served.map((s) => [s.peer, s.iface]), [["9/16", "re6stnet-tcp"]]);
+  assert.deepEqual(book!.prefixes().length, 1, "the manager reads the same book");
+  w.processes.find((p) => p.name === "openvpn re6stnet-tcp")!.exit({ code: 1 });
+  await until(() => node.status().served.length === 0, "the served client forgotten");
+  assert.equal(book!.size, 0);
+  assert.deepEqual(hooks, ["client-connect re6stnet-tcp", "client-disconnect re6stnet-tcp"]);
+  assert.ok(
+    w.log.lines.some((l) => /OpenVPN server re6stnet-tcp exited: forgetting its 1 client/.test(l)),
+  );
   node.stop();
   await run;
 });

@@ -7,7 +7,7 @@ type Bench = ReturnType<typeof managerBench>;
 /** A node serving P(1), with client tunnels to P(4), P(5) and P(6) all up. */
 async function threeTunnels(): Promise<Bench> {
   const b = managerBench({ settings: { clientCount: 3, tunnelRefreshS: 30 } });
-  b.manager.served.set(P(1), new Map([["re6stnet-tcp", 1n]]));
+  b.serve(P(1), "re6stnet-tcp", 1n);
   for (const n of [4, 5, 6]) {
     await b.manager.makeTunnel(P(n), addr(n));
     await b.manager.routeUp({
@@ -96,7 +96,7 @@ Deno.test("a retirement ends early when the tunnel dies by itself", async () => 
 
 Deno.test("the server side answers code 3 once its routes no longer go through the client", async () => {
   const b = managerBench();
-  b.manager.clientConnect({
+  b.connect({
     type: "client-connect",
     dev: "re6stnet-tcp",
     commonName: cnFromPrefix(P(3)),
@@ -125,8 +125,8 @@ Deno.test("the server side answers code 3 once its routes no longer go through t
 
 Deno.test("the server side answers anyway after timeout, or 2 × hello for the client's own prefix", async () => {
   const b = managerBench({ settings: { helloS: 4, timeoutS: 16 } });
-  b.manager.served.set(P(3), new Map([["re6stnet-tcp", 3n]]));
-  b.manager.served.set(P(5), new Map([["re6stnet-tcp", 5n]]));
+  b.serve(P(3), "re6stnet-tcp", 3n);
+  b.serve(P(5), "re6stnet-tcp", 5n);
   b.peers.connected = new Set([P(3), P(5)]);
   b.manager.nextRefresh = Infinity;
   b.babel.snap = snapshot([
@@ -147,7 +147,7 @@ Deno.test("the server side answers anyway after timeout, or 2 × hello for the c
 
 Deno.test("a served client leaving aborts the server-side removal", () => {
   const b = managerBench();
-  b.manager.clientConnect({
+  b.connect({
     type: "client-connect",
     dev: "re6stnet-tcp",
     commonName: cnFromPrefix(P(3)),
@@ -158,7 +158,7 @@ Deno.test("a served client leaving aborts the server-side removal", () => {
   });
   b.manager.onKillRequest(P(3));
   assert.equal(b.manager.removals.size, 1);
-  b.manager.clientDisconnect({
+  b.disconnect({
     type: "client-disconnect",
     dev: "re6stnet-tcp",
     commonName: cnFromPrefix(P(3)),
@@ -168,7 +168,7 @@ Deno.test("a served client leaving aborts the server-side removal", () => {
     time: 0,
   });
   assert.equal(b.manager.removals.size, 0);
-  assert.equal(b.manager.served.size, 0);
+  assert.equal(b.served.size, 0);
 });
 
 Deno.test("the run loop ticks every 5 s, and every second while a removal is in progress", async () => {

@@ -72,7 +72,7 @@ Deno.test("the registry node never asks for a bootstrap peer and uses its cache"
 Deno.test("distant peers are asked their address (code 1), and the answer opens a tunnel", async () => {
   const b = managerBench({ settings: { clientCount: 2 } });
   b.babel.snap = snapshot([{ prefix: P(1), iface: "re6stnet-tcp", behind: [P(5), P(6)] }]);
-  b.manager.served.set(P(1), new Map([["re6stnet-tcp", 1n]]));
+  b.serve(P(1), "re6stnet-tcp", 1n);
   b.peers.connected = new Set([P(5)]);
   await b.manager.tick();
   assert.deepEqual(b.peers.codes(1), [P(5)], "P(6) has no session: only a hello0 went out");
@@ -86,7 +86,7 @@ Deno.test("distant peers are asked their address (code 1), and the answer opens 
 Deno.test("a cached address opens the tunnel without asking the peer", async () => {
   const b = managerBench();
   b.babel.snap = snapshot([{ prefix: P(1), iface: "re6stnet-tcp", behind: [P(5)] }]);
-  b.manager.served.set(P(1), new Map([["re6stnet-tcp", 1n]]));
+  b.serve(P(1), "re6stnet-tcp", 1n);
   b.cache.addPeer(P(5), addr(5));
   await b.manager.tick();
   assert.equal(b.peers.sent.length, 0);
@@ -100,7 +100,7 @@ Deno.test("a node that serves nobody opens at most two tunnels, one serving open
   b.babel.snap = snapshot([{ prefix: P(1), iface: "re6stnet-tcp", behind: distant }]);
   await b.manager.tick();
   assert.equal(b.manager.clients.size, 2);
-  b.manager.served.set(P(1), new Map([["re6stnet-tcp", 1n]]));
+  b.serve(P(1), "re6stnet-tcp", 1n);
   await b.manager.tick();
   assert.equal(b.manager.clients.size, 4);
 });
@@ -116,7 +116,7 @@ Deno.test("--neighbour peers are opened first", async () => {
 Deno.test("never two tunnels between one pair, never a tunnel to ourselves", async () => {
   const b = managerBench();
   assert.equal(await b.manager.makeTunnel(P(9), addr(9)), false);
-  b.manager.served.set(P(3), new Map([["re6stnet-tcp", 1n]]));
+  b.serve(P(3), "re6stnet-tcp", 1n);
   assert.equal(await b.manager.makeTunnel(P(3), addr(3)), false);
   assert.equal(await b.manager.makeTunnel(P(4), addr(4)), true);
   assert.equal(await b.manager.makeTunnel(P(4), addr(4)), false);
@@ -127,7 +127,7 @@ Deno.test("never two tunnels between one pair, never a tunnel to ourselves", asy
 Deno.test("of two crossed tunnels, the node with the smaller prefix closes its client", async () => {
   const small = managerBench({ prefix: P(2) });
   await small.manager.makeTunnel(P(4), addr(4));
-  assert.deepEqual(small.manager.clientConnect(connect(P(4))), {
+  assert.deepEqual(small.connect(connect(P(4))), {
     accept: true,
     externalIp: "10.0.0.77",
   });
@@ -136,7 +136,7 @@ Deno.test("of two crossed tunnels, the node with the smaller prefix closes its c
   assert.ok(small.host.processes[0].stopped);
   const big = managerBench({ prefix: P(8) });
   await big.manager.makeTunnel(P(4), addr(4));
-  big.manager.clientConnect(connect(P(4)));
+  big.connect(connect(P(4)));
   await big.manager.tick();
   assert.equal(big.manager.clients.size, 1, "the bigger prefix keeps its client");
 });
@@ -147,7 +147,7 @@ Deno.test("a failure closing a duplicate tunnel is logged, not an unhandled reje
   small.cache.setTry = () => {
     throw new Error("disk I/O error");
   };
-  small.manager.clientConnect(connect(P(4)));
+  small.connect(connect(P(4)));
   await small.manager.tick();
   assert.equal(small.manager.clients.size, 0);
   assert.ok(
@@ -160,9 +160,9 @@ Deno.test("a failure closing a duplicate tunnel is logged, not an unhandled reje
 
 Deno.test("revoked certificates: clients refused, tunnels to revoked servers closed", async () => {
   const b = managerBench({ settings: { crl: new Set([13n]) } });
-  const a = b.manager.clientConnect(connect(P(3), "re6stnet-tcp", 13n));
+  const a = b.connect(connect(P(3), "re6stnet-tcp", 13n));
   assert.equal(a.accept, false);
-  assert.equal(b.manager.served.size, 0);
+  assert.equal(b.served.size, 0);
   await b.manager.makeTunnel(P(4), addr(4));
   await b.manager.routeUp(routeUp(b, P(4), "re6stnet1", { serial: 13n }));
   assert.equal(b.manager.clients.size, 0);
@@ -171,9 +171,9 @@ Deno.test("revoked certificates: clients refused, tunnels to revoked servers clo
   b.settings.crl = new Set([14n]);
   assert.equal(await b.manager.dropRevoked(b.settings.crl), 1);
   assert.equal(b.manager.clients.size, 0);
-  b.manager.clientConnect(connect(P(6), "re6stnet-tcp", 15n));
+  b.connect(connect(P(6), "re6stnet-tcp", 15n));
   assert.equal(b.manager.servesRevoked(new Set([15n])), true);
-  b.manager.clientDisconnect(disconnect(P(6)));
+  b.disconnect(disconnect(P(6)));
   assert.equal(b.manager.servesRevoked(new Set([15n])), false);
 });
 
@@ -181,7 +181,7 @@ Deno.test("a tunnel that dies before coming up tries the next address, then give
   const b = managerBench({ settings: { disabledProtos: [] } });
   b.cache.addPeer(P(4), addr(4));
   b.babel.snap = snapshot([{ prefix: P(1), iface: "re6stnet-tcp" }]);
-  b.manager.served.set(P(1), new Map([["re6stnet-tcp", 1n]]));
+  b.serve(P(1), "re6stnet-tcp", 1n);
   await b.manager.makeTunnel(P(4), addr(4));
   assert.equal(b.host.last("re6stnet1")?.remote.proto, "udp");
   b.host.last("re6stnet1")!.exit();
@@ -252,7 +252,7 @@ Deno.test("an island bootstraps towards a node it does not know", async () => {
     bootstrap: () => Promise.resolve({ prefix: P(12), addresses: addr(12) }),
   });
   b.babel.snap = snapshot([{ prefix: P(3), iface: "re6stnet-tcp", behind: [P(5)] }]);
-  b.manager.served.set(P(3), new Map([["re6stnet-tcp", 1n]]));
+  b.serve(P(3), "re6stnet-tcp", 1n);
   await b.manager.tick();
   assert.equal(b.bootstrapCalls.length, 1);
   assert.ok(b.manager.clients.has(P(12)));
@@ -276,8 +276,8 @@ Deno.test("clients of our servers are asked their address list once, cached, no 
     { prefix: P(3), iface: "re6stnet-tcp", ll: "fe80::3" },
     { prefix: P(6), iface: "re6stnet-tcp", ll: "fe80::6" },
   ]);
-  b.manager.clientConnect(connect(P(3)));
-  b.manager.clientConnect(connect(P(6)));
+  b.connect(connect(P(3)));
+  b.connect(connect(P(6)));
   b.peers.connected = new Set([P(1), P(3)]);
   await b.manager.tick();
   assert.deepEqual(b.peers.codes(1), [P(3)], "P(1) is cached; P(6) has no session yet");
@@ -302,7 +302,7 @@ Deno.test("restarted and cut off from the registry node, a node reconnects to a 
     { prefix: P(1), iface: "re6stnet1" },
     { prefix: P(3), iface: "re6stnet-tcp", ll: "fe80::3" },
   ]);
-  b.manager.clientConnect(connect(P(3)));
+  b.connect(connect(P(3)));
   b.peers.connected = new Set([P(1), P(3)]);
   await b.manager.tick();
   for (const p of b.peers.codes(1)) await b.manager.onAddress(p, addr(parseInt(p, 2)));
@@ -318,14 +318,14 @@ Deno.test("restarted and cut off from the registry node, a node reconnects to a 
 Deno.test("topology lists client tunnels first, then served clients", async () => {
   const b = managerBench();
   await b.manager.makeTunnel(P(4), addr(4));
-  b.manager.clientConnect(connect(P(6)));
+  b.connect(connect(P(6)));
   assert.equal(b.manager.topology(), "1 4/16 6/16");
 });
 
 Deno.test("the registry node with distant nodes does not think it is cut off", async () => {
   const b = managerBench({ prefix: P(1), bootstrap: () => Promise.reject(new Error("no")) });
   b.babel.snap = snapshot([{ prefix: P(3), iface: "re6stnet-tcp", behind: [P(5)] }]);
-  b.manager.served.set(P(3), new Map([["re6stnet-tcp", 1n]]));
+  b.serve(P(3), "re6stnet-tcp", 1n);
   b.cache.addPeer(P(5), addr(5));
   await b.manager.tick();
   assert.equal(b.manager.disconnected, 0);
@@ -371,7 +371,7 @@ Deno.test("stop closes every tunnel at once, even while a tick waits for the reg
   const b = managerBench({ bootstrap: () => new Promise((r) => answer = r) });
   b.cache.addPeer(P(4), addr(4));
   b.babel.snap = snapshot([{ prefix: P(3), iface: "re6stnet-tcp", behind: [P(5)] }]);
-  b.manager.served.set(P(3), new Map([["re6stnet-tcp", 1n]]));
+  b.serve(P(3), "re6stnet-tcp", 1n);
   await b.manager.makeTunnel(P(4), addr(4));
   const tick = b.manager.tick(); // an island: waits for getBootstrapPeer
   await b.clock.advance(0);
