@@ -8,7 +8,7 @@ import { prefixFromCn } from "../core/addressing.ts";
 import { createCa, createCsr, parseCertificate } from "../core/cert.ts";
 import { generateRsaKey, loadPrivateKey, rsaSign } from "../core/crypto.ts";
 import { memoryLogger } from "../core/log.ts";
-import { startRegistry } from "../core/registry/server.ts";
+import { startRegistry } from "../cmd/registry_daemon.ts";
 import { asyncSigner } from "../core/registry/signer.ts";
 import { target } from "../tests/helpers/registry.ts";
 import type { LoadJob } from "./registry_load.ts";

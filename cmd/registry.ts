@@ -1,8 +1,8 @@
 import { renderHelp } from "../core/options/help.ts";
 import { REGISTRY_SPEC, toRegistryOptions } from "../core/options/registry.ts";
-import { runRegistryUntilSignal } from "../core/registry/run.ts";
 import { parseOrHelp } from "./common.ts";
 import type { Io } from "./io.ts";
+import { runRegistryUntilSignal } from "./registry_daemon.ts";
 
 /** One line for `re6st --help`. */
 export const summary = REGISTRY_SPEC.summary;

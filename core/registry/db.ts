@@ -51,7 +51,8 @@ export interface OpenDbOptions {
   /**
    * true: commits only write the WAL (synchronous=NORMAL; still safe against a process kill)
    * and the caller makes them durable with an fsync of the `-wal` file before answering
-   * (group commit, see server.ts); false (default): every commit fsyncs (synchronous=FULL).
+   * (group commit, see platform/registry_files.ts); false (default): every commit fsyncs
+   * (synchronous=FULL).
    */
   deferredSync?: boolean;
 }

@@ -14,7 +14,7 @@ import { decodeNetworkConfig } from "../../core/netconfig/document.ts";
 import { verifyVersion } from "../../core/netconfig/version.ts";
 import { RegistryClient, RegistryError } from "../../core/registry/client.ts";
 import type { RegistryConfig } from "../../core/registry/config.ts";
-import { type RunningRegistry, startRegistry } from "../../core/registry/server.ts";
+import { type RunningRegistry, startRegistry } from "../../cmd/registry_daemon.ts";
 import { recordingIo } from "../../cmd/io.ts";
 import { main } from "../../main.ts";
 import { realConfFiles } from "../../platform/files.ts";

@@ -8,7 +8,7 @@ import { memoryLogger } from "../../core/log.ts";
 import { decodeNetworkConfig } from "../../core/netconfig/document.ts";
 import { RegistryClient, type SessionIdentity } from "../../core/registry/client.ts";
 import { decodeRelay, encodeRelay } from "../../core/registry/relay.ts";
-import { type RunningRegistry, startRegistry } from "../../core/registry/server.ts";
+import { type RunningRegistry, startRegistry } from "../../cmd/registry_daemon.ts";
 import { nodeCsr, type RegistryFiles, registryFiles, target } from "../helpers/registry.ts";
 
 const dec = new TextDecoder();

@@ -5,7 +5,7 @@ import { SMTPServer } from "smtp-server";
 import { parseCertificate } from "../../core/cert.ts";
 import { memoryLogger } from "../../core/log.ts";
 import { RegistryClient } from "../../core/registry/client.ts";
-import { startRegistry } from "../../core/registry/server.ts";
+import { startRegistry } from "../../cmd/registry_daemon.ts";
 import { nodeCsr, registryFiles } from "../helpers/registry.ts";
 
 interface Received {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { recordingIo } from "../../cmd/io.ts";
 import { memoryLogger } from "../../core/log.ts";
 import { NO_ROUTES } from "../../core/registry/relay.ts";
-import { startRegistry } from "../../core/registry/server.ts";
+import { startRegistry } from "../../cmd/registry_daemon.ts";
 import { main } from "../../main.ts";
 import { registryFiles } from "../helpers/registry.ts";
 

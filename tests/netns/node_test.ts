@@ -8,7 +8,7 @@ import { generateRsaKey } from "../../core/crypto.ts";
 import { memoryLogger } from "../../core/log.ts";
 import type { RegistryConfig } from "../../core/registry/config.ts";
 import { RegistryClient } from "../../core/registry/client.ts";
-import { startRegistry } from "../../core/registry/server.ts";
+import { startRegistry } from "../../cmd/registry_daemon.ts";
 import { createRunner } from "../../platform/runner.ts";
 import { selfArgv } from "../../platform/self.ts";
 import { type Child, createLab, isRoot, type Lab } from "./lab.ts";

@@ -1,0 +1,187 @@
+// The running registry service (PROTOCOL.md §4, §5): database, relay, mailer, clean-up timer
+// and one log line per request, assembled from parts the caller passes in. The parts that
+// touch the machine (listeners, UDP socket, files) live in platform/registry_*.ts and are
+// wired by cmd/registry_daemon.ts.
+
+import type { Logger } from "../log.ts";
+import type { GeoIp } from "./certificates.ts";
+import { type RegistryConfig, resolveRegistryConfig } from "./config.ts";
+import type { Mailer } from "./mail.ts";
+import type { MethodContext } from "./methods.ts";
+import { type Clock, Registry, RegistryFatalError } from "./registry.ts";
+import {
+  BootstrapCandidates,
+  type DatagramSocket,
+  Relay,
+  type RelayOptions,
+  type RoutingView,
+} from "./relay.ts";
+import { handleRpc, type RpcRequest, type RpcResponse } from "./rpc.ts";
+
+/** Answers one HTTP request of the registry. */
+export type RpcHandler = (req: RpcRequest) => Promise<RpcResponse>;
+
+/** HTTP listeners serving a handler. */
+export interface HttpListeners {
+  /** Port actually bound (the one asked for, or the one chosen for port 0). */
+  port: number;
+  /** "addr:port" of every listener. */
+  listening: string[];
+  /** Stops listening and waits for the requests in flight. */
+  shutdown(): Promise<void>;
+}
+
+/** Group commit of the database: resolves once every committed change is on disk. */
+export interface DurableSync {
+  sync(): Promise<void>;
+  close(): void;
+}
+
+/** A routing view that may hold a connection to close. */
+export type ClosableRoutingView = RoutingView & { close?(): void | Promise<void> };
+
+/** What the registry service needs from the outside world. */
+export interface RegistryParts {
+  log: Logger;
+  clock: Clock;
+  /** Reads a file named in the configuration (CA, key, DH parameters, communities). */
+  readTextFile(path: string): Promise<string>;
+  /** Readies the database file before it is opened (folder, private mode); not for ":memory:". */
+  prepareDatabase(path: string): Promise<void>;
+  /** Group commit by fsync of the WAL file at `walPath`; not for ":memory:". */
+  openDurableSync(walPath: string): DurableSync;
+  /** The UDP socket of the ::1 relay; null when there is none. */
+  openRelaySocket(): DatagramSocket | null;
+  relayOptions?: RelayOptions;
+  /** Reachable node prefixes, for a registry whose database is open. */
+  openRoutes(registry: Registry): ClosableRoutingView;
+  /** Token mailer from the configuration (--mailhost), or null. */
+  openMailer(registry: Registry): Mailer | null;
+  geoip: GeoIp | null;
+  /** Starts serving `handle` on each bind address, all on one port (0: any). */
+  listen(binds: string[], port: number, handle: RpcHandler, log: Logger): HttpListeners;
+}
+
+/** A started registry. */
+export interface RunningRegistry {
+  registry: Registry;
+  /** Port actually bound (useful with port 0). */
+  port: number;
+  /** "addr:port" of every listener. */
+  listening: string[];
+  /** Stops listening, waits for requests in flight, closes the database. */
+  stop(): Promise<void>;
+  /**
+   * Settles when the registry stopped: rejects with the cause when it stopped on its own
+   * after a fatal error (e.g. clean-up). The cause is not logged here: the owner reports it.
+   */
+  finished: Promise<void>;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Reads the files, opens the database and starts serving (§4, §5). */
+export async function startRegistryService(
+  config: RegistryConfig,
+  parts: RegistryParts,
+): Promise<RunningRegistry> {
+  const { log, clock } = parts;
+  const resolved = resolveRegistryConfig(config);
+  const readOrFail = async (path: string, what: string) => {
+    try {
+      return await parts.readTextFile(path);
+    } catch (cause) {
+      throw new Error(`Cannot read ${what} "${path}"`, { cause });
+    }
+  };
+  const material = {
+    caPem: await readOrFail(resolved.ca, "CA certificate"),
+    keyPem: await readOrFail(resolved.key, "CA key"),
+    dhPem: resolved.dh ? await readOrFail(resolved.dh, "DH parameters") : null,
+    communities: resolved.community
+      ? {
+        text: await readOrFail(resolved.community, "communities file"),
+        source: resolved.community,
+      }
+      : undefined,
+  };
+  const onDisk = resolved.db !== ":memory:";
+  if (onDisk) await parts.prepareDatabase(resolved.db);
+  const registry = Registry.open(config, material, { clock, log, deferredSync: onDisk });
+  const durable = onDisk ? parts.openDurableSync(registry.db.path + "-wal") : null;
+  const stack: (() => Promise<void> | void)[] = [() => registry.close(), () => durable?.close()];
+  const unwind = async () => {
+    for (const f of stack.reverse()) {
+      try {
+        await f();
+      } catch (e) {
+        log.warn(`Registry shutdown: ${e}`);
+      }
+    }
+  };
+  try {
+    const socket = parts.openRelaySocket();
+    if (!socket) log.warn("No UDP socket for the ::1 relay: bootstrap and crawls will answer 204");
+    const relay = new Relay(socket, log.child("relay"), parts.relayOptions);
+    stack.push(() => relay.close());
+    const mailer = parts.openMailer(registry);
+    if (mailer) stack.push(() => mailer.close());
+    const routes = parts.openRoutes(registry);
+    stack.push(() => routes.close?.());
+    let fatal!: (e: Error) => void;
+    let stopped!: () => void;
+    const finished = new Promise<void>((res, rej) => [stopped, fatal] = [res, rej]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const schedule = () => {
+      clearTimeout(timer);
+      const next = registry.nextCleanupS();
+      if (next === null) return;
+      const delay = Math.min(Math.max(next * 1000 - clock.now(), 1000), MAX_TIMER_MS);
+      timer = setTimeout(() => {
+        registry.exclusive(() => registry.cleanup()).then(schedule, (e) => {
+          log.error(`${e instanceof RegistryFatalError ? "" : "Clean-up failed: "}${e}`);
+          void stop().then(() => fatal(e as Error));
+        });
+      }, delay);
+    };
+    stack.push(() => clearTimeout(timer));
+    schedule();
+    const ctx: MethodContext = {
+      registry,
+      relay,
+      routes,
+      bootstrap: new BootstrapCandidates(routes, () => clock.now()),
+      mailer,
+      geoip: parts.geoip,
+      changed: schedule,
+      durable: durable ? durable.sync : () => Promise.resolve(),
+    };
+    const c = registry.config;
+    const binds = [c.ipv4Bind, c.ipv6Bind].filter((a) => a !== "");
+    if (!binds.length) throw new Error("Registry has no address to listen on (-4 and -6 empty)");
+    const servers = parts.listen(binds, c.port, loggedHandler(ctx, log), log);
+    stack.push(() => servers.shutdown());
+    let stopping: Promise<void> | null = null;
+    const stop = () => stopping ??= unwind().then(() => stopped());
+    log.info(`Registry listening on ${servers.listening.join(", ")}`);
+    return { registry, port: servers.port, listening: servers.listening, stop, finished };
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}
+
+/** The RPC handler with one log line per request: peer, method, status, size, time. */
+function loggedHandler(ctx: MethodContext, log: Logger): RpcHandler {
+  return async (req) => {
+    const t0 = performance.now();
+    const res = await handleRpc(ctx, req);
+    const ms = (performance.now() - t0).toFixed(1);
+    const line = `${req.peerAddress} ${req.httpMethod} ${res.method ?? "-"} ${res.status} ` +
+      `${res.body?.length ?? 0}B ${ms}ms${res.note ? ": " + res.note : ""}`;
+    if (res.status >= 500) log.error(line);
+    else if (res.status >= 400) log.warn(line);
+    else log.info(line);
+    return res;
+  };
+}

@@ -1,0 +1,74 @@
+// The registry's files: the database folder and file, the group commit of its WAL, and the
+// token mailer chosen from --mailhost (an mbox file, or an SMTP host).
+
+import { dirname } from "node:path";
+import type { Logger } from "../core/log.ts";
+import { type Mailer, mboxMailer, smtpMailer } from "../core/registry/mail.ts";
+import type { ResolvedRegistryConfig } from "../core/registry/config.ts";
+import type { DurableSync } from "../core/registry/service.ts";
+
+/** Readies the registry database at `path` before SQLite opens it: creates its folder. */
+export async function prepareRegistryDb(path: string): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+}
+
+/**
+ * Group commit: fsyncs the SQLite WAL file off the JS thread; concurrent callers share one
+ * fsync, and a caller arriving during an fsync waits for the next one (its commit may have
+ * been written after that fsync started).
+ */
+export function walSyncer(walPath: string): DurableSync {
+  let file: Deno.FsFile | null = null;
+  let current: Promise<void> | null = null;
+  let next: Promise<void> | null = null;
+  const once = async () => {
+    try {
+      file ??= await Deno.open(walPath, { read: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return; // nothing written yet
+      throw e;
+    }
+    await file.syncData();
+  };
+  const sync = (): Promise<void> => {
+    if (!current) {
+      current = once().finally(() => current = null);
+      return current;
+    }
+    next ??= current.catch(() => {}).then(() => {
+      next = null;
+      return sync();
+    });
+    return next;
+  };
+  return {
+    sync,
+    close() {
+      file?.close();
+      file = null;
+    },
+  };
+}
+
+/** The token mailer of --mailhost: an mbox file (absolute path or existing file) or SMTP. */
+export function registryMailer(c: ResolvedRegistryConfig, log: Logger): Mailer | null {
+  if (!c.mailhost) return null;
+  let isFile = c.mailhost.startsWith("/");
+  if (!isFile) {
+    try {
+      isFile = Deno.statSync(c.mailhost).isFile;
+    } catch {
+      // not a file: an SMTP host
+    }
+  }
+  if (isFile) {
+    log.info(`Token mails are appended to mbox "${c.mailhost}"`);
+    return mboxMailer(c.mailhost, (path, text) => Deno.writeTextFile(path, text, { append: true }));
+  }
+  return smtpMailer({
+    mailhost: c.mailhost,
+    starttls: c.smtpStarttls,
+    user: c.smtpUser,
+    password: c.smtpPwd,
+  });
+}
