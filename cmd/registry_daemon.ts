@@ -118,7 +118,9 @@ export async function runRegistryUntilSignal(
     await running.finished;
     log.info("Registry stopped");
   } catch (e) {
-    io.err(`Registry stopped: ${describeError(e)}`);
+    const msg = `Registry stopped after a fatal error: ${describeError(e)}`;
+    log.error(msg);
+    io.err(msg);
     code = 1;
   } finally {
     for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);

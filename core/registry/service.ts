@@ -128,9 +128,12 @@ export async function startRegistryService(
     if (mailer) stack.push(() => mailer.close());
     const routes = parts.openRoutes(registry);
     stack.push(() => routes.close?.());
-    let fatal!: (e: Error) => void;
+    let failed!: (e: Error) => void;
     let stopped!: () => void;
-    const finished = new Promise<void>((res, rej) => [stopped, fatal] = [res, rej]);
+    const finished = new Promise<void>((res, rej) => [stopped, failed] = [res, rej]);
+    finished.catch(() => {}); // a caller that never watches it must not crash the process
+    /** Why the registry stopped on its own; kept until the stop is over. */
+    let fatal: Error | null = null;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const schedule = () => {
       clearTimeout(timer);
@@ -139,8 +142,10 @@ export async function startRegistryService(
       const delay = Math.min(Math.max(next * 1000 - clock.now(), 1000), MAX_TIMER_MS);
       timer = setTimeout(() => {
         registry.exclusive(() => registry.cleanup()).then(schedule, (e) => {
-          log.error(`${e instanceof RegistryFatalError ? "" : "Clean-up failed: "}${e}`);
-          void stop().then(() => fatal(e as Error));
+          fatal ??= e instanceof RegistryFatalError
+            ? e
+            : new Error("Clean-up failed", { cause: e });
+          void stop();
         });
       }, delay);
     };
@@ -162,7 +167,7 @@ export async function startRegistryService(
     const servers = parts.listen(binds, c.port, loggedHandler(ctx, log), log);
     stack.push(() => servers.shutdown());
     let stopping: Promise<void> | null = null;
-    const stop = () => stopping ??= unwind().then(() => stopped());
+    const stop = () => stopping ??= unwind().then(() => fatal ? failed(fatal) : stopped());
     log.info(`Registry listening on ${servers.listening.join(", ")}`);
     return { registry, port: servers.port, listening: servers.listening, stop, finished };
   } catch (e) {

@@ -1,11 +1,31 @@
 // Runs a registry in its own process for crash and signal tests:
-// `deno run -A tests/helpers/registry_proc.ts '<RegistryConfig JSON>'`.
+// `deno run -A tests/helpers/registry_proc.ts '<RegistryConfig JSON>' ['<options JSON>']`.
+// Options: `clockOffsetFile`: the registry's clock runs ahead of the real one by the number of
+// seconds written in that file (read at each reading; 0 while the file is absent).
 
 import { runRegistryUntilSignal } from "../../cmd/registry_daemon.ts";
+import type { Clock } from "../../core/registry/registry.ts";
 
 const config = JSON.parse(Deno.args[0]);
+const opts: { clockOffsetFile?: string } = JSON.parse(Deno.args[1] ?? "{}");
+
+function offsetClock(file: string): Clock {
+  return {
+    now() {
+      let offsetS = 0;
+      try {
+        offsetS = Number(Deno.readTextFileSync(file)) || 0;
+      } catch {
+        // no offset yet
+      }
+      return Date.now() + offsetS * 1000;
+    },
+  };
+}
+
 Deno.exit(
   await runRegistryUntilSignal(config, { err: (t) => console.error(t) }, {
     openRelaySocket: () => null,
+    clock: opts.clockOffsetFile ? offsetClock(opts.clockOffsetFile) : undefined,
   }),
 );

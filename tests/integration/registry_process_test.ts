@@ -16,9 +16,9 @@ function freePort(): number {
   return port;
 }
 
-function spawn(config: object): Deno.ChildProcess {
+function spawn(config: object, opts: object = {}): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", PROC, JSON.stringify(config)],
+    args: ["run", "-A", "--unstable-net", PROC, JSON.stringify(config), JSON.stringify(opts)],
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -81,6 +81,59 @@ Deno.test("SIGUSR1 reopens the log file and SIGTERM stops the registry cleanly",
       // already exited
     }
     await child.stderr.cancel();
+    await files.cleanup();
+  }
+});
+
+/** `p`, or a failure saying what never happened after `ms`. */
+async function within<T>(p: Promise<T>, what: string, ms = 10000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`never happened: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("a fatal clean-up error stops the registry with status 1 and one line naming it", async () => {
+  const files = await registryFiles({ gracePeriod: 10 });
+  const port = freePort();
+  const clockOffsetFile = `${files.dir}/clock-offset`;
+  const child = spawn({ ...files.config, port, verbose: 2 }, { clockOffsetFile });
+  try {
+    await waitReady(port);
+    const base = `http://127.0.0.1:${port}`;
+    const cert = await fetch(
+      base + target("requestCertificate", [
+        ["token", ""],
+        ["req", (await nodeCsr(0)).csr],
+      ]),
+    );
+    await cert.body?.cancel();
+    assert.equal(cert.status, 200, "the first certificate makes the registry node");
+    // A year later the registry node's certificate is long expired: the clean-up that the next
+    // change schedules finds the registry cannot go on.
+    await Deno.writeTextFile(clockOffsetFile, String(366 * 86400));
+    const token = await fetch(base + target("addToken", [["email", "a@b"], ["token", "t"]]));
+    await token.body?.cancel();
+    const status = await within(child.status, "the registry stopped after the fatal error");
+    assert.equal(status.code, 1);
+    const cause = /registry node 0000000000000000 expired more than the grace period ago/;
+    const stderr = (await new Response(child.stderr).text()).split("\n");
+    assert.equal(stderr.filter((l) => cause.test(l)).length, 1, stderr.join("\n"));
+    const log = (await Deno.readTextFile(files.config.logfile!)).split("\n");
+    assert.equal(log.filter((l) => cause.test(l)).length, 1, log.join("\n"));
+    assert.ok(!log.some((l) => /Registry stopped$/.test(l)), "no clean-stop line");
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await child.stderr.cancel().catch(() => {});
     await files.cleanup();
   }
 });
