@@ -89,13 +89,16 @@ export async function runRegistryUntilSignal(
     return 1;
   }
   const log = deps.log ?? createLogger(resolved.verbose, (l) => logFile.write(l));
+  /** Logs an error and shows it on stderr, once when the log goes there already. */
+  const report = (msg: string) => {
+    log.error(msg);
+    if (deps.log || !logFile.reachesIo) io.err(msg);
+  };
   let running;
   try {
     running = await startRegistry(resolved, { ...deps, log });
   } catch (e) {
-    const msg = `Cannot start the registry: ${describeError(e)}`;
-    log.error(msg);
-    io.err(msg);
+    report(`Cannot start the registry: ${describeError(e)}`);
     logFile.close();
     return 1;
   }
@@ -118,9 +121,7 @@ export async function runRegistryUntilSignal(
     await running.finished;
     log.info("Registry stopped");
   } catch (e) {
-    const msg = `Registry stopped after a fatal error: ${describeError(e)}`;
-    log.error(msg);
-    io.err(msg);
+    report(`Registry stopped after a fatal error: ${describeError(e)}`);
     code = 1;
   } finally {
     for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);

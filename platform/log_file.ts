@@ -54,6 +54,11 @@ export class LogFile {
     return this.path === "" || this.path === "-";
   }
 
+  /** Whether a line written now also reaches `io.err` (stderr by choice, mirrored, no file). */
+  get reachesIo(): boolean {
+    return this.toStderr || this.#mirror || this.#file === null;
+  }
+
   /** Lines dropped because the file could not be written, since this object was made. */
   get dropped(): number {
     return this.#dropped;

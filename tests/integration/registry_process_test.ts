@@ -138,6 +138,28 @@ Deno.test("a fatal clean-up error stops the registry with status 1 and one line 
   }
 });
 
+Deno.test("a registry logging to standard error that cannot start says why once", async () => {
+  const files = await registryFiles();
+  const missing = `${files.dir}/missing.crt`;
+  const child = spawn({ ...files.config, ca: missing, logfile: "-" });
+  try {
+    const status = await within(child.status, "the registry gave up starting");
+    assert.equal(status.code, 1);
+    const stderr = (await new Response(child.stderr).text()).split("\n");
+    const reports = stderr.filter((l) => l.includes(`Cannot read CA certificate "${missing}"`));
+    assert.equal(reports.length, 1, stderr.join("\n"));
+    assert.match(reports[0], /Cannot start the registry: .*No such file/);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await child.stderr.cancel().catch(() => {});
+    await files.cleanup();
+  }
+});
+
 Deno.test("a registry whose log file is on a full disk keeps answering and says so once", async () => {
   const files = await registryFiles();
   const port = freePort();

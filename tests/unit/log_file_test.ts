@@ -74,3 +74,21 @@ Deno.test('"-" logs to standard error, and a failing stderr does not throw eithe
   broken.write("lost");
   assert.equal(broken.toStderr, true);
 });
+
+Deno.test("reachesIo tells whether a line also goes to io.err: stderr, mirrored or no file", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "re6st-logfile-" });
+  const io = recordingIo();
+  const plain = new LogFile(`${dir}/a.log`, io, { mirror: false });
+  const mirrored = new LogFile(`${dir}/b.log`, io, { mirror: true });
+  try {
+    assert.equal(new LogFile("-", io, { mirror: false }).reachesIo, true);
+    assert.equal(plain.reachesIo, false);
+    assert.equal(mirrored.reachesIo, true);
+    plain.close();
+    assert.equal(plain.reachesIo, true, "a closed file writes to io.err");
+  } finally {
+    plain.close();
+    mirrored.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
