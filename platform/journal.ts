@@ -1,11 +1,21 @@
 /**
  * The journal shared by every {@link Platform}: it turns {@link KernelOps} into a platform
  * that remembers what it added, converges to a desired state, and undoes exactly its own
- * changes in reverse order (STYLE.md 6).
+ * changes in reverse order (STYLE.md 6). With a {@link JournalStore} the journal is also
+ * written out before every change, so that the run after a kill -9 undoes exactly the
+ * changes of the killed run and nothing else.
  */
 import type { Logger } from "../core/log.ts";
 import { addressKey, routeKey } from "./cidr.ts";
-import type { AddressSpec, Change, KernelOps, Leftovers, Platform, RouteSpec } from "./types.ts";
+import type {
+  AddressSpec,
+  Change,
+  JournalStore,
+  KernelOps,
+  Leftovers,
+  Platform,
+  RouteSpec,
+} from "./types.ts";
 
 function changeKey(c: Change): string {
   switch (c.kind) {
@@ -20,7 +30,8 @@ function changeKey(c: Change): string {
   }
 }
 
-function describe(c: Change): string {
+/** One line naming a change, for logs. */
+export function describe(c: Change): string {
   switch (c.kind) {
     case "address":
       return `address ${c.spec.address} on ${c.spec.dev}`;
@@ -44,47 +55,62 @@ function describe(c: Change): string {
 export function journaled(ops: KernelOps, opts: { log?: Logger } = {}): Platform {
   const log = opts.log;
   const journal: Change[] = [];
+  /** Changes about to be made: stored with the journal until known made or not. */
+  const intents = new Map<number, Change>();
+  let nextIntent = 0;
+  let store: JournalStore | null = null;
+  let saving: Promise<void> = Promise.resolve();
+  /** Writes journal and intents out, after any write in progress; never throws. */
+  const save = (): Promise<void> => {
+    if (!store) return Promise.resolve();
+    const target = store;
+    const snapshot = [...journal, ...intents.values()];
+    saving = saving.then(() => target.save(snapshot)).catch((e) =>
+      log?.warn(`Cannot save the journal of kernel changes: ${e instanceof Error ? e.message : e}`)
+    );
+    return saving;
+  };
   const has = (key: string) => journal.some((c) => changeKey(c) === key);
   const forget = (key: string) => {
     const i = journal.findIndex((c) => changeKey(c) === key);
     if (i >= 0) journal.splice(i, 1);
+    return i >= 0;
   };
   const record = (c: Change) => {
     forget(changeKey(c));
     journal.push(c);
     log?.debug(`added ${describe(c)}; it will be removed at exit`);
   };
+  /** Makes `change` (write-ahead when stored); journals it when `make` says it did. */
+  const make = async (c: Change, makeIt: () => Promise<boolean>): Promise<boolean> => {
+    const id = nextIntent++;
+    intents.set(id, c);
+    let made = false;
+    try {
+      if (store) await save();
+      made = await makeIt();
+    } finally {
+      intents.delete(id);
+      if (made) record(c);
+      if (store) await save();
+    }
+    return made;
+  };
+  /** Removes an object; forgets it from the journal (and the store) once removed. */
+  const unmake = async (key: string, removeIt: () => Promise<boolean>): Promise<boolean> => {
+    const removed = await removeIt();
+    if (forget(key) && store) await save();
+    return removed;
+  };
 
-  const addAddress = async (a: AddressSpec) => {
-    const added = await ops.addAddress(a);
-    if (added) record({ kind: "address", spec: a });
-    return added;
-  };
-  const removeAddress = async (a: AddressSpec) => {
-    const removed = await ops.removeAddress(a);
-    forget(`address ${addressKey(a)}`);
-    return removed;
-  };
-  const addRoute = async (r: RouteSpec) => {
-    const added = await ops.addRoute(r);
-    if (added) record({ kind: "route", spec: r });
-    return added;
-  };
-  const removeRoute = async (r: RouteSpec) => {
-    const removed = await ops.removeRoute(r);
-    forget(`route ${routeKey(r)}`);
-    return removed;
-  };
-  const createTap = async (name: string) => {
-    const added = await ops.createTap(name);
-    if (added) record({ kind: "tap", name });
-    return added;
-  };
-  const deleteTap = async (name: string) => {
-    const removed = await ops.deleteTap(name);
-    forget(`tap ${name}`);
-    return removed;
-  };
+  const addAddress = (a: AddressSpec) =>
+    make({ kind: "address", spec: a }, () => ops.addAddress(a));
+  const removeAddress = (a: AddressSpec) =>
+    unmake(`address ${addressKey(a)}`, () => ops.removeAddress(a));
+  const addRoute = (r: RouteSpec) => make({ kind: "route", spec: r }, () => ops.addRoute(r));
+  const removeRoute = (r: RouteSpec) => unmake(`route ${routeKey(r)}`, () => ops.removeRoute(r));
+  const createTap = (name: string) => make({ kind: "tap", name }, () => ops.createTap(name));
+  const deleteTap = (name: string) => unmake(`tap ${name}`, () => ops.deleteTap(name));
 
   const undo = async (c: Change) => {
     switch (c.kind) {
@@ -115,11 +141,13 @@ export function journaled(ops: KernelOps, opts: { log?: Logger } = {}): Platform
     async setSysctl(key, value) {
       const previous = await ops.getSysctl(key);
       if (previous === value) return;
-      await ops.putSysctl(key, value);
       // Keep the oldest previous value when the same key is set twice.
       const earlier = journal.find((c) => c.kind === "sysctl" && c.key === key);
       const first = earlier?.kind === "sysctl" ? earlier.previous : previous;
-      record({ kind: "sysctl", key, value, previous: first });
+      await make({ kind: "sysctl", key, value, previous: first }, async () => {
+        await ops.putSysctl(key, value);
+        return true;
+      });
     },
 
     async apply(want) {
@@ -146,6 +174,31 @@ export function journaled(ops: KernelOps, opts: { log?: Logger } = {}): Platform
 
     changes: () => [...journal],
 
+    async persistJournal(s) {
+      store = s;
+      await save();
+    },
+
+    async undoPrevious(previous) {
+      const kept: Change[] = [];
+      for (const c of [...previous].reverse()) {
+        try {
+          await undo(c);
+          log?.debug(`removed ${describe(c)} (left by a previous run)`);
+        } catch (e) {
+          kept.unshift(c);
+          log?.warn(
+            `could not remove ${describe(c)} left by a previous run: ${e}; ` +
+              "will retry at exit",
+          );
+        }
+      }
+      // Kept oldest first, before this run's changes: undone last.
+      journal.unshift(...kept);
+      if (kept.length && store) await save();
+      return kept.length;
+    },
+
     async undoAll() {
       const errors: unknown[] = [];
       for (const c of [...journal].reverse()) {
@@ -158,6 +211,7 @@ export function journaled(ops: KernelOps, opts: { log?: Logger } = {}): Platform
           log?.warn(`could not remove ${describe(c)}: ${e}; will retry on the next undo`);
         }
       }
+      await save();
       if (errors.length) {
         throw new AggregateError(errors, `Could not undo ${errors.length} platform change(s)`);
       }

@@ -52,6 +52,12 @@ export type Change =
   | { kind: "tap"; name: string }
   | { kind: "sysctl"; key: string; value: string; previous: string };
 
+/** Where a platform keeps its journal between runs (a node killed with -9 leaves it). */
+export interface JournalStore {
+  /** Replaces the stored journal with `changes` (oldest first). */
+  save(changes: readonly Change[]): Promise<void>;
+}
+
 /** What to look for when a node starts after a crash (kill -9 leaves state behind). */
 export interface LeftoverQuery {
   /** Networks (CIDR) whose addresses and routes belong to re6st: the network, the IPv4 one. */
@@ -124,6 +130,18 @@ export interface Platform extends Omit<KernelOps, "putSysctl"> {
   removeLeftovers(l: Leftovers): Promise<void>;
   /** Changes made and not yet undone, oldest first. */
   changes(): readonly Change[];
+  /**
+   * From now on, writes the journal to `store` before each change (with the change about to
+   * be made) and after it, so that the next run can undo exactly this run's changes after a
+   * crash (see {@link undoPrevious}).
+   */
+  persistJournal(store: JournalStore): Promise<void>;
+  /**
+   * Undoes the changes a previous run journaled, newest first; objects already gone are
+   * fine. Changes that cannot be undone join this journal (retried by undoAll); returns
+   * their number.
+   */
+  undoPrevious(changes: readonly Change[]): Promise<number>;
   /**
    * Undoes every journaled change, newest first; idempotent. Keeps going past failures and
    * then throws an AggregateError; changes that failed to undo stay journaled for a retry.

@@ -12,7 +12,15 @@ import { type Identity, loadIdentity } from "./identity.ts";
 import { CONTROL_SOCKET_NAME } from "../constants.ts";
 import { ServedClients } from "./hooks.ts";
 import { controlAnswer } from "./status_document.ts";
-import { babelInput, ipv4State, networkRoute, nodeAddress, removeLeftovers } from "./kernel.ts";
+import {
+  babelInput,
+  ipv4State,
+  journalFile,
+  KERNEL_JOURNAL_FILE,
+  networkRoute,
+  nodeAddress,
+  removeLeftovers,
+} from "./kernel.ts";
 import type { NodeParts } from "./parts.ts";
 import { type ChildRecord, claimRunDir } from "./pids.ts";
 import {
@@ -225,13 +233,10 @@ export class Node {
       );
     }
     checkStop(stop);
+    // Before any kernel change: what a killed previous run journaled goes, then this run's
+    // changes are journaled in the same file.
+    await removeLeftovers(p.platform, journalFile(p.files, `${o.run}/${KERNEL_JOURNAL_FILE}`), log);
     const cache = this.#cache = p.openCache(`${o.state}/cache.db`);
-    const cachedIpv4 = cache.config().ipv4;
-    await removeLeftovers(
-      p.platform,
-      [identity.networkCidr, ...(typeof cachedIpv4 === "string" ? [cachedIpv4] : [])],
-      log,
-    );
     checkStop(stop);
 
     // 3. Network configuration, then certificate and CA renewal.
@@ -446,7 +451,13 @@ export class Node {
     if (this.#hookServer) await attempt("close the hook socket", () => this.#hookServer!.close());
     await attempt("remove addresses, routes and taps", () => p.platform.undoAll());
     if (this.#control) await attempt("close the control socket", () => this.#control!.close());
-    if (this.#record) {
+    const left = p.platform.changes().length;
+    if (this.#record && left) {
+      log.warn(
+        `Keeping ${this.options.run}: its ${KERNEL_JOURNAL_FILE} lists ${left} change(s) ` +
+          "that could not be undone; the next start removes them",
+      );
+    } else if (this.#record) {
       await attempt(`remove ${this.options.run}`, () => p.files.remove(this.options.run));
     }
     if (this.#cache) {

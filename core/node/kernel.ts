@@ -1,11 +1,18 @@
 // The node's kernel state (PROTOCOL.md §7.1 steps 4, 8, 10; §8.2; §1.6), made through the
-// journaling Platform so that teardown removes exactly what the node added, and babeld's
+// journaling Platform so that teardown removes exactly what the node added (and, through the
+// journal file of the run folder, the next start after a kill -9), and babeld's
 // configuration input.
 
 import type { BabelConfigInput } from "../babel/config.ts";
 import type { Logger } from "../log.ts";
 import type { NodeOptions } from "../options/node.ts";
-import type { AddressSpec, Platform, RouteSpec } from "../../platform/types.ts";
+import type {
+  AddressSpec,
+  Change,
+  JournalStore,
+  Platform,
+  RouteSpec,
+} from "../../platform/types.ts";
 import type { Identity } from "./identity.ts";
 import type { EffectiveSettings, Ipv4Payload } from "./settings.ts";
 
@@ -36,26 +43,104 @@ export function ipv4State(
   return { routes, addresses };
 }
 
+/** File of the run folder journaling the node's kernel changes (left behind by a kill -9). */
+export const KERNEL_JOURNAL_FILE = "kernel-journal.json";
+
+/** Files the kernel journal is kept in. */
+export interface JournalFiles {
+  readText(path: string): Promise<string | null>;
+  writeText(path: string, text: string, mode?: number): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+}
+
+/** The journal at `path`: written to `<path>.tmp` then renamed, so never half written. */
+export function journalFile(
+  files: JournalFiles,
+  path: string,
+): JournalStore & { load(): Promise<Change[]> } {
+  return {
+    async save(changes) {
+      await files.writeText(`${path}.tmp`, JSON.stringify(changes) + "\n", 0o600);
+      await files.rename(`${path}.tmp`, path);
+    },
+    async load() {
+      const text = await files.readText(path);
+      return text === null ? [] : parseJournal(text);
+    },
+  };
+}
+
+/** The changes of a stored journal; anything that is not a change is skipped. */
+export function parseJournal(text: string): Change[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(data)) return [];
+  const str = (v: unknown) => typeof v === "string" && v !== "";
+  return data.filter((c): c is Change => {
+    if (typeof c !== "object" || c === null) return false;
+    switch (c.kind) {
+      case "address":
+        return str(c.spec?.address) && str(c.spec?.dev);
+      case "route":
+        return str(c.spec?.dst);
+      case "tap":
+        return str(c.name);
+      case "sysctl":
+        return str(c.key) && typeof c.previous === "string";
+      default:
+        return false;
+    }
+  });
+}
+
+function changeText(c: Change): string {
+  switch (c.kind) {
+    case "address":
+      return `address ${c.spec.address} on ${c.spec.dev}`;
+    case "route": {
+      const r = c.spec;
+      return [
+        "route",
+        r.type && r.type !== "unicast" ? r.type : "",
+        r.dst,
+        r.from ? `from ${r.from}` : "",
+        r.via ? `via ${r.via}` : "",
+        r.dev ? `dev ${r.dev}` : "",
+      ].filter((x) => x).join(" ");
+    }
+    case "tap":
+      return `tap ${c.name}`;
+    case "sysctl":
+      return `sysctl ${c.key} back to ${c.previous}`;
+  }
+}
+
 /**
- * Removes what a node killed with -9 left behind: addresses and routes inside the network
- * (and the IPv4 payload network), and re6st tap devices. Returns how many objects it removed.
+ * Undoes exactly what the previous run journaled (a node killed with -9 leaves its kernel
+ * changes behind), then journals this run's changes to the same store. Objects the node did
+ * not add (an operator's addresses, routes or taps) are never touched. Returns how many
+ * changes it found.
  */
 export async function removeLeftovers(
   platform: Platform,
-  networks: string[],
+  store: JournalStore & { load(): Promise<Change[]> },
   log: Logger,
 ): Promise<number> {
-  const found = await platform.listLeftovers({ networks });
-  const count = found.addresses.length + found.routes.length + found.taps.length;
-  if (count === 0) return 0;
-  const what = [
-    ...found.addresses.map((a) => `address ${a.address} on ${a.dev}`),
-    ...found.routes.map((r) => `route ${r.type ?? ""} ${r.dst}${r.from ? ` from ${r.from}` : ""}`),
-    ...found.taps.map((t) => `tap ${t}`),
-  ].map((s) => s.replace(/ +/g, " "));
-  log.warn(`Removing ${count} leftover(s) of a previous run: ${what.join(", ")}`);
-  await platform.removeLeftovers(found);
-  return count;
+  const found = await store.load();
+  if (found.length) {
+    log.warn(
+      `Removing ${found.length} leftover(s) of a previous run: ` +
+        found.map(changeText).join(", "),
+    );
+    const kept = await platform.undoPrevious(found);
+    if (kept) log.warn(`${kept} leftover(s) could not be removed; retrying at exit`);
+  }
+  await platform.persistJournal(store);
+  return found.length;
 }
 
 /** babeld's configuration input for this node (§8.3 as adapted in core/babel/config.ts). */

@@ -332,6 +332,15 @@ Deno.test({
       assert.ok(left.some((l) => l.includes("re6stnet-tcp")), `the tap survives: ${left}`);
       assert.ok(left.some((l) => l.includes("2001:db8:42::1/64")), `the address survives: ${left}`);
 
+      // The operator's own objects, in the re6st network and named like a re6st tap: the
+      // next start removes only what the killed node journaled, never these.
+      const mine = [
+        ["ip", "tuntap", "add", "dev", "re6stnet-op", "mode", "tap"],
+        ["ip", "-6", "addr", "add", "2001:db8:42:ff::1/64", "dev", "re6stnet-op"],
+        ["ip", "-6", "route", "add", "unreachable", "2001:db8:42:fe::/64", "proto", "static"],
+      ];
+      for (const argv of mine) assert.equal((await lab.exec("a", argv)).code, 0, argv.join(" "));
+
       const second = await startNode(lab, "a", dir, ca, certs[0], keys[0], []);
       try {
         let exited = false;
@@ -351,10 +360,16 @@ Deno.test({
           "babeld",
           "openvpn",
         ]);
+        const kept = (await traces(lab, "a")).join("\n");
+        assert.match(kept, /re6stnet-op/, "the operator's tap is kept");
+        assert.match(kept, /2001:db8:42:ff::1\/64/, "the operator's address is kept");
+        assert.match(kept, /unreachable 2001:db8:42:fe::\/64/, "the operator's route is kept");
       } catch (e) {
         console.error(await nodeLog(second));
         throw e;
       }
+      await lab.exec("a", ["ip", "-6", "route", "del", "unreachable", "2001:db8:42:fe::/64"]);
+      await lab.exec("a", ["ip", "link", "del", "dev", "re6stnet-op"]);
       await stopCleanly(lab, second);
     }),
 });

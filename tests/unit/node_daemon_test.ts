@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { openCache } from "../../core/node/cache.ts";
 import { Node, type NodeExit } from "../../core/node/daemon.ts";
 import type { ServedBook } from "../../core/node/served.ts";
 import { baseTunnels } from "../../core/node/tunnels.ts";
@@ -157,29 +159,107 @@ Deno.test("a stop during start-up, while the registry is unreachable, leaves not
   assert.deepEqual(w.removed, ["/run"]);
 });
 
-Deno.test("leftovers of a node killed with -9 are removed before anything is added", async () => {
-  const platform = createRecorderPlatform({ loopbackLinkLocalRoute: false });
-  await platform.createTap("re6stnet-tcp");
-  await platform.addAddress({ address: "2001:db8:42:6::1/64", dev: "lo" });
-  await platform.addRoute({ type: "unreachable", dst: "2001:db8:42::/48" });
-  await platform.addRoute({
-    dst: "2001:db8:42:9::/64",
-    via: "fe80::1",
-    dev: "re6stnet-tcp",
-    proto: "babel",
-  });
-  platform.ops.length = 0;
+const JOURNAL = "/run/kernel-journal.json";
+
+Deno.test("after a kill -9 the next start removes exactly what the killed run journaled", async () => {
+  const platform = createRecorderPlatform({ links: ["lo", "eth0"] });
+  const m = platform.model;
+  // Left by the killed run, and listed in its journal; babeld's route goes with the tap.
+  m.links.set("re6stnet-tcp", { kind: "tap", up: true, mtu: 1500 });
+  m.addresses.push({ address: "2001:db8:42:6::1/64", dev: "lo" });
+  m.routes.push({ type: "unreachable", dst: "2001:db8:42::/48" });
+  m.routes.push({ dst: "2001:db8:42:9::/64", via: "fe80::1", dev: "re6stnet-tcp", proto: "babel" });
+  // The operator's, inside the network or named like a re6st tap: never the node's to remove.
+  m.links.set("re6stnet-op", { kind: "tap", up: true, mtu: 1500 });
+  m.addresses.push({ address: "2001:db8:42:ff::1/64", dev: "eth0" });
+  m.routes.push({ dst: "2001:db8:42:ff::/64", dev: "eth0", proto: "static" });
   const w = await world({ platform });
+  w.files.set(
+    JOURNAL,
+    JSON.stringify([
+      { kind: "tap", name: "re6stnet-tcp" },
+      { kind: "address", spec: { address: "2001:db8:42:6::1/64", dev: "lo" } },
+      { kind: "route", spec: { type: "unreachable", dst: "2001:db8:42::/48" } },
+    ]),
+  );
   const [node, run] = await started(w);
-  assert.deepEqual(w.platform.ops.slice(0, 4), [
+  assert.deepEqual(w.platform.ops.slice(0, 3), [
     "ip -6 route del unreachable 2001:db8:42::/48",
-    "ip -6 route del 2001:db8:42:9::/64 via fe80::1 dev re6stnet-tcp proto babel",
     "ip -6 addr del 2001:db8:42:6::1/64 dev lo",
     "ip link del dev re6stnet-tcp",
   ]);
-  assert.ok(w.log.lines.some((l) => /Removing 4 leftover\(s\) of a previous run/.test(l)));
+  assert.ok(
+    w.log.lines.some((l) =>
+      l.includes(
+        "Removing 3 leftover(s) of a previous run: tap re6stnet-tcp, " +
+          "address 2001:db8:42:6::1/64 on lo, route unreachable 2001:db8:42::/48",
+      )
+    ),
+  );
   node.stop();
   await run;
+  assert.deepEqual(w.platform.state(), [
+    "address 2001:db8:42:ff::1/64 dev eth0",
+    "link eth0 other up mtu 65536",
+    "link lo other up mtu 65536",
+    "link re6stnet-op tap up mtu 1500",
+    "route 2001:db8:42:ff::/64 dev eth0 proto static",
+  ]);
+});
+
+Deno.test("each kernel change is in the journal file before it is made", async () => {
+  let w: FakeWorld | null = null;
+  const seen: string[] = [];
+  const platform = createRecorderPlatform({
+    loopbackLinkLocalRoute: true,
+    fail(line) {
+      if (/ (add|tuntap add) /.test(line) && !line.includes("::/128")) {
+        const stored = JSON.parse(w!.files.get(JOURNAL) ?? "[]") as unknown[];
+        seen.push(`${line}: ${stored.length}`);
+      }
+      return undefined;
+    },
+  });
+  w = await world({ platform });
+  const [node, run] = await started(w);
+  // The n-th change made finds n entries in the file: the n − 1 before and itself.
+  assert.deepEqual(seen, [
+    "ip tuntap add dev re6stnet-tcp mode tap: 1",
+    "ip -6 addr add 2001:db8:42:6::1/64 dev lo: 2",
+    "ip -6 route add unreachable 2001:db8:42::/48: 3",
+  ]);
+  assert.equal(JSON.parse(w.files.get(JOURNAL)!).length, 3);
+  node.stop();
+  await run;
+  assert.equal(w.files.has(JOURNAL), false, "removed with the run folder at a clean exit");
+});
+
+Deno.test("changes teardown cannot undo stay journaled, and the next start removes them", async () => {
+  let failing = true;
+  const platform = createRecorderPlatform({
+    loopbackLinkLocalRoute: true,
+    fail: (line) =>
+      failing && line === "ip link del dev re6stnet-tcp" ? "Device or resource busy" : undefined,
+  });
+  const w = await world({ platform });
+  const [node, run] = await started(w);
+  node.stop();
+  await run;
+  assert.deepEqual(w.removed, [], "the run folder is kept");
+  assert.deepEqual(JSON.parse(w.files.get(JOURNAL)!), [{ kind: "tap", name: "re6stnet-tcp" }]);
+  assert.ok(
+    w.log.lines.some((l) => /Keeping \/run: its kernel-journal.json lists 1 change/.test(l)),
+  );
+  failing = false;
+  const db = new DatabaseSync(":memory:"); // the first run closed its cache
+  const again = new Node(nodeOptions(BASE), { ...w.parts, openCache: () => openCache(db) });
+  const second = again.run();
+  await until(() => again.status().state === "running", "the second run up");
+  assert.ok(
+    w.log.lines.some((l) => /Removing 1 leftover\(s\) of a previous run: tap re6stnet-tcp/.test(l)),
+  );
+  again.stop();
+  await second;
   assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
 });
 
