@@ -144,7 +144,8 @@ export class Relay {
 
   /**
    * Sends `code` to `start` prefixes and collects answers until `silenceMs` pass with nothing
-   * sent or received; `onAnswer` may return more prefixes to ask (crawls).
+   * sent or received; `onAnswer` may return more prefixes to ask (crawls). Ends at once when
+   * nothing could be sent (no prefix, or no relay socket).
    */
   async crawl(
     code: number,
@@ -153,6 +154,7 @@ export class Relay {
     silenceMs = this.timeoutMs,
   ): Promise<void> {
     const asked = new Set<Bits>();
+    let sent = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let finish!: () => void;
     const done = new Promise<void>((resolve) => finish = resolve);
@@ -164,7 +166,10 @@ export class Relay {
       for (const p of prefixes) {
         if (asked.has(p)) continue;
         asked.add(p);
-        if (await this.#send(p, code)) arm();
+        if (await this.#send(p, code)) {
+          sent++;
+          arm();
+        }
       }
     };
     const waiter: Waiter = {
@@ -180,7 +185,7 @@ export class Relay {
     arm();
     try {
       await ask(start);
-      await done;
+      if (sent) await done;
     } finally {
       clearTimeout(timer);
       this.#waiters.delete(waiter);
