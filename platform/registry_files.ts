@@ -7,9 +7,15 @@ import { type Mailer, mboxMailer, smtpMailer } from "../core/registry/mail.ts";
 import type { ResolvedRegistryConfig } from "../core/registry/config.ts";
 import type { DurableSync } from "../core/registry/service.ts";
 
-/** Readies the registry database at `path` before SQLite opens it: creates its folder. */
+/**
+ * Readies the registry database at `path` before SQLite opens it: creates its folder, and the
+ * file readable by its owner only (it holds tokens and the Babel keys; SQLite gives its WAL
+ * the same mode).
+ */
 export async function prepareRegistryDb(path: string): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
+  (await Deno.open(path, { create: true, write: true, mode: 0o600 })).close();
+  await Deno.chmod(path, 0o600);
 }
 
 /**
