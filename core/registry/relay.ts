@@ -31,7 +31,7 @@ interface Waiter {
 
 /** Options of Relay. */
 export interface RelayOptions {
-  /** Where the local node listens (default [::1]:326). */
+  /** Where the local node listens, the only source of answers (default [::1]:326). */
   host?: string;
   port?: number;
   /** Answer deadline of single queries and silence of crawls, ms (default 3000). */
@@ -62,7 +62,17 @@ export function decodeRelay(
   return { prefix, code: data[nul + 1], payload: data.subarray(nul + 2) };
 }
 
-/** Talks to the local node over UDP; every wait ends within the timeout. */
+/** Host and port of a received datagram's source, when it has them. */
+function udpSource(addr: unknown): { hostname: string; port: number } | null {
+  if (typeof addr !== "object" || addr === null) return null;
+  const { hostname, port } = addr as { hostname?: unknown; port?: unknown };
+  return typeof hostname === "string" && typeof port === "number" ? { hostname, port } : null;
+}
+
+/**
+ * Talks to the local node over UDP and takes answers only from it; every wait ends within the
+ * timeout.
+ */
 export class Relay {
   readonly #socket: DatagramSocket | null;
   readonly #log: Logger;
@@ -83,13 +93,23 @@ export class Relay {
 
   async #receiveLoop(socket: DatagramSocket): Promise<void> {
     while (!this.#closed) {
-      let data: Uint8Array;
+      let data: Uint8Array, from: unknown;
       try {
-        [data] = await socket.receive();
+        [data, from] = await socket.receive();
       } catch (e) {
         if (this.#closed) return;
         // ICMP errors from a missing node surface here on some systems: keep listening.
         this.#log.debug(`Relay receive failed: ${e}`);
+        continue;
+      }
+      // Answers are unauthenticated: only the local node may give them (§5.8).
+      const src = udpSource(from);
+      if (src?.hostname !== this.#to.hostname || src.port !== this.#to.port) {
+        const who = src ? `[${src.hostname}]:${src.port}` : "an unknown source";
+        this.#log.debug(
+          `Relay: ignoring a datagram from ${who}: only the local node ` +
+            `[${this.#to.hostname}]:${this.#to.port} answers`,
+        );
         continue;
       }
       const m = decodeRelay(data);

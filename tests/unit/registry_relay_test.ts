@@ -82,3 +82,30 @@ Deno.test("versions still waits for the nodes it asked", async () => {
     await relay.close();
   }
 });
+
+Deno.test("relay answers from anywhere but the local node's peer port are ignored and logged", async () => {
+  const sock = fakeSocket();
+  const log = memoryLogger(3);
+  const relay = new Relay(sock, log, { port: 4326, timeoutMs: 200 });
+  const prefix = "0000000000000001";
+  const forged = encodeRelay(prefix, 1, new TextEncoder().encode("forged"));
+  const from = (hostname: string, port: number) => ({ transport: "udp" as const, hostname, port });
+  try {
+    const first = relay.query(prefix, 1);
+    while (!sock.sent.length) await new Promise((r) => setTimeout(r, 1));
+    assert.deepEqual(sock.sent[0].to, from("::1", 4326));
+    sock.push(forged, from("2001:db8::7", 4326)); // a remote host guessing the port
+    sock.push(forged, from("::1", 4327)); // another local program
+    assert.equal(await first, null, "a forged answer is not taken");
+    const ignored = log.lines.filter((l) => / DEBUG .*ignoring a datagram from/.test(l));
+    assert.equal(ignored.length, 2, log.lines.join("\n"));
+    assert.match(ignored[0], /\[2001:db8::7\]:4326/);
+    assert.match(ignored[1], /\[::1\]:4327/);
+    const second = relay.query(prefix, 1);
+    while (sock.sent.length < 2) await new Promise((r) => setTimeout(r, 1));
+    sock.push(encodeRelay(prefix, 1, new TextEncoder().encode("real")), from("::1", 4326));
+    assert.equal(new TextDecoder().decode((await second)!), "real");
+  } finally {
+    await relay.close();
+  }
+});
