@@ -2,7 +2,6 @@
 // addresses, and the UDP socket of the relay through the local node.
 
 import type { Logger } from "../core/log.ts";
-import type { DatagramSocket } from "../core/registry/relay.ts";
 import type { RpcRequest } from "../core/registry/rpc.ts";
 import type { HttpListeners, RpcHandler } from "../core/registry/service.ts";
 
@@ -64,10 +63,13 @@ export function listenHttp(
   };
 }
 
-/** Opens the IPv6 UDP socket of the relay; null when unavailable. */
-export function openRelaySocket(): DatagramSocket | null {
+/**
+ * Opens the UDP socket of the relay on ::1 (any port), where only local programs can reach it;
+ * null when unavailable.
+ */
+export function openRelaySocket(): Deno.DatagramConn | null {
   try {
-    return Deno.listenDatagram({ transport: "udp", hostname: "::", port: 0 });
+    return Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 });
   } catch {
     return null;
   }
