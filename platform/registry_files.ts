@@ -8,14 +8,33 @@ import type { ResolvedRegistryConfig } from "../core/registry/config.ts";
 import type { DurableSync } from "../core/registry/service.ts";
 
 /**
- * Readies the registry database at `path` before SQLite opens it: creates its folder, and the
- * file readable by its owner only (it holds tokens and the Babel keys; SQLite gives its WAL
- * the same mode).
+ * Readies the registry database at `path` before SQLite opens it: creates its folder (0700, an
+ * existing one is left as it is), and the file readable by its owner only (it holds tokens and
+ * the Babel keys; SQLite gives a new WAL and shared-memory file the same mode, older ones are
+ * brought back to it).
  */
 export async function prepareRegistryDb(path: string): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  (await Deno.open(path, { create: true, write: true, mode: 0o600 })).close();
-  await Deno.chmod(path, 0o600);
+  const dir = dirname(path);
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new Error(`Cannot create the registry database folder "${dir}"`, { cause: e });
+  }
+  try {
+    (await Deno.open(path, { create: true, write: true, mode: 0o600 })).close();
+    await Deno.chmod(path, 0o600); // an older file, or a umask that took bits away
+    for (const extra of [`${path}-wal`, `${path}-shm`]) {
+      try {
+        await Deno.chmod(extra, 0o600);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+  } catch (e) {
+    throw new Error(`Cannot make the registry database "${path}" private (mode 0600)`, {
+      cause: e,
+    });
+  }
 }
 
 /**

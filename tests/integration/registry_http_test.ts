@@ -49,6 +49,24 @@ async function withRegistry(
   }
 }
 
+Deno.test("a registry started on a new folder keeps its database, WAL and shared memory private", async () => {
+  const files = await registryFiles();
+  const db = `${files.dir}/state/registry.db`;
+  const reg = await startRegistry({ ...files.config, db }, {
+    log: memoryLogger(3),
+    openRelaySocket: () => null,
+  });
+  const mode = async (p: string) => (await Deno.stat(p)).mode! & 0o777;
+  try {
+    await new RegistryClient(`http://127.0.0.1:${reg.port}/`).addToken("a@b", "tok");
+    assert.equal(await mode(`${files.dir}/state`), 0o700);
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) assert.equal(await mode(f), 0o600, f);
+  } finally {
+    await reg.stop();
+    await files.cleanup();
+  }
+});
+
 Deno.test("enrolls anonymously, authenticates, survives a restart and keeps every record", async () => {
   const files = await registryFiles();
   const log = memoryLogger(3);
