@@ -59,6 +59,8 @@ export class IdentityError extends Error {
   ) {
     super(`Cannot load ${what} "${path}": ${reason}`, options);
   }
+  /** The reason already says, in words, what the cause was (see describeError). */
+  readonly causeInMessage = true;
 }
 
 /** A short reason for a failed file read: "no such file", "permission denied", … */

@@ -35,3 +35,19 @@ Deno.test("non-Error values, empty messages, multi-line texts and cause loops gi
     "like an error: why",
   );
 });
+
+Deno.test("an error that already says why in its own words does not repeat its causes", () => {
+  const inner = new Error("No such file or directory (os error 2): readfile '/x'");
+  const outer = Object.assign(
+    new Error('Cannot load certificate "/x": no such file', {
+      cause: inner,
+    }),
+    { causeInMessage: true },
+  );
+  assert.equal(describeError(outer), 'Cannot load certificate "/x": no such file');
+  const wrapped = new Error("Cannot start the node", { cause: outer });
+  assert.equal(
+    describeError(wrapped),
+    'Cannot start the node: Cannot load certificate "/x": no such file',
+  );
+});
