@@ -26,6 +26,15 @@ export { TEST_CA_CERT_PEM, TEST_CA_KEY_PEM };
 /** Network of the test CA. */
 export const TEST_NETWORK_CIDR = "2001:db8:42::/48";
 
+/** DH parameters as a fake registry serves them (only the PEM framing is checked). */
+export const TEST_DH_PEM = "-----BEGIN DH PARAMETERS-----\nMIIB\n-----END DH PARAMETERS-----\n";
+
+/** The required options of a node under test, with its folders under /c, /st, /lg and /run. */
+export const TEST_NODE_ARGS: readonly string[] = [
+  ...["--registry", "http://reg/", "--ca", "/c/ca.crt", "--cert", "/c/cert.crt"],
+  ...["--key", "/c/cert.key", "-s", "/st", "-l", "/lg", "-r", "/run"],
+];
+
 let cachedKey: string | null = null;
 
 /** A 1024-bit node key (the test CA's size), generated once per test process. */
@@ -94,9 +103,9 @@ export function networkConfigBody(
 }
 
 /** Parses node options as the command line would. */
-export function nodeOptions(args: string[]): NodeOptions {
+export function nodeOptions(args: readonly string[]): NodeOptions {
   return toNodeOptions(
-    parseCommandLine(NODE_SPEC, args, { readTextFile: () => "", cwd: "/" }),
+    parseCommandLine(NODE_SPEC, [...args], { readTextFile: () => "", cwd: "/" }),
   );
 }
 

@@ -20,25 +20,9 @@ import {
   nodeKeyPem,
   nodeOptions,
   TEST_CA_CERT_PEM,
+  TEST_DH_PEM as DH,
+  TEST_NODE_ARGS as BASE,
 } from "../helpers/node_fixtures.ts";
-
-const DH = "-----BEGIN DH PARAMETERS-----\nMIIB\n-----END DH PARAMETERS-----\n";
-const BASE = [
-  "--registry",
-  "http://reg/",
-  "--ca",
-  "/c/ca.crt",
-  "--cert",
-  "/c/cert.crt",
-  "--key",
-  "/c/cert.key",
-  "-s",
-  "/st",
-  "-l",
-  "/lg",
-  "-r",
-  "/run",
-];
 
 async function world(
   o: {

@@ -16,26 +16,10 @@ import {
   nodeKeyPem,
   nodeOptions,
   TEST_CA_CERT_PEM,
+  TEST_DH_PEM as DH,
+  TEST_NODE_ARGS as BASE,
 } from "../helpers/node_fixtures.ts";
 import { P, snapshot } from "../helpers/overlay_fakes.ts";
-
-const DH = "-----BEGIN DH PARAMETERS-----\nMIIB\n-----END DH PARAMETERS-----\n";
-const BASE = [
-  "--registry",
-  "http://reg/",
-  "--ca",
-  "/c/ca.crt",
-  "--cert",
-  "/c/cert.crt",
-  "--key",
-  "/c/cert.key",
-  "-s",
-  "/st",
-  "-l",
-  "/lg",
-  "-r",
-  "/run",
-];
 
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 2000; i++) {
