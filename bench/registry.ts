@@ -59,18 +59,7 @@ async function run(
       lat.push(performance.now() - s);
     }
   }));
-  const elapsed = (performance.now() - t0) / 1000;
-  lat.sort((a, b) => a - b);
-  const r2 = (x: number) => Math.round(x * 100) / 100;
-  return {
-    name,
-    clients,
-    ops: lat.length,
-    perSecond: r2(lat.length / elapsed),
-    p50Ms: r2(quantile(lat, 0.5)),
-    p99Ms: r2(quantile(lat, 0.99)),
-    maxMs: r2(lat[lat.length - 1] ?? 0),
-  };
+  return summarize(name, clients, lat, (performance.now() - t0) / 1000);
 }
 
 const dir = await Deno.makeTempDir({ prefix: "re6st-bench-registry-" });

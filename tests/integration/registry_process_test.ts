@@ -24,6 +24,17 @@ function spawn(config: object, opts: object = {}): Deno.ChildProcess {
   }).spawn();
 }
 
+/** Kills the registry process if it still runs and releases its stderr pipe. */
+async function reap(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // already exited
+  }
+  await child.status;
+  await child.stderr.cancel().catch(() => {});
+}
+
 async function waitReady(port: number, deadlineMs = 20000): Promise<void> {
   const end = Date.now() + deadlineMs;
   while (Date.now() < end) {
@@ -75,12 +86,7 @@ Deno.test("SIGUSR1 reopens the log file and SIGTERM stops the registry cleanly",
     assert.equal(status.code, 0);
     assert.match(await Deno.readTextFile(log), /Received SIGTERM: stopping[\s\S]*Registry stopped/);
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already exited
-    }
-    await child.stderr.cancel();
+    await reap(child);
     await files.cleanup();
   }
 });
@@ -128,12 +134,7 @@ Deno.test("a fatal clean-up error stops the registry with status 1 and one line 
     assert.equal(log.filter((l) => cause.test(l)).length, 1, log.join("\n"));
     assert.ok(!log.some((l) => /Registry stopped$/.test(l)), "no clean-stop line");
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already exited
-    }
-    await child.stderr.cancel().catch(() => {});
+    await reap(child);
     await files.cleanup();
   }
 });
@@ -150,12 +151,7 @@ Deno.test("a registry logging to standard error that cannot start says why once"
     assert.equal(reports.length, 1, stderr.join("\n"));
     assert.match(reports[0], /Cannot start the registry: .*No such file/);
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already exited
-    }
-    await child.stderr.cancel().catch(() => {});
+    await reap(child);
     await files.cleanup();
   }
 });
@@ -178,12 +174,7 @@ Deno.test("a registry whose log file is on a full disk keeps answering and says 
     assert.equal(reports.length, 1, stderr);
     assert.match(reports[0], /No space left on device/);
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already exited
-    }
-    await child.stderr.cancel().catch(() => {});
+    await reap(child);
     await files.cleanup();
   }
 });
@@ -220,12 +211,7 @@ Deno.test("kill -9 during issuance loses no issued certificate and never gives a
         stop = true;
         await Promise.all(workers);
       } finally {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // already dead
-        }
-        await child.stderr.cancel();
+        await reap(child);
       }
     }
     const db = openRegistryDb(files.config.db!);
