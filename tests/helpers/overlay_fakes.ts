@@ -307,3 +307,16 @@ export function managerBench(
 export function addr(n: number, extra = ""): string {
   return `10.0.0.${n},1194,udp;10.0.0.${n},1194,tcp${extra}`;
 }
+
+/** A client-connect hook event from node `p` on server tap `dev`. */
+export function clientConnect(p: Bits, dev = "re6stnet-tcp", serial = 100n): ClientConnectEvent {
+  return {
+    type: "client-connect",
+    dev,
+    commonName: cnFromPrefix(p),
+    serial,
+    trustedIp: "10.0.0.77",
+    trustedPort: 40000,
+    time: 0,
+  };
+}

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { cnFromPrefix } from "../../core/addressing.ts";
-import { addr, ll, managerBench, P, route, snapshot } from "../helpers/overlay_fakes.ts";
+import {
+  addr,
+  clientConnect,
+  ll,
+  managerBench,
+  P,
+  route,
+  snapshot,
+} from "../helpers/overlay_fakes.ts";
 
 type Bench = ReturnType<typeof managerBench>;
 
@@ -96,15 +104,7 @@ Deno.test("a retirement ends early when the tunnel dies by itself", async () => 
 
 Deno.test("the server side answers code 3 once its routes no longer go through the client", async () => {
   const b = managerBench();
-  b.connect({
-    type: "client-connect",
-    dev: "re6stnet-tcp",
-    commonName: cnFromPrefix(P(3)),
-    serial: 3n,
-    trustedIp: "10.0.0.3",
-    trustedPort: 5000,
-    time: 0,
-  });
+  b.connect(clientConnect(P(3), "re6stnet-tcp", 3n));
   b.peers.connected = new Set([P(3), P(4)]);
   b.manager.nextRefresh = Infinity;
   b.babel.snap = snapshot([{ prefix: P(3), iface: "re6stnet-tcp", behind: [P(7)] }]);
@@ -147,15 +147,7 @@ Deno.test("the server side answers anyway after timeout, or 2 × hello for the c
 
 Deno.test("a served client leaving aborts the server-side removal", () => {
   const b = managerBench();
-  b.connect({
-    type: "client-connect",
-    dev: "re6stnet-tcp",
-    commonName: cnFromPrefix(P(3)),
-    serial: 3n,
-    trustedIp: "10.0.0.3",
-    trustedPort: 5000,
-    time: 0,
-  });
+  b.connect(clientConnect(P(3), "re6stnet-tcp", 3n));
   b.manager.onKillRequest(P(3));
   assert.equal(b.manager.removals.size, 1);
   b.disconnect({

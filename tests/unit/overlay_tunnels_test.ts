@@ -1,25 +1,15 @@
 import assert from "node:assert/strict";
 import { cnFromPrefix } from "../../core/addressing.ts";
-import type {
-  ClientConnectEvent,
-  ClientDisconnectEvent,
-  RouteUpEvent,
-} from "../../core/openvpn/hooks.ts";
-import { addr, managerBench, P, snapshot } from "../helpers/overlay_fakes.ts";
+import type { ClientDisconnectEvent, RouteUpEvent } from "../../core/openvpn/hooks.ts";
+import {
+  addr,
+  clientConnect as connect,
+  managerBench,
+  P,
+  snapshot,
+} from "../helpers/overlay_fakes.ts";
 
 type Bench = ReturnType<typeof managerBench>;
-
-function connect(p: string, dev = "re6stnet-tcp", serial = 100n): ClientConnectEvent {
-  return {
-    type: "client-connect",
-    dev,
-    commonName: cnFromPrefix(p),
-    serial,
-    trustedIp: "10.0.0.77",
-    trustedPort: 40000,
-    time: 0,
-  };
-}
 
 function disconnect(p: string, dev = "re6stnet-tcp"): ClientDisconnectEvent {
   return { ...connect(p, dev), type: "client-disconnect" };
