@@ -1,6 +1,7 @@
 // The registry's UDP relay through its local node on [::1]:326 (PROTOCOL.md §5.8, §6.7):
 // requests `<prefix> 0x00 <code>`, answers `<prefix> 0x00 <code> <payload>`.
 
+import { decodeRelay, encodeRelay } from "../peer/frame.ts";
 import { type Bits, cnFromPrefix, prefixFromCn } from "../addressing.ts";
 import { BOOTSTRAP_CACHE_S, PEER_PORT, RELAY_TIMEOUT_S } from "../constants.ts";
 import type { Logger } from "../log.ts";
@@ -38,29 +39,9 @@ export interface RelayOptions {
   timeoutMs?: number;
 }
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Encodes a relay request or answer `<prefix> 0x00 <code> [payload]`. */
-export function encodeRelay(prefix: Bits, code: number, payload = new Uint8Array()): Uint8Array {
-  const p = enc.encode(prefix);
-  const out = new Uint8Array(p.length + 2 + payload.length);
-  out.set(p);
-  out[p.length + 1] = code;
-  out.set(payload, p.length + 2);
-  return out;
-}
-
-/** Decodes a relay datagram; null unless the prefix is a non-empty bit-string and a code follows. */
-export function decodeRelay(
-  data: Uint8Array,
-): { prefix: Bits; code: number; payload: Uint8Array } | null {
-  const nul = data.indexOf(0);
-  if (nul < 1 || nul + 1 >= data.length) return null;
-  const prefix = dec.decode(data.subarray(0, nul));
-  if (!/^[01]+$/.test(prefix) || prefix.length > 128) return null;
-  return { prefix, code: data[nul + 1], payload: data.subarray(nul + 2) };
-}
+export { decodeRelay, encodeRelay };
 
 /** Host and port of a received datagram's source, when it has them. */
 function udpSource(addr: unknown): { hostname: string; port: number } | null {
