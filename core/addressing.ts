@@ -323,3 +323,9 @@ export function normalizeIpv4Network(text: string): string {
   if (!m || Number(m[2]) > 32) throw new Error(`Invalid IPv4 network ${JSON.stringify(text)}`);
   return `${formatIpv4(parseIpv4(m[1]))}/${Number(m[2])}`;
 }
+
+/** IPv4-mapped IPv6 text ("::ffff:a.b.c.d") as plain IPv4 text; any other text unchanged. */
+export function unmapIpv4(ip: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  return m ? m[1] : ip;
+}

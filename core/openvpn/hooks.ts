@@ -8,6 +8,8 @@
 // OpenVPN rejects the client). The node parses and checks the request with
 // {@link parseHookRequest}; the hook itself only forwards what OpenVPN gave it.
 
+import { unmapIpv4 } from "../addressing.ts";
+
 /** Version of the hook socket messages; both ends are this program. */
 export const HOOK_WIRE_VERSION = 1;
 
@@ -223,12 +225,6 @@ function int(text: string, key: string, what: string, max = Number.MAX_SAFE_INTE
 
 function optInt(env: Record<string, string>, key: string, what: string): number | undefined {
   return env[key] === undefined || env[key] === "" ? undefined : int(env[key], key, what);
-}
-
-/** `::ffff:a.b.c.d` → `a.b.c.d`; other addresses unchanged. */
-export function unmapIpv4(ip: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  return m ? m[1] : ip;
 }
 
 function peer(env: Record<string, string>, what: string) {

@@ -1,6 +1,7 @@
 // HTTP side of the registry RPC (PROTOCOL.md §4.1–§4.5): target and query rules, private
 // origins, HMAC sessions, status codes. Transport-independent: request in, response out.
 
+import { unmapIpv4 } from "../addressing.ts";
 import { HMAC_HEADER } from "../constants.ts";
 import { describeError } from "../errors.ts";
 import { HttpError } from "./errors.ts";
@@ -41,8 +42,7 @@ function fail(status: number, note: string, method?: string): RpcResponse {
 
 /** `::ffff:a.b.c.d` → `a.b.c.d`; other addresses unchanged. */
 export function normalizeAddress(addr: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
-  return m ? m[1] : addr.toLowerCase();
+  return unmapIpv4(addr).toLowerCase();
 }
 
 /** Whether a private method may be called by this request (§4.4). */

@@ -16,6 +16,7 @@ import {
   prefixFromCn,
   serialFromNetwork,
   stripCountry,
+  unmapIpv4,
 } from "../../core/addressing.ts";
 
 // VECTORS.md §2
@@ -271,4 +272,11 @@ Deno.test("IPv4 payload is disabled for sublen above 16 or blocks past /32", () 
   assert.throws(() => ipv4Block("10.42.0/16", 8, 0), /Invalid/);
   assert.equal(normalizeIpv4Network("10.42.0.0/16"), "10.42.0.0/16");
   assert.throws(() => normalizeIpv4Network("10.42.0.0/33"), /Invalid/);
+});
+
+Deno.test("an IPv4-mapped address reads as plain IPv4; other addresses are unchanged", () => {
+  assert.equal(unmapIpv4("::ffff:192.0.2.7"), "192.0.2.7");
+  assert.equal(unmapIpv4("::FFFF:10.0.0.1"), "10.0.0.1");
+  assert.equal(unmapIpv4("2001:db8::1"), "2001:db8::1");
+  assert.equal(unmapIpv4("192.0.2.7"), "192.0.2.7");
 });
