@@ -9,7 +9,7 @@ import { createCa, createCsr, parseCertificate } from "../core/cert.ts";
 import { generateRsaKey, loadPrivateKey, rsaSign } from "../core/crypto.ts";
 import { memoryLogger } from "../core/log.ts";
 import { startRegistry } from "../cmd/registry_daemon.ts";
-import { asyncSigner } from "../core/registry/signer.ts";
+import { builtinRsa } from "../core/registry/rsa.ts";
 import { target } from "../tests/helpers/registry.ts";
 import type { LoadJob } from "./registry_load.ts";
 
@@ -79,9 +79,9 @@ try {
       return Promise.resolve();
     }),
   );
-  const signAsync = await asyncSigner(caKey);
+  const web = builtinRsa(caKey);
   rows.push(
-    await run("raw RSA-2048 sign, Web Crypto pool", 4, () => signAsync(data).then(() => {})),
+    await run("raw RSA-2048 sign, Web Crypto pool", 4, () => web.sign(data).then(() => {})),
   );
 
   const reg = await startRegistry({

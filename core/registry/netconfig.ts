@@ -5,7 +5,6 @@
 import { deflateSync } from "node:zlib";
 import type { Bits } from "../addressing.ts";
 import { BABEL_DEFAULT, BABEL_KEY_BYTES, NETCONF_TEMP_S, PROTOCOL_VERSION } from "../constants.ts";
-import { type PublicKeyInput, rsaEncrypt } from "../crypto.ts";
 
 /** A JSON value. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -102,20 +101,20 @@ export function publishedKeys(keys: BabelKeys): Uint8Array[] {
 
 /**
  * The getNetworkConfig body for one node (§4.7): zlib-compressed JSON with the Babel keys
- * encrypted for `nodeKey` ("" for an empty key, quirk Q1).
+ * encrypted for the node by `encrypt` (PKCS1-ENC; "" for an empty key, quirk Q1).
  */
 export function buildDocument(
   canonical: Record<string, Json>,
   version: Uint8Array,
   keys: BabelKeys,
   validUntil: number | null,
-  nodeKey: PublicKeyInput,
+  encrypt: (data: Uint8Array) => Uint8Array,
 ): Uint8Array {
   const doc: Record<string, Json> = { ...canonical, "": ["version"], version: base64(version) };
   if (validUntil !== null) doc.valid_until = validUntil;
   const names = ["babel_hmac_sign", "babel_hmac_accept"];
   publishedKeys(keys).forEach((k, i) => {
-    doc[names[i]] = k.length ? base64(rsaEncrypt(nodeKey, k)) : "";
+    doc[names[i]] = k.length ? base64(encrypt(k)) : "";
   });
   return new Uint8Array(deflateSync(new TextEncoder().encode(pythonJson(doc))));
 }

@@ -5,10 +5,12 @@ import { type Bits, networkCidr } from "../addressing.ts";
 import { type Certificate, networkOfCa, parseCertificate } from "../cert.ts";
 import { BABEL_KEY_BYTES, CERT_LIFETIME_S } from "../constants.ts";
 import { loadPrivateKey, modulusBits, type PrivateKey, randomBytes } from "../crypto.ts";
+import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { nextVersionBlob } from "../netconfig/version.ts";
 import { decodePacked } from "../packed.ts";
-import { freePrefix, mergeFreeBlocks, PENDING, RESERVED } from "./allocation.ts";
+import { freePrefix, mergeFreeBlocks, PENDING } from "./allocation.ts";
+import { type CertInfo, CertStore } from "./cert_index.ts";
 import {
   checkCommunitiesAgainstTree,
   type Community,
@@ -18,7 +20,8 @@ import {
 import { FFDHE2048_PEM } from "../dh.ts";
 import { type RegistryConfig, resolveRegistryConfig } from "./config.ts";
 import type { ResolvedRegistryConfig } from "./config.ts";
-import { type ConfigValue, openRegistryDb, type RegistryDb } from "./db.ts";
+import type { ConfigValue, RegistryDb } from "./db.ts";
+import { Mutex } from "./mutex.ts";
 import {
   type BabelKeys,
   buildDocument,
@@ -28,9 +31,11 @@ import {
   type PublishedOptions,
   rotateBabelKeys,
 } from "./netconfig.ts";
+import { builtinRsa, type RsaEngine } from "./rsa.ts";
 import { SessionTable } from "./sessions.ts";
-import { type AsyncSigner, asyncSigner, Mutex } from "./signer.ts";
 import { expireTokens, oldestTokenDate } from "./tokens.ts";
+
+export type { CertInfo } from "./cert_index.ts";
 
 /** Time source of the registry, in milliseconds since the epoch (injected in tests). */
 export interface Clock {
@@ -40,6 +45,14 @@ export interface Clock {
 /** The real clock. */
 export const systemClock: Clock = { now: () => Date.now() };
 
+/** What a registry takes besides its configuration, files and database. */
+export interface RegistryDeps {
+  log: Logger;
+  clock?: Clock;
+  /** The RSA engine for the CA key (default: the built-in code). */
+  rsa?: (caKey: PrivateKey) => RsaEngine;
+}
+
 /** Files the registry reads at start-up, already loaded by the caller. */
 export interface RegistryMaterial {
   caPem: string;
@@ -48,15 +61,6 @@ export interface RegistryMaterial {
   dhPem: string | null;
   /** Text of the communities file, if any, and its name for errors. */
   communities?: { text: string; source: string };
-}
-
-/** What the registry knows about one stored certificate. */
-export interface CertInfo {
-  prefix: Bits;
-  email: string | null;
-  cert: Certificate;
-  /** notAfter in UNIX seconds. */
-  notAfterS: number;
 }
 
 /** The registry cannot go on (clock or database inconsistent); the process should stop. */
@@ -80,32 +84,37 @@ export class Registry {
   readonly sessions = new SessionTable();
   readonly clock: Clock;
   readonly log: Logger;
-  /** Stored certificates by prefix (rebuilt from the database at start-up). */
-  readonly certs = new Map<Bits, CertInfo>();
-  /** Subject serials of certificates being signed (§5.6: they count as used). */
-  readonly pendingSubjectSerials = new Set<number>();
+  /** RSA with the CA key and node keys. */
+  readonly rsa: RsaEngine;
+  /** Stored certificates by prefix (indexed from the database at start-up). */
+  readonly certs: CertStore;
   /** Serialises every database write. */
   readonly writeLock = new Mutex();
-  #signer: Promise<AsyncSigner> | null = null;
   #published: PublishedOptions;
-  #net: { canonical: Record<string, Json>; version: Uint8Array } | null = null;
+  #net: {
+    canonical: Record<string, Json>;
+    version: Uint8Array;
+    keys: BabelKeys;
+    validUntil: number | null;
+  } | null = null;
 
   private constructor(
     config: ResolvedRegistryConfig,
     db: RegistryDb,
     material: RegistryMaterial,
-    clock: Clock,
-    log: Logger,
+    deps: RegistryDeps,
   ) {
     this.config = config;
     this.db = db;
-    this.clock = clock;
-    this.log = log;
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.log;
     this.ca = parseCertificate(material.caPem, `CA certificate "${config.ca}"`);
     this.caKey = loadPrivateKey(material.keyPem, `CA key "${config.key}"`);
     if (modulusBits(this.caKey) !== modulusBits(this.ca.publicKey)) {
       throw new Error(`CA key "${config.key}" does not match CA certificate "${config.ca}"`);
     }
+    this.rsa = (deps.rsa ?? builtinRsa)(this.caKey);
+    this.certs = new CertStore(db);
     this.dhPem = material.dhPem ?? FFDHE2048_PEM;
     this.network = networkOfCa(this.ca);
     this.maxPrefixLength = 128 - this.network.length;
@@ -126,21 +135,23 @@ export class Registry {
   }
 
   /**
-   * Opens the database, loads the certificates, creates the first Babel key of a fresh
-   * network, bumps the version when the published configuration changed, and cleans up.
+   * Takes the open database, indexes the certificates, creates the first Babel key of a fresh
+   * network, bumps the version when the published configuration changed, and cleans up. The
+   * database and the RSA engine are closed if it fails.
    */
   static open(
     config: RegistryConfig,
     material: RegistryMaterial,
-    deps: { clock?: Clock; log: Logger; deferredSync?: boolean },
+    db: RegistryDb,
+    deps: RegistryDeps,
   ): Registry {
-    const resolved = resolveRegistryConfig(config);
-    const db = openRegistryDb(resolved.db, { deferredSync: deps.deferredSync });
+    let r: Registry | undefined;
     try {
-      const r = new Registry(resolved, db, material, deps.clock ?? systemClock, deps.log);
+      r = new Registry(resolveRegistryConfig(config), db, material, deps);
       r.#start();
       return r;
     } catch (e) {
+      r?.rsa.close();
       db.close();
       throw e;
     }
@@ -155,12 +166,14 @@ export class Registry {
       });
       this.log.warn(`Freed ${pending.length} prefix(es) of certificates interrupted while signed`);
     }
-    for (
-      const row of this.db.sql.prepare(
-        "SELECT prefix, email, cert FROM cert WHERE cert IS NOT NULL AND cert NOT IN (?, ?)",
-      ).all(RESERVED, PENDING) as { prefix: string; email: string | null; cert: string }[]
-    ) {
-      this.indexCert(row.prefix, row.email, row.cert);
+    const unreadable = this.certs.load();
+    for (const u of unreadable.slice(0, 10)) {
+      this.log.error(
+        `Ignoring unreadable stored certificate of ${u.prefix}: ${describeError(u.error)}`,
+      );
+    }
+    if (unreadable.length > 10) {
+      this.log.error(`${unreadable.length} stored certificates are unreadable in all`);
     }
     checkCommunitiesAgainstTree(this.db, this.communities);
     const prefix = this.registryPrefix;
@@ -188,15 +201,15 @@ export class Registry {
     return this.writeLock.run(fn);
   }
 
-  /** PKCS1-SIG with the CA key, computed off the JS thread. */
-  async sign(data: Uint8Array): Promise<Uint8Array> {
-    this.#signer ??= asyncSigner(this.caKey);
-    return (await this.#signer)(data);
+  /** PKCS1-SIG with the CA key, computed off the JS thread when the engine can. */
+  sign(data: Uint8Array): Promise<Uint8Array> {
+    return this.rsa.sign(data);
   }
 
-  /** Closes the database. */
+  /** Closes the database and the RSA engine. */
   close(): void {
     this.db.close();
+    this.rsa.close();
   }
 
   /** Current time in UNIX seconds (float). */
@@ -210,24 +223,6 @@ export class Registry {
     return typeof v === "string" ? v : null;
   }
 
-  /** Adds a stored certificate to the in-memory index (after its transaction committed). */
-  indexCert(prefix: Bits, email: string | null, pem: string): CertInfo | null {
-    try {
-      const cert = parseCertificate(pem, `certificate of ${prefix}`);
-      const info = { prefix, email, cert, notAfterS: cert.notAfter.getTime() / 1000 };
-      this.certs.set(prefix, info);
-      return info;
-    } catch (e) {
-      this.log.error(`Ignoring unreadable stored certificate of ${prefix}: ${e}`);
-      return null;
-    }
-  }
-
-  /** Subject serials in use (§5.6). */
-  usedSubjectSerials(): number[] {
-    return [...this.certs.values()].map((c) => c.cert.subjectSerial ?? -1);
-  }
-
   /** Revoked certificate serials, ascending (§3.7). */
   crl(): number[] {
     return (this.db.sql.prepare("SELECT serial FROM crl ORDER BY serial").all() as {
@@ -237,7 +232,7 @@ export class Registry {
 
   /** Whether certificate serial `serial` is revoked. */
   isRevoked(serial: bigint): boolean {
-    return this.db.sql.prepare("SELECT 1 FROM crl WHERE serial = ?").get(serial) !== undefined;
+    return this.db.prepare("SELECT 1 FROM crl WHERE serial = ?").get(serial) !== undefined;
   }
 
   /** Canonical configuration (§4.8) from the current database. */
@@ -276,14 +271,22 @@ export class Registry {
 
   /** The getNetworkConfig body for `info`'s node (§4.7). */
   networkConfigFor(info: CertInfo): Uint8Array {
-    this.#net ??= { canonical: this.canonical(), version: this.versionBlob() };
-    const vu = this.db.getConfig("valid_until");
+    if (!this.#net) {
+      const vu = this.db.getConfig("valid_until");
+      this.#net = {
+        canonical: this.canonical(),
+        version: this.versionBlob(),
+        keys: this.babelKeys(),
+        validUntil: typeof vu === "number" ? vu : null,
+      };
+    }
+    const n = this.#net;
     return buildDocument(
-      this.#net.canonical,
-      this.#net.version,
-      this.babelKeys(),
-      typeof vu === "number" ? vu : null,
-      info.cert.publicKey,
+      n.canonical,
+      n.version,
+      n.keys,
+      n.validUntil,
+      (data) => this.rsa.encrypt(info.spki, data),
     );
   }
 
@@ -300,6 +303,7 @@ export class Registry {
       else this.db.setConfig("valid_until", r.validUntil);
       this.bumpVersion();
     });
+    this.#net = null;
   }
 
   /**
@@ -308,9 +312,9 @@ export class Registry {
    */
   cleanup(): number | null {
     const limit = this.nowS() - this.config.gracePeriod;
-    const expired = [...this.certs.values()].filter((c) => c.notAfterS <= limit);
+    const expired = this.certs.expiredBy(limit);
     const own = this.registryPrefix;
-    if (expired.some((c) => c.prefix === own)) {
+    if (own !== null && expired.includes(own)) {
       throw new RegistryFatalError(
         `The certificate of the registry node ${own} expired more than the grace period ago: ` +
           `wrong clock or inconsistent database; stopping`,
@@ -319,13 +323,10 @@ export class Registry {
     let tokens = 0;
     this.db.tx(() => {
       tokens = expireTokens(this.db, Math.floor(limit));
-      for (const c of expired) freePrefix(this.db, c.prefix);
+      for (const prefix of expired) this.certs.remove(prefix);
       if (expired.length) mergeFreeBlocks(this.db);
     });
-    for (const c of expired) {
-      this.certs.delete(c.prefix);
-      this.sessions.drop(c.prefix);
-    }
+    for (const prefix of expired) this.sessions.drop(prefix);
     if (tokens || expired.length) {
       this.log.info(`Clean-up: ${tokens} token(s) and ${expired.length} certificate(s) expired`);
     }
@@ -334,9 +335,8 @@ export class Registry {
 
   /** UNIX time (s) at which the next clean-up is due, or null. */
   nextCleanupS(): number | null {
-    const dates = [...this.certs.values()].map((c) => c.notAfterS);
-    const t = oldestTokenDate(this.db);
-    if (t !== null) dates.push(t);
+    const dates = [this.certs.firstExpiryS(), oldestTokenDate(this.db)]
+      .filter((d): d is number => d !== null);
     return dates.length ? Math.min(...dates) + this.config.gracePeriod : null;
   }
 

@@ -1,4 +1,4 @@
-// Registration tokens (PROTOCOL.md §5.5) and the subject serial rule (§5.6).
+// Registration tokens (PROTOCOL.md §5.5).
 // Writing functions must run inside RegistryDb.tx.
 
 import type { RegistryDb } from "./db.ts";
@@ -74,12 +74,4 @@ export function expireTokens(db: RegistryDb, limitS: number): number {
 export function oldestTokenDate(db: RegistryDb): number | null {
   const row = db.sql.prepare("SELECT min(date) AS d FROM token").get() as { d: number | null };
   return row.d;
-}
-
-/** Smallest non-negative integer not in `used` (§5.6). */
-export function smallestFree(used: Iterable<number>): number {
-  const set = new Set(used);
-  let n = 0;
-  while (set.has(n)) n++;
-  return n;
 }

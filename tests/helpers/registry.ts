@@ -13,15 +13,23 @@ import {
   sha1,
 } from "../../core/crypto.ts";
 import { memoryLogger } from "../../core/log.ts";
+import { DatabaseSync } from "node:sqlite";
 import type { RegistryConfig } from "../../core/registry/config.ts";
+import { type DbOptions, type RegistryDb, registryDb } from "../../core/registry/db.ts";
+import { RateLimiter } from "../../core/registry/limits.ts";
 import type { MethodContext } from "../../core/registry/methods.ts";
-import { type Clock, Registry } from "../../core/registry/registry.ts";
+import { type Clock, Registry, type RegistryDeps } from "../../core/registry/registry.ts";
 import { BootstrapCandidates, NO_ROUTES, Relay } from "../../core/registry/relay.ts";
 import { handleRpc, type RpcResponse } from "../../core/registry/rpc.ts";
 import { TEST_CA_CERT_PEM, TEST_CA_KEY_PEM } from "./vectors.ts";
 
 /** Network of the VECTORS.md §8 test CA: 2001:db8:42::/48. */
 export const VECTOR_NETWORK = "001000000000000100001101101110000000000001000010";
+
+/** The registry database at `path` (":memory:" by default), opened as platform/ does. */
+export function openDb(path = ":memory:", opts: DbOptions = {}): RegistryDb {
+  return registryDb(new DatabaseSync(path), path, opts);
+}
 
 /** A clock moved by hand (milliseconds). */
 export class ManualClock implements Clock {
@@ -191,15 +199,25 @@ export interface LocalRegistry {
 /** Opens a Registry on `files` with a memory logger, a manual clock and no relay socket. */
 export function localRegistry(
   files: RegistryFiles,
-  opts: { clock?: Clock; communities?: string; geoip?: MethodContext["geoip"] } = {},
+  opts: {
+    clock?: Clock;
+    communities?: string;
+    geoip?: MethodContext["geoip"];
+    rsa?: RegistryDeps["rsa"];
+  } = {},
 ): LocalRegistry {
   const log = memoryLogger(3);
-  const registry = Registry.open(files.config, {
-    caPem: files.caPem,
-    keyPem: files.keyPem,
-    dhPem: null,
-    communities: opts.communities ? { text: opts.communities, source: "test" } : undefined,
-  }, { clock: opts.clock, log });
+  const registry = Registry.open(
+    files.config,
+    {
+      caPem: files.caPem,
+      keyPem: files.keyPem,
+      dhPem: null,
+      communities: opts.communities ? { text: opts.communities, source: "test" } : undefined,
+    },
+    openDb(files.config.db),
+    { clock: opts.clock, log, rsa: opts.rsa },
+  );
   const relay = new Relay(null, log, { timeoutMs: 50 });
   const ctx: MethodContext = {
     registry,
@@ -210,6 +228,7 @@ export function localRegistry(
     geoip: opts.geoip ?? null,
     changed: () => {},
     durable: () => Promise.resolve(),
+    limiter: new RateLimiter(registry.config.rateLimit),
   };
   return {
     registry,

@@ -4,8 +4,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { parseCertificate } from "../../core/cert.ts";
-import { openRegistryDb } from "../../core/registry/db.ts";
-import { nodeCsr, registryFiles, target } from "../helpers/registry.ts";
+import { nodeCsr, openDb, registryFiles, target } from "../helpers/registry.ts";
 
 const PROC = fileURLToPath(new URL("../helpers/registry_proc.ts", import.meta.url));
 
@@ -214,7 +213,7 @@ Deno.test("kill -9 during issuance loses no issued certificate and never gives a
         await reap(child);
       }
     }
-    const db = openRegistryDb(files.config.db!);
+    const db = openDb(files.config.db!);
     try {
       const rows = db.sql.prepare("SELECT prefix, cert FROM cert WHERE cert IS NOT NULL").all() as {
         prefix: string;

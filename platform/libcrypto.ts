@@ -1,0 +1,299 @@
+// RSA through the system's OpenSSL libcrypto (found by soname) with Deno's FFI: the registry's
+// RsaEngine (core/registry/rsa.ts) at OpenSSL's speed. CA signatures run on the FFI's worker
+// threads (one EVP_PKEY_CTX per call in flight), node-key encryption and CSR checks on the
+// calling thread, so no native key is ever used by two threads or after it is freed.
+// PKCS#1 v1.5 signatures are deterministic: the same bytes as node:crypto.
+
+import type { PrivateKey } from "../core/crypto.ts";
+import { describeError } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import { builtinRsa, KEY_CACHE_SIZE, KeyCache, type RsaEngine } from "../core/registry/rsa.ts";
+
+/** The soname looked up by default (OpenSSL 3, Debian 12's libssl3). */
+export const LIBCRYPTO_SONAME = "libcrypto.so.3";
+
+const EVP_PKEY_RSA = 6;
+const RSA_PKCS1_PADDING = 1;
+
+const SYMBOLS = {
+  OpenSSL_version: { parameters: ["i32"], result: "pointer" },
+  ERR_get_error: { parameters: [], result: "u64" },
+  ERR_error_string_n: { parameters: ["u64", "buffer", "usize"], result: "void" },
+  d2i_AutoPrivateKey: { parameters: ["pointer", "buffer", "i64"], result: "pointer" },
+  d2i_PUBKEY: { parameters: ["pointer", "buffer", "i64"], result: "pointer" },
+  EVP_PKEY_free: { parameters: ["pointer"], result: "void" },
+  EVP_PKEY_get_bits: { parameters: ["pointer"], result: "i32" },
+  EVP_PKEY_get_size: { parameters: ["pointer"], result: "i32" },
+  EVP_PKEY_get_base_id: { parameters: ["pointer"], result: "i32" },
+  EVP_PKEY_CTX_new: { parameters: ["pointer", "pointer"], result: "pointer" },
+  EVP_PKEY_CTX_free: { parameters: ["pointer"], result: "void" },
+  EVP_PKEY_CTX_set_rsa_padding: { parameters: ["pointer", "i32"], result: "i32" },
+  EVP_PKEY_CTX_set_signature_md: { parameters: ["pointer", "pointer"], result: "i32" },
+  EVP_PKEY_sign_init: { parameters: ["pointer"], result: "i32" },
+  EVP_PKEY_sign: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
+    result: "i32",
+    nonblocking: true,
+  },
+  EVP_PKEY_encrypt_init: { parameters: ["pointer"], result: "i32" },
+  EVP_PKEY_encrypt: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
+    result: "i32",
+  },
+  EVP_PKEY_verify_init: { parameters: ["pointer"], result: "i32" },
+  EVP_PKEY_verify: {
+    parameters: ["pointer", "buffer", "usize", "buffer", "usize"],
+    result: "i32",
+  },
+  EVP_get_digestbyname: { parameters: ["buffer"], result: "pointer" },
+  EVP_MD_get_size: { parameters: ["pointer"], result: "i32" },
+  EVP_Digest: {
+    parameters: ["buffer", "usize", "buffer", "buffer", "pointer", "pointer"],
+    result: "i32",
+  },
+} as const;
+
+type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
+type Fns = Lib["symbols"];
+type Ptr = Deno.PointerObject;
+
+/** An opened libcrypto: its version text and symbols. */
+export interface Libcrypto {
+  /** e.g. "OpenSSL 3.0.19 27 Jan 2026 (libcrypto.so.3)". */
+  version: string;
+  fns: Fns;
+  /** Unloads the library: nothing may call into it afterwards. */
+  close(): void;
+}
+
+/** Opens libcrypto at `path` (a soname or a file); throws saying why it cannot. */
+export function openLibcrypto(path: string = LIBCRYPTO_SONAME): Libcrypto {
+  let dl: Lib;
+  try {
+    dl = Deno.dlopen(path, SYMBOLS);
+  } catch (cause) {
+    throw new Error(`Cannot load ${path}`, { cause });
+  }
+  const v = dl.symbols.OpenSSL_version(0);
+  const text = v ? new Deno.UnsafePointerView(v).getCString() : "OpenSSL";
+  return { version: `${text} (${path})`, fns: dl.symbols, close: () => dl.close() };
+}
+
+/** The current OpenSSL error queue as text (and emptied). */
+function opensslError(f: Fns): string {
+  const parts: string[] = [];
+  const buf = new Uint8Array(256);
+  for (let e = f.ERR_get_error(); e !== 0n; e = f.ERR_get_error()) {
+    f.ERR_error_string_n(e, buf, BigInt(buf.length));
+    parts.push(new TextDecoder().decode(buf.subarray(0, buf.indexOf(0))));
+  }
+  return parts.join("; ") || "unknown OpenSSL error";
+}
+
+/** `**pp` argument of the d2i_* functions: a pointer to the address of `der`. */
+function addressOf(der: Uint8Array): BigUint64Array<ArrayBuffer> {
+  return BigUint64Array.of(BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(der))));
+}
+
+function loadKey(f: Fns, der: Uint8Array, kind: "private" | "public", what: string): Ptr {
+  const d2i = kind === "private" ? f.d2i_AutoPrivateKey : f.d2i_PUBKEY;
+  const key = d2i(null, addressOf(der), BigInt(der.length));
+  if (!key) throw new Error(`Cannot load ${what} into OpenSSL: ${opensslError(f)}`);
+  if (f.EVP_PKEY_get_base_id(key) !== EVP_PKEY_RSA) {
+    f.EVP_PKEY_free(key);
+    throw new Error(`${what} is not an RSA key`);
+  }
+  return key;
+}
+
+/** An EVP_PKEY_CTX for `key` set up for PKCS#1 v1.5 `op` (and hash `md` for signatures). */
+function pkeyCtx(f: Fns, key: Ptr, op: "sign" | "encrypt" | "verify", md: Ptr | null): Ptr {
+  const ctx = f.EVP_PKEY_CTX_new(key, null);
+  if (!ctx) throw new Error(`EVP_PKEY_CTX_new: ${opensslError(f)}`);
+  const init = op === "sign"
+    ? f.EVP_PKEY_sign_init
+    : op === "encrypt"
+    ? f.EVP_PKEY_encrypt_init
+    : f.EVP_PKEY_verify_init;
+  const ok = init(ctx) === 1 && f.EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) === 1 &&
+    (md === null || f.EVP_PKEY_CTX_set_signature_md(ctx, md) === 1);
+  if (!ok) {
+    const why = opensslError(f);
+    f.EVP_PKEY_CTX_free(ctx);
+    throw new Error(`Cannot set up RSA ${op}: ${why}`);
+  }
+  return ctx;
+}
+
+/** A node key loaded in OpenSSL with its encryption context. */
+interface FfiKey {
+  bits: number;
+  bytes: number;
+  pkey: Ptr;
+  ctx: Ptr;
+}
+
+/**
+ * An RsaEngine signing with `caKeyPkcs8` (PKCS#8 DER of the CA key) through `lib`; it owns
+ * `lib` and unloads it on close, once the signatures in flight returned.
+ */
+export function libcryptoRsa(lib: Libcrypto, caKeyPkcs8: Uint8Array): RsaEngine {
+  const f = lib.fns;
+  const digests = new Map<string, { md: Ptr; size: number }>();
+  const digest = (hash: string) => {
+    let d = digests.get(hash);
+    if (!d) {
+      const md = f.EVP_get_digestbyname(new TextEncoder().encode(hash + "\0"));
+      if (!md) throw new Error(`OpenSSL has no digest ${hash}`);
+      digests.set(hash, d = { md, size: f.EVP_MD_get_size(md) });
+    }
+    return d;
+  };
+  const sha512 = digest("sha512");
+  let caKey: Ptr;
+  try {
+    caKey = loadKey(f, caKeyPkcs8, "private", "CA key");
+  } catch (e) {
+    lib.close();
+    throw e;
+  }
+  const sigBytes = f.EVP_PKEY_get_size(caKey);
+  // One context per signature in flight, as many as cores: a context is never shared between
+  // threads, and more signatures at once would only queue for the cores.
+  const idle: Ptr[] = [];
+  try {
+    for (let i = Math.max(2, navigator.hardwareConcurrency); i > 0; i--) {
+      idle.push(pkeyCtx(f, caKey, "sign", sha512.md));
+    }
+  } catch (e) {
+    for (const ctx of idle) f.EVP_PKEY_CTX_free(ctx);
+    f.EVP_PKEY_free(caKey);
+    lib.close();
+    throw e;
+  }
+  const waiting: ((ctx: Ptr) => void)[] = [];
+  const acquire = (): Promise<Ptr> => {
+    const ctx = idle.pop();
+    return ctx ? Promise.resolve(ctx) : new Promise((resolve) => waiting.push(resolve));
+  };
+  let inFlight = 0;
+  let closed = false;
+  const release = (ctx: Ptr) => {
+    inFlight--;
+    const next = waiting.shift();
+    if (next) next(ctx);
+    else if (!closed) idle.push(ctx);
+    else {
+      f.EVP_PKEY_CTX_free(ctx);
+      if (inFlight === 0) unload();
+    }
+  };
+  const unload = () => {
+    f.EVP_PKEY_free(caKey);
+    lib.close();
+  };
+  const keys = new KeyCache<FfiKey>(KEY_CACHE_SIZE, (k) => {
+    f.EVP_PKEY_CTX_free(k.ctx);
+    f.EVP_PKEY_free(k.pkey);
+  });
+  const loadNodeKey = (spki: Uint8Array): FfiKey => {
+    const pkey = loadKey(f, spki, "public", "node public key");
+    try {
+      const ctx = pkeyCtx(f, pkey, "encrypt", null);
+      return { bits: f.EVP_PKEY_get_bits(pkey), bytes: f.EVP_PKEY_get_size(pkey), pkey, ctx };
+    } catch (e) {
+      f.EVP_PKEY_free(pkey);
+      throw e;
+    }
+  };
+  const hash = (md: { md: Ptr; size: number }, data: Uint8Array) => {
+    const out = new Uint8Array(md.size);
+    if (f.EVP_Digest(data, BigInt(data.length), out, null, md.md, null) !== 1) {
+      throw new Error(`EVP_Digest: ${opensslError(f)}`);
+    }
+    return out;
+  };
+  return {
+    name: lib.version,
+    async sign(data) {
+      if (closed) throw new Error("RSA engine closed");
+      const md = hash(sha512, data);
+      inFlight++;
+      const ctx = await acquire();
+      try {
+        const sig = new Uint8Array(sigBytes);
+        const len = BigUint64Array.of(BigInt(sigBytes));
+        const ok = await f.EVP_PKEY_sign(ctx, sig, len, md, BigInt(md.length));
+        // The reason stays in the error queue of the thread that signed.
+        if (ok !== 1) throw new Error("RSA signature with the CA key failed in OpenSSL");
+        return sig.subarray(0, Number(len[0]));
+      } finally {
+        release(ctx);
+      }
+    },
+    keyBits: (spki) => keys.get(spki, loadNodeKey).bits,
+    encrypt(spki, data) {
+      const key = keys.get(spki, loadNodeKey);
+      const out = new Uint8Array(key.bytes);
+      const len = BigUint64Array.of(BigInt(out.length));
+      if (f.EVP_PKEY_encrypt(key.ctx, out, len, data, BigInt(data.length)) !== 1) {
+        throw new Error(`RSA encryption failed: ${opensslError(f)}`);
+      }
+      return out.subarray(0, Number(len[0]));
+    },
+    verify(spki, hashName, data, sig) {
+      let pkey: Ptr | null = null;
+      let ctx: Ptr | null = null;
+      try {
+        const md = digest(hashName);
+        pkey = loadKey(f, spki, "public", "public key");
+        ctx = pkeyCtx(f, pkey, "verify", md.md);
+        const d = hash(md, data);
+        return f.EVP_PKEY_verify(ctx, sig, BigInt(sig.length), d, BigInt(d.length)) === 1;
+      } catch {
+        return false;
+      } finally {
+        if (ctx) f.EVP_PKEY_CTX_free(ctx);
+        if (pkey) f.EVP_PKEY_free(pkey);
+        opensslError(f); // a failed check leaves its reason in the queue
+      }
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      keys.clear();
+      for (const ctx of idle) f.EVP_PKEY_CTX_free(ctx);
+      idle.length = 0;
+      if (inFlight === 0) unload(); // else when the last signature returns
+    },
+  };
+}
+
+/**
+ * The registry's RSA engine: libcrypto at `path` (default the soname) when it loads, else the
+ * built-in code; "none" asks for the built-in code. Says in the log which one runs.
+ */
+export function registryRsa(
+  caKey: PrivateKey,
+  path: string | undefined,
+  log: Logger,
+): RsaEngine {
+  if (path === "none") {
+    const rsa = builtinRsa(caKey, "built-in (node:crypto, Web Crypto; libcrypto disabled)");
+    log.info(`RSA operations: ${rsa.name}`);
+    return rsa;
+  }
+  try {
+    const rsa = libcryptoRsa(openLibcrypto(path || LIBCRYPTO_SONAME), pkcs8(caKey));
+    log.info(`RSA operations: ${rsa.name}`);
+    return rsa;
+  } catch (e) {
+    const rsa = builtinRsa(caKey);
+    log.warn(`RSA operations: ${rsa.name}, several times slower: ${describeError(e)}`);
+    return rsa;
+  }
+}
+
+function pkcs8(key: PrivateKey): Uint8Array {
+  return new Uint8Array(key.export({ type: "pkcs8", format: "der" }));
+}
