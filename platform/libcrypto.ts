@@ -40,6 +40,11 @@ const SYMBOLS = {
     parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
     result: "i32",
   },
+  EVP_PKEY_decrypt_init: { parameters: ["pointer"], result: "i32" },
+  EVP_PKEY_decrypt: {
+    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
+    result: "i32",
+  },
   EVP_PKEY_verify_init: { parameters: ["pointer"], result: "i32" },
   EVP_PKEY_verify: {
     parameters: ["pointer", "buffer", "usize", "buffer", "usize"],
@@ -107,14 +112,20 @@ function loadKey(f: Fns, der: Uint8Array, kind: "private" | "public", what: stri
 }
 
 /** An EVP_PKEY_CTX for `key` set up for PKCS#1 v1.5 `op` (and hash `md` for signatures). */
-function pkeyCtx(f: Fns, key: Ptr, op: "sign" | "encrypt" | "verify", md: Ptr | null): Ptr {
+function pkeyCtx(
+  f: Fns,
+  key: Ptr,
+  op: "sign" | "encrypt" | "decrypt" | "verify",
+  md: Ptr | null,
+): Ptr {
   const ctx = f.EVP_PKEY_CTX_new(key, null);
   if (!ctx) throw new Error(`EVP_PKEY_CTX_new: ${opensslError(f)}`);
-  const init = op === "sign"
-    ? f.EVP_PKEY_sign_init
-    : op === "encrypt"
-    ? f.EVP_PKEY_encrypt_init
-    : f.EVP_PKEY_verify_init;
+  const init = {
+    sign: f.EVP_PKEY_sign_init,
+    encrypt: f.EVP_PKEY_encrypt_init,
+    decrypt: f.EVP_PKEY_decrypt_init,
+    verify: f.EVP_PKEY_verify_init,
+  }[op];
   const ok = init(ctx) === 1 && f.EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) === 1 &&
     (md === null || f.EVP_PKEY_CTX_set_signature_md(ctx, md) === 1);
   if (!ok) {
@@ -125,12 +136,14 @@ function pkeyCtx(f: Fns, key: Ptr, op: "sign" | "encrypt" | "verify", md: Ptr | 
   return ctx;
 }
 
-/** A node key loaded in OpenSSL with its encryption context. */
+/** A node key loaded in OpenSSL with its encryption context and verification contexts. */
 interface FfiKey {
   bits: number;
   bytes: number;
   pkey: Ptr;
   ctx: Ptr;
+  /** By hash name. */
+  verifiers: Map<string, Ptr>;
 }
 
 /**
@@ -194,13 +207,15 @@ export function libcryptoRsa(lib: Libcrypto, caKeyPkcs8: Uint8Array): RsaEngine 
   };
   const keys = new KeyCache<FfiKey>(KEY_CACHE_SIZE, (k) => {
     f.EVP_PKEY_CTX_free(k.ctx);
+    for (const v of k.verifiers.values()) f.EVP_PKEY_CTX_free(v);
     f.EVP_PKEY_free(k.pkey);
   });
   const loadNodeKey = (spki: Uint8Array): FfiKey => {
     const pkey = loadKey(f, spki, "public", "node public key");
     try {
       const ctx = pkeyCtx(f, pkey, "encrypt", null);
-      return { bits: f.EVP_PKEY_get_bits(pkey), bytes: f.EVP_PKEY_get_size(pkey), pkey, ctx };
+      const bits = f.EVP_PKEY_get_bits(pkey);
+      return { bits, bytes: f.EVP_PKEY_get_size(pkey), pkey, ctx, verifiers: new Map() };
     } catch (e) {
       f.EVP_PKEY_free(pkey);
       throw e;
@@ -242,19 +257,16 @@ export function libcryptoRsa(lib: Libcrypto, caKeyPkcs8: Uint8Array): RsaEngine 
       return out.subarray(0, Number(len[0]));
     },
     verify(spki, hashName, data, sig) {
-      let pkey: Ptr | null = null;
-      let ctx: Ptr | null = null;
       try {
         const md = digest(hashName);
-        pkey = loadKey(f, spki, "public", "public key");
-        ctx = pkeyCtx(f, pkey, "verify", md.md);
+        const key = keys.get(spki, loadNodeKey);
+        let ctx = key.verifiers.get(hashName);
+        if (!ctx) key.verifiers.set(hashName, ctx = pkeyCtx(f, key.pkey, "verify", md.md));
         const d = hash(md, data);
         return f.EVP_PKEY_verify(ctx, sig, BigInt(sig.length), d, BigInt(d.length)) === 1;
       } catch {
         return false;
       } finally {
-        if (ctx) f.EVP_PKEY_CTX_free(ctx);
-        if (pkey) f.EVP_PKEY_free(pkey);
         opensslError(f); // a failed check leaves its reason in the queue
       }
     },
@@ -296,4 +308,47 @@ export function registryRsa(
 
 function pkcs8(key: PrivateKey): Uint8Array {
   return new Uint8Array(key.export({ type: "pkcs8", format: "der" }));
+}
+
+/** A node's private key in OpenSSL: PKCS1-ENC decryption on the calling thread. */
+export interface LibcryptoPrivateKey {
+  /** RSAES-PKCS1-v1_5 decryption; throws when the ciphertext is invalid. */
+  decrypt(data: Uint8Array): Uint8Array;
+  /** Frees the key and unloads the library. */
+  close(): void;
+}
+
+/** Loads a private key (PKCS#8 DER) into libcrypto at `path` (the registry's clients, benches). */
+export function libcryptoPrivateKey(pkcs8Der: Uint8Array, path?: string): LibcryptoPrivateKey {
+  const lib = openLibcrypto(path);
+  const f = lib.fns;
+  let key: Ptr, ctx: Ptr;
+  try {
+    key = loadKey(f, pkcs8Der, "private", "private key");
+    try {
+      ctx = pkeyCtx(f, key, "decrypt", null);
+    } catch (e) {
+      f.EVP_PKEY_free(key);
+      throw e;
+    }
+  } catch (e) {
+    lib.close();
+    throw e;
+  }
+  const size = f.EVP_PKEY_get_size(key);
+  return {
+    decrypt(data) {
+      const out = new Uint8Array(size);
+      const len = BigUint64Array.of(BigInt(size));
+      if (f.EVP_PKEY_decrypt(ctx, out, len, data, BigInt(data.length)) !== 1) {
+        throw new Error(`RSA decryption failed: ${opensslError(f)}`);
+      }
+      return out.subarray(0, Number(len[0]));
+    },
+    close() {
+      f.EVP_PKEY_CTX_free(ctx);
+      f.EVP_PKEY_free(key);
+      lib.close();
+    },
+  };
 }

@@ -1,9 +1,11 @@
 // The registry's stored certificates (PROTOCOL.md §3.7, §5.6, §5.7) without holding them in
-// memory: the `cert` table keeps the PEM, a TEMP table beside it keeps per prefix the serial,
-// subject serial and notAfter (indexed), so clean-up, revocation by serial and the next
-// clean-up date cost O(log n); a bitmap gives the smallest free subject serial; a small LRU
-// keeps the certificates of recent callers. The TEMP table is
-// rebuilt at start-up and written in the same transaction as the `cert` row it describes.
+// memory: the `cert` table keeps the PEM, the `cert_index` table beside it keeps per prefix
+// the serial, subject serial and notAfter (indexed), so clean-up, revocation by serial and the
+// next clean-up date cost O(log n); a bitmap gives the smallest free subject serial; a small
+// LRU keeps the certificates of recent callers. The index is written in the same transaction
+// as the `cert` row it describes, and stamped with the last certificate serial; at start-up it
+// is rebuilt (every certificate parsed) only when it does not match the `cert` table (a new or
+// migrated database, or one another registry wrote to).
 
 import type { Bits } from "../addressing.ts";
 import { children, expectTag, fromPem, readDer, readInteger, readTime, TAG } from "../der.ts";
@@ -95,6 +97,9 @@ export interface UnreadableCert {
   error: unknown;
 }
 
+/** `config` row: the certificate serial the index is up to date with. */
+const INDEX_STAMP = "cert_index_serial";
+
 /** The certificates of the `cert` table, indexed. */
 export class CertStore {
   readonly subjectSerials = new SubjectSerials();
@@ -106,39 +111,95 @@ export class CertStore {
   constructor(db: RegistryDb, cacheSize = 1024) {
     this.#db = db;
     this.#cacheSize = cacheSize;
-    db.sql.exec(`CREATE TEMP TABLE IF NOT EXISTS cert_index (
-      prefix TEXT PRIMARY KEY NOT NULL, serial INTEGER NOT NULL, subject_serial INTEGER,
-      not_after INTEGER NOT NULL)`);
-    db.sql.exec("CREATE INDEX IF NOT EXISTS temp.cert_index_serial ON cert_index (serial)");
-    db.sql.exec("CREATE INDEX IF NOT EXISTS temp.cert_index_expiry ON cert_index (not_after)");
+    // not_after is NULL for a certificate that cannot be read: it never expires here.
+    db.tx(() => {
+      db.sql.exec(`CREATE TABLE IF NOT EXISTS cert_index (
+        prefix TEXT PRIMARY KEY NOT NULL, serial INTEGER NOT NULL, subject_serial INTEGER,
+        not_after INTEGER)`);
+      db.sql.exec("CREATE INDEX IF NOT EXISTS cert_index_serial ON cert_index (serial)");
+      db.sql.exec("CREATE INDEX IF NOT EXISTS cert_index_expiry ON cert_index (not_after)");
+    });
   }
 
-  /** Indexes every stored certificate (start-up); returns those that cannot be read. */
-  load(): UnreadableCert[] {
+  /**
+   * Loads the index at start-up, rebuilding it when it does not match the `cert` table; returns
+   * the certificates that cannot be read and whether it was rebuilt.
+   */
+  load(): { unreadable: UnreadableCert[]; rebuilt: boolean } {
+    const db = this.#db;
+    const stored = db.prepare(
+      "SELECT count(*) AS n FROM cert WHERE cert IS NOT NULL AND cert NOT IN (?, ?)",
+    ).get(RESERVED, PENDING) as { n: number };
+    const indexed = db.prepare("SELECT count(*) AS n FROM cert_index").get() as { n: number };
+    const rebuilt = stored.n !== indexed.n ||
+      db.getConfig(INDEX_STAMP) !== (db.getConfig("serial") ?? null);
+    if (rebuilt) this.#rebuild();
+    this.#cache.clear();
+    // One text of every subject serial: a row object per certificate would cost far more memory.
+    const { serials } = db.prepare(
+      "SELECT group_concat(subject_serial) AS serials FROM cert_index",
+    ).get() as { serials: string | null };
+    let n = 0;
+    for (let i = 0; i < (serials?.length ?? 0); i++) {
+      const c = serials!.charCodeAt(i) - 48;
+      if (c >= 0 && c <= 9) n = n * 10 + c;
+      else {
+        this.subjectSerials.use(n);
+        n = 0;
+      }
+    }
+    if (serials) this.subjectSerials.use(n);
+    this.#count = (db.prepare("SELECT count(not_after) AS n FROM cert_index").get() as {
+      n: number;
+    }).n;
     const unreadable: UnreadableCert[] = [];
-    const rows = this.#db.sql.prepare(
+    for (
+      const { prefix } of db.prepare("SELECT prefix FROM cert_index WHERE not_after IS NULL")
+        .all() as { prefix: string }[]
+    ) {
+      const row = db.prepare("SELECT cert FROM cert WHERE prefix = ?").get(prefix) as {
+        cert: string;
+      };
+      try {
+        certFields(row.cert);
+      } catch (error) {
+        unreadable.push({ prefix, error });
+      }
+    }
+    return { unreadable, rebuilt };
+  }
+
+  /** Parses every stored certificate into the index. */
+  #rebuild(): void {
+    const db = this.#db;
+    const rows = db.sql.prepare(
       "SELECT prefix, cert FROM cert WHERE cert IS NOT NULL AND cert NOT IN (?, ?)",
     );
-    this.#db.tx(() => {
-      this.#db.sql.exec("DELETE FROM cert_index");
-      this.#count = 0;
+    db.tx(() => {
+      db.sql.exec("DELETE FROM cert_index");
       for (const row of rows.iterate(RESERVED, PENDING)) {
         const { prefix, cert } = row as { prefix: string; cert: string };
+        let f: CertFields | null = null;
         try {
-          const f = certFields(cert);
-          this.#index(prefix, f);
-          if (f.subjectSerial !== null) this.subjectSerials.use(f.subjectSerial);
-          this.#count++;
-        } catch (error) {
-          unreadable.push({ prefix, error });
+          f = certFields(cert);
+        } catch {
+          // said by load()
         }
+        this.#index(prefix, f);
       }
+      db.setConfig(INDEX_STAMP, db.getConfig("serial") ?? null);
     });
-    this.#cache.clear();
-    return unreadable;
   }
 
-  /** Number of indexed certificates. */
+  /** The next certificate serial (§3.5), stored (call inside tx). */
+  nextSerial(): number {
+    const serial = Number(this.#db.getConfig("serial") ?? 0) + 1;
+    this.#db.setConfig("serial", serial);
+    this.#db.setConfig(INDEX_STAMP, serial);
+    return serial;
+  }
+
+  /** Number of readable stored certificates. */
   get size(): number {
     return this.#count;
   }
@@ -223,11 +284,12 @@ export class CertStore {
     return row.t;
   }
 
-  #index(prefix: Bits, f: CertFields): void {
+  /** Writes the index row of `prefix`; `f` null for a certificate that cannot be read. */
+  #index(prefix: Bits, f: CertFields | null): void {
     // A serial beyond SQLite's integers (not one this registry issued) cannot be revoked by
     // serial; everything else about the certificate still works.
-    const serial = f.serial >= 0n && f.serial < 1n << 63n ? f.serial : -1n;
+    const serial = f && f.serial >= 0n && f.serial < 1n << 63n ? f.serial : -1n;
     this.#db.prepare("INSERT OR REPLACE INTO cert_index VALUES (?, ?, ?, ?)")
-      .run(prefix, serial, f.subjectSerial, Math.floor(f.notAfterS));
+      .run(prefix, serial, f?.subjectSerial ?? null, f ? Math.floor(f.notAfterS) : null);
   }
 }

@@ -116,7 +116,7 @@ export async function requestCertificate(
         ca: r.ca,
         subject: issuedSubject(csr.subject, subjectSerial, cnFromPrefix(prefix)),
         publicKey: csr.spki,
-        serial: nextSerial(r),
+        serial: r.certs.nextSerial(),
         notBefore: now,
         notAfter: new Date(now.getTime() + CERT_LIFETIME_S * 1000),
       });
@@ -175,12 +175,6 @@ function locate(q: CertificateRequest, geoip: GeoIp | null): [string, string] {
   return [country || "*", continent && continent !== "*" ? "@" + continent : "*"];
 }
 
-function nextSerial(r: Registry): number {
-  const serial = Number(r.db.getConfig("serial") ?? 0) + 1;
-  r.db.setConfig("serial", serial);
-  return serial;
-}
-
 /** The certificate of `prefix` renewed if due or revoked, else unchanged (§3.8). */
 export function renewCertificate(r: Registry, prefix: Bits): Promise<string> {
   return r.exclusive(async () => {
@@ -198,7 +192,7 @@ export function renewCertificate(r: Registry, prefix: Bits): Promise<string> {
         ca: r.ca,
         subject: old.subject,
         publicKey: old.spki,
-        serial: nextSerial(r),
+        serial: r.certs.nextSerial(),
         notBefore: now,
         notAfter: due ? new Date(now.getTime() + CERT_LIFETIME_S * 1000) : old.notAfter,
       })

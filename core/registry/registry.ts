@@ -166,7 +166,8 @@ export class Registry {
       });
       this.log.warn(`Freed ${pending.length} prefix(es) of certificates interrupted while signed`);
     }
-    const unreadable = this.certs.load();
+    const { unreadable, rebuilt } = this.certs.load();
+    if (rebuilt) this.log.info(`Certificate index rebuilt: ${this.certs.size} certificates`);
     for (const u of unreadable.slice(0, 10)) {
       this.log.error(
         `Ignoring unreadable stored certificate of ${u.prefix}: ${describeError(u.error)}`,

@@ -126,7 +126,8 @@ export class TestSession {
   key: Uint8Array | null = null;
   constructor(
     readonly prefix: string,
-    readonly nodeKey: PrivateKey,
+    /** The node's key, or something that decrypts with it (e.g. through libcrypto). */
+    readonly nodeKey: PrivateKey | { decrypt(data: Uint8Array): Uint8Array },
     readonly caPem: string,
     readonly send: (
       target: string,
@@ -144,7 +145,8 @@ export class TestSession {
     const half = r.body.length / 2;
     const e = r.body.subarray(0, half), s = r.body.subarray(half);
     if (!rsaVerify(this.caPem, e, s)) throw new Error("hello signature does not verify");
-    this.key = rsaDecrypt(this.nodeKey, e);
+    const k = this.nodeKey;
+    this.key = "decrypt" in k ? k.decrypt(e) : rsaDecrypt(k, e);
     return r.status;
   }
 
