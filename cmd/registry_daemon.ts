@@ -44,6 +44,11 @@ export interface RegistryDeps {
   mailer?: Mailer | null;
   /** libcrypto to load, or "none" (default: RE6ST_LIBCRYPTO, else libcrypto.so.3). */
   libcrypto?: string;
+  /**
+   * The open-file limit the connection cap must fit (default: this process's soft limit);
+   * null: do not fit it (tests of running out of descriptors).
+   */
+  openFileLimit?: number | null;
 }
 
 /** Starts a registry on this machine: files, database, listeners, relay, local babeld (§4, §5). */
@@ -76,7 +81,7 @@ export function startRegistry(
         : registryMailer(registry.config, log),
     geoip: deps.geoip ?? null,
     listen(binds, port, handle, httpLog, limits) {
-      const fds = fdSoftLimit();
+      const fds = deps.openFileLimit === undefined ? fdSoftLimit() : deps.openFileLimit;
       let maxConnections = limits.maxConnections;
       if (fds !== null && maxConnections > fds - RESERVED_FDS) {
         maxConnections = Math.max(1, fds - RESERVED_FDS);

@@ -132,7 +132,7 @@ export class CertStore {
     ).get(RESERVED, PENDING) as { n: number };
     const indexed = db.prepare("SELECT count(*) AS n FROM cert_index").get() as { n: number };
     const rebuilt = stored.n !== indexed.n ||
-      db.getConfig(INDEX_STAMP) !== (db.getConfig("serial") ?? null);
+      (db.getConfig(INDEX_STAMP) ?? null) !== (db.getConfig("serial") ?? null);
     if (rebuilt) this.#rebuild();
     this.#cache.clear();
     // One text of every subject serial: a row object per certificate would cost far more memory.

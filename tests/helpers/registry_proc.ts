@@ -1,13 +1,26 @@
 // Runs a registry in its own process for crash and signal tests:
 // `deno run -A tests/helpers/registry_proc.ts '<RegistryConfig JSON>' ['<options JSON>']`.
 // Options: `clockOffsetFile`: the registry's clock runs ahead of the real one by the number of
-// seconds written in that file (read at each reading; 0 while the file is absent).
+// seconds written in that file (read at each reading; 0 while the file is absent);
+// `openFileLimit`: RegistryDeps.openFileLimit; `throwAfterMs`: an uncaught error that long
+// after the start; `libcrypto`: RegistryDeps.libcrypto.
 
 import { runRegistryUntilSignal } from "../../cmd/registry_daemon.ts";
 import type { Clock } from "../../core/registry/registry.ts";
 
 const config = JSON.parse(Deno.args[0]);
-const opts: { clockOffsetFile?: string } = JSON.parse(Deno.args[1] ?? "{}");
+const opts: {
+  clockOffsetFile?: string;
+  openFileLimit?: number | null;
+  throwAfterMs?: number;
+  libcrypto?: string;
+} = JSON.parse(Deno.args[1] ?? "{}");
+
+if (opts.throwAfterMs !== undefined) {
+  setTimeout(() => {
+    throw new Error("test: an uncaught error");
+  }, opts.throwAfterMs);
+}
 
 function offsetClock(file: string): Clock {
   return {
@@ -27,5 +40,7 @@ Deno.exit(
   await runRegistryUntilSignal(config, { err: (t) => console.error(t) }, {
     openRelaySocket: () => null,
     clock: opts.clockOffsetFile ? offsetClock(opts.clockOffsetFile) : undefined,
+    openFileLimit: opts.openFileLimit,
+    libcrypto: opts.libcrypto,
   }),
 );
