@@ -133,7 +133,7 @@ export function serveHttp(
       }
     } catch (e) {
       if (e instanceof HttpParseError) {
-        log.debug(`HTTP from ${peer} refused with ${e.status}: ${e.message}`);
+        log.debug(`HTTP from ${peer} refused with ${e.status}: ${describeError(e)}`);
         await writeAll(conn, responseBytes(e.status, {}, null, "1.1", false)).catch(() => {});
       } else if (!(e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted)) {
         log.debug(`HTTP connection from ${peer} ended: ${describeError(e)}`);

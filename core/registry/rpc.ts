@@ -112,7 +112,7 @@ export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<Rp
   try {
     parsed = parseTarget(req.target);
   } catch (e) {
-    if (e instanceof BadTargetError) return fail(400, e.message);
+    if (e instanceof BadTargetError) return fail(400, describeError(e));
     throw e;
   }
   const name = parsed.method;
@@ -171,7 +171,7 @@ export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<Rp
     type = result.type;
     note = result.note;
   } catch (e) {
-    if (e instanceof HttpError) return fail(e.status, e.message, name);
+    if (e instanceof HttpError) return fail(e.status, describeError(e), name);
     return fail(500, `internal error: ${describeError(e)}`, name);
   }
   const headers: Record<string, string> = {};

@@ -133,6 +133,8 @@ export class TestSession {
       target: string,
       headers: Record<string, string>,
     ) => Promise<{ status: number; body: Uint8Array; headers: Headers | Record<string, string> }>,
+    /** Checks the CA's signature of a hello answer (default: node:crypto with `caPem`). */
+    readonly verify: (e: Uint8Array, s: Uint8Array) => boolean = (e, s) => rsaVerify(caPem, e, s),
   ) {}
 
   /** Runs hello and stores the decrypted secret; returns the HTTP status. */
@@ -144,7 +146,7 @@ export class TestSession {
     if (r.status !== 200) return r.status;
     const half = r.body.length / 2;
     const e = r.body.subarray(0, half), s = r.body.subarray(half);
-    if (!rsaVerify(this.caPem, e, s)) throw new Error("hello signature does not verify");
+    if (!this.verify(e, s)) throw new Error("hello signature does not verify");
     const k = this.nodeKey;
     this.key = "decrypt" in k ? k.decrypt(e) : rsaDecrypt(k, e);
     return r.status;
