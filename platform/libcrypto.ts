@@ -1,8 +1,9 @@
 // RSA through the system's OpenSSL libcrypto (found by soname) with Deno's FFI: the registry's
-// RsaEngine (core/registry/rsa.ts) at OpenSSL's speed. CA signatures run on the FFI's worker
-// threads (one EVP_PKEY_CTX per call in flight), node-key encryption and CSR checks on the
-// calling thread, so no native key is ever used by two threads or after it is freed.
-// PKCS#1 v1.5 signatures are deterministic: the same bytes as node:crypto.
+// RsaEngine (core/registry/rsa.ts) at OpenSSL's speed. Every call runs on the calling thread:
+// measured with the bench's clients on the same two cores, signing on FFI worker threads gave
+// 25% fewer sessions per second for 7% more issuances (bench/registry.ts); and no native key
+// is ever used by two threads or after it is freed. PKCS#1 v1.5 signatures are deterministic:
+// the same bytes as node:crypto.
 
 import type { PrivateKey } from "../core/crypto.ts";
 import { describeError } from "../core/errors.ts";
@@ -33,7 +34,6 @@ const SYMBOLS = {
   EVP_PKEY_sign: {
     parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
     result: "i32",
-    nonblocking: true,
   },
   EVP_PKEY_encrypt_init: { parameters: ["pointer"], result: "i32" },
   EVP_PKEY_encrypt: {
@@ -147,8 +147,8 @@ interface FfiKey {
 }
 
 /**
- * An RsaEngine signing with `caKeyPkcs8` (PKCS#8 DER of the CA key) through `lib`; it owns
- * `lib` and unloads it on close, once the signatures in flight returned.
+ * An RsaEngine signing with `caKeyPkcs8` (PKCS#8 DER of the CA key) through `lib`, which it
+ * owns and unloads on close.
  */
 export function libcryptoRsa(lib: Libcrypto, caKeyPkcs8: Uint8Array): RsaEngine {
   const f = lib.fns;
@@ -171,40 +171,15 @@ export function libcryptoRsa(lib: Libcrypto, caKeyPkcs8: Uint8Array): RsaEngine 
     throw e;
   }
   const sigBytes = f.EVP_PKEY_get_size(caKey);
-  // One context per signature in flight, as many as cores: a context is never shared between
-  // threads, and more signatures at once would only queue for the cores.
-  const idle: Ptr[] = [];
+  let signer: Ptr;
   try {
-    for (let i = Math.max(2, navigator.hardwareConcurrency); i > 0; i--) {
-      idle.push(pkeyCtx(f, caKey, "sign", sha512.md));
-    }
+    signer = pkeyCtx(f, caKey, "sign", sha512.md);
   } catch (e) {
-    for (const ctx of idle) f.EVP_PKEY_CTX_free(ctx);
     f.EVP_PKEY_free(caKey);
     lib.close();
     throw e;
   }
-  const waiting: ((ctx: Ptr) => void)[] = [];
-  const acquire = (): Promise<Ptr> => {
-    const ctx = idle.pop();
-    return ctx ? Promise.resolve(ctx) : new Promise((resolve) => waiting.push(resolve));
-  };
-  let inFlight = 0;
   let closed = false;
-  const release = (ctx: Ptr) => {
-    inFlight--;
-    const next = waiting.shift();
-    if (next) next(ctx);
-    else if (!closed) idle.push(ctx);
-    else {
-      f.EVP_PKEY_CTX_free(ctx);
-      if (inFlight === 0) unload();
-    }
-  };
-  const unload = () => {
-    f.EVP_PKEY_free(caKey);
-    lib.close();
-  };
   const keys = new KeyCache<FfiKey>(KEY_CACHE_SIZE, (k) => {
     f.EVP_PKEY_CTX_free(k.ctx);
     for (const v of k.verifiers.values()) f.EVP_PKEY_CTX_free(v);
@@ -230,21 +205,15 @@ export function libcryptoRsa(lib: Libcrypto, caKeyPkcs8: Uint8Array): RsaEngine 
   };
   return {
     name: lib.version,
-    async sign(data) {
-      if (closed) throw new Error("RSA engine closed");
+    sign(data) {
+      if (closed) return Promise.reject(new Error("RSA engine closed"));
       const md = hash(sha512, data);
-      inFlight++;
-      const ctx = await acquire();
-      try {
-        const sig = new Uint8Array(sigBytes);
-        const len = BigUint64Array.of(BigInt(sigBytes));
-        const ok = await f.EVP_PKEY_sign(ctx, sig, len, md, BigInt(md.length));
-        // The reason stays in the error queue of the thread that signed.
-        if (ok !== 1) throw new Error("RSA signature with the CA key failed in OpenSSL");
-        return sig.subarray(0, Number(len[0]));
-      } finally {
-        release(ctx);
+      const sig = new Uint8Array(sigBytes);
+      const len = BigUint64Array.of(BigInt(sigBytes));
+      if (f.EVP_PKEY_sign(signer, sig, len, md, BigInt(md.length)) !== 1) {
+        return Promise.reject(new Error(`RSA signature failed: ${opensslError(f)}`));
       }
+      return Promise.resolve(sig.subarray(0, Number(len[0])));
     },
     keyBits: (spki) => keys.get(spki, loadNodeKey).bits,
     encrypt(spki, data) {
@@ -274,9 +243,9 @@ export function libcryptoRsa(lib: Libcrypto, caKeyPkcs8: Uint8Array): RsaEngine 
       if (closed) return;
       closed = true;
       keys.clear();
-      for (const ctx of idle) f.EVP_PKEY_CTX_free(ctx);
-      idle.length = 0;
-      if (inFlight === 0) unload(); // else when the last signature returns
+      f.EVP_PKEY_CTX_free(signer);
+      f.EVP_PKEY_free(caKey);
+      lib.close();
     },
   };
 }

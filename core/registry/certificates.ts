@@ -137,7 +137,7 @@ export async function requestCertificate(
   if (plan === null) return null;
   let pem = plan.pem;
   if (!plan.first) {
-    // Phase 2: sign off the JS thread, other issuances go on meanwhile.
+    // Phase 2: sign without the write lock (the built-in engine signs off the JS thread).
     try {
       pem = assembleCertificate(plan.tbs, await r.sign(plan.tbs)).pem;
       await r.exclusive(() => r.db.tx(() => r.certs.store(plan.prefix, plan.email, pem)));

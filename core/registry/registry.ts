@@ -202,7 +202,7 @@ export class Registry {
     return this.writeLock.run(fn);
   }
 
-  /** PKCS1-SIG with the CA key, computed off the JS thread when the engine can. */
+  /** PKCS1-SIG with the CA key (§3.1). */
   sign(data: Uint8Array): Promise<Uint8Array> {
     return this.rsa.sign(data);
   }

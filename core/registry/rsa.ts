@@ -11,7 +11,7 @@ import { loadPublicKey, modulusBits, type PrivateKey, rsaEncrypt } from "../cryp
 export interface RsaEngine {
   /** Which code it is, for the log and the bench (e.g. "OpenSSL 3.0.19 (libcrypto.so.3)"). */
   readonly name: string;
-  /** PKCS1-SIG (RSASSA-PKCS1-v1_5, SHA-512, §0) with the CA key, possibly off the JS thread. */
+  /** PKCS1-SIG (RSASSA-PKCS1-v1_5, SHA-512, §0) with the CA key. */
   sign(data: Uint8Array): Promise<Uint8Array>;
   /** Modulus size in bits of an RSA public key (SubjectPublicKeyInfo DER); throws if not RSA. */
   keyBits(spki: Uint8Array): number;
