@@ -5,7 +5,7 @@ import { SOFTWARE_VERSION } from "../core/constants.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { openCacheFile } from "../core/node/cache.ts";
 import { overlayTunnels } from "../core/node/overlay.ts";
-import { systemClock } from "../core/node/clock.ts";
+import { systemClock } from "../core/clock.ts";
 import { Node, type NodeExit } from "../core/node/daemon.ts";
 import type { Identity } from "../core/node/identity.ts";
 import type { NodeFiles, NodeParts } from "../core/node/parts.ts";

@@ -11,7 +11,7 @@ import {
   resolveRegistryConfig,
 } from "../core/registry/config.ts";
 import type { Mailer } from "../core/registry/mail.ts";
-import { type Clock, systemClock } from "../core/registry/registry.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
 import type { DatagramSocket, RelayOptions, RoutingView } from "../core/registry/relay.ts";
 import { babelRoutingView } from "../core/registry/routes.ts";
 import { type RunningRegistry, startRegistryService } from "../core/registry/service.ts";

@@ -12,7 +12,7 @@ import {
   PROTOCOL_VERSION,
 } from "../constants.ts";
 import type { Logger } from "../log.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 
 /** Keys whose change needs a restart on every node (§7.7). */
 export const RESTART_KEYS = [
@@ -58,7 +58,7 @@ export function restartReason(changed: readonly string[], f: RestartFacts): stri
 
 /** Options of {@link NetconfUpdates}. */
 export interface NetconfUpdatesOptions {
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   /** Fetches, verifies and stores the configuration; returns the changed keys. */
   fetch(): Promise<string[]>;

@@ -297,7 +297,7 @@ export function createOverlay(
         isRevoked: (serial) => s.crl.has(serial),
         version: cache.version(),
         send: (host, port, bytes) => socket?.send(host, port, bytes),
-        clock: { now: () => clock.now() / 1000 },
+        clock,
         log: log.child("peer"),
         minProtocol: () => s.minProtocol,
         registryPrefix: () => s.registryPrefix,

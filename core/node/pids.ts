@@ -3,7 +3,7 @@
 // run folder.
 
 import type { Logger } from "../log.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 import type { NodeFiles, NodeHost } from "./parts.ts";
 
 /** File holding the node's pid. */
@@ -52,7 +52,7 @@ export async function claimRunDir(
   runDir: string,
   files: NodeFiles,
   host: NodeHost,
-  clock: NodeClock,
+  clock: Clock,
   log: Logger,
   graceMs = 3000,
 ): Promise<ChildRecord> {

@@ -15,7 +15,7 @@ import type { Bits } from "../addressing.ts";
 import type { BabelSnapshot } from "../babel/view.ts";
 import { cnFromPrefix } from "../addressing.ts";
 import type { Logger } from "../log.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 import { neighboursOriginating, routesThrough } from "./tunnel_policy.ts";
 
 /** Message codes of the exchange (§6.5). */
@@ -73,7 +73,7 @@ export class Removals {
 
   constructor(
     readonly network: Bits,
-    readonly clock: NodeClock,
+    readonly clock: Clock,
     readonly timing: () => RemovalTiming,
     readonly log: Logger,
   ) {}

@@ -3,7 +3,7 @@
 // started again with back-off.
 
 import type { Logger } from "../log.ts";
-import { backoffDelays, type NodeClock } from "./clock.ts";
+import { backoffDelays, type Clock } from "../clock.ts";
 
 /** How a child process ended. */
 export interface ProcessExit {
@@ -43,7 +43,7 @@ export interface SuperviseOptions {
   name: string;
   /** Starts one instance; throws when it cannot start. */
   start(): Promise<ManagedProcess>;
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   /** First restart delay (default 1 s), doubled up to `maxDelayMs` (default 60 s). */
   minDelayMs?: number;

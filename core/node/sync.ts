@@ -15,7 +15,7 @@ import type { Logger } from "../log.ts";
 import { decodeNetworkConfig, type NetworkParams } from "../netconfig/document.ts";
 import { verifyVersion } from "../netconfig/version.ts";
 import type { NodeCache } from "./cache.ts";
-import { backoffDelays, type NodeClock } from "./clock.ts";
+import { backoffDelays, type Clock } from "../clock.ts";
 import type { Identity } from "./identity.ts";
 
 /** The registry calls a node makes (core/registry/client.ts RegistryClient has them). */
@@ -55,7 +55,7 @@ export function unlessStopped<T>(p: Promise<T>, signal?: AbortSignal): Promise<T
 export interface SyncContext {
   registry: NodeRegistry;
   cache: NodeCache;
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   signal?: AbortSignal;
   /** Called after each successful or failed registry exchange (status: registry reachable). */

@@ -13,7 +13,7 @@ import type { Address, Bits } from "../addressing.ts";
 import type { Logger } from "../log.ts";
 import { remoteGateways } from "../openvpn/gateway.ts";
 import type { RouteSpec } from "../../platform/types.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 
 /** A running OpenVPN client process (platform/openvpn.ts OpenVpnProcess fits). */
 export interface ClientProcess {
@@ -82,7 +82,7 @@ export interface ClientTunnelsOptions {
   host: TunnelHost;
   babel: BabelInterfaces;
   log: Logger;
-  clock: NodeClock;
+  clock: Clock;
   /** `--remote-gateway` values. */
   remoteGateways: readonly string[];
   /** Babel parameters of a run-time tunnel interface. */

@@ -29,7 +29,7 @@ import type {
 } from "../openvpn/hooks.ts";
 import type { BootstrapPeer } from "../registry/client.ts";
 import type { NodeCache } from "./cache.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 import { type OwnAddresses } from "./addresses.ts";
 import { Removals } from "./removal.ts";
 import { ServedBook } from "./served.ts";
@@ -74,7 +74,7 @@ export interface BabelControl extends BabelInterfaces {
 export interface TunnelManagerOptions {
   network: Bits;
   prefix: Bits;
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   random?: () => number;
   settings(): TunnelSettings;

@@ -11,7 +11,7 @@ import type { Logger } from "../log.ts";
 import type { RouteSpec } from "../../platform/types.ts";
 import type { ClientConnectEvent, HookEvent } from "../openvpn/hooks.ts";
 import type { NodeCache } from "./cache.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 import type { Identity } from "./identity.ts";
 import type { ServedBook } from "./served.ts";
 import type { EffectiveSettings } from "./settings.ts";
@@ -49,7 +49,7 @@ export interface TunnelContext {
   openvpn: TunnelOpenVpn;
   /** Clients of our servers: the node keeps this book from the hooks; managers read it. */
   served: ServedBook;
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   /** Creates a persistent tap (journaled: removed at teardown). */
   createTap(name: string): Promise<void>;
