@@ -5,6 +5,7 @@
 // (apply live, drop revoked peers, restart) is decided by the caller; {@link restartReason}
 // says which keys need a restart.
 
+import { describeError } from "../errors.ts";
 import {
   NETCONF_CHECK_S,
   NEW_VERSION_DELAY_S,
@@ -156,7 +157,7 @@ export class NetconfUpdates {
       changed = await this.#o.fetch();
     } catch (e) {
       log.warn(
-        `Cannot fetch the new network configuration: ${e instanceof Error ? e.message : e}` +
+        `Cannot fetch the new network configuration: ${describeError(e)}` +
           (retry ? `; will retry in ${NEW_VERSION_RETRY_S} s` : ""),
       );
       return false;
@@ -170,7 +171,7 @@ export class NetconfUpdates {
       await this.#o.apply(changed);
     } catch (e) {
       log.error(
-        `Cannot apply the new network configuration: ${e instanceof Error ? e.message : e}`,
+        `Cannot apply the new network configuration: ${describeError(e)}`,
       );
     }
     return true;

@@ -2,6 +2,7 @@
 // routing"): an unexpected exit is logged with the child's last log lines and the child is
 // started again with back-off.
 
+import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { backoffDelays, type Clock } from "../clock.ts";
 
@@ -75,10 +76,6 @@ export function exitText(e: Pick<ProcessExit, "code" | "signal">): string {
   return e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
 }
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** Creates a supervisor for one child (not started). */
 export function supervise(o: SuperviseOptions): Supervised {
   const minDelay = o.minDelayMs ?? 1000;
@@ -136,8 +133,10 @@ export function supervise(o: SuperviseOptions): Supervised {
         p = null;
         const delay = delays();
         state = "restarting";
-        lastExit = `cannot start: ${errText(e)}`;
-        o.log.error(`Cannot restart ${o.name}: ${errText(e)}; will retry in ${delay / 1000} s`);
+        lastExit = `cannot start: ${describeError(e)}`;
+        o.log.error(
+          `Cannot restart ${o.name}: ${describeError(e)}; will retry in ${delay / 1000} s`,
+        );
         await o.clock.sleep(delay, stopCtrl.signal);
       }
     }
