@@ -353,7 +353,7 @@ Deno.test({
         }, { what: "A up again", timeoutMs: 30_000 });
         const log = await Deno.readTextFile(`${second.dir}/log/re6stnet.log`);
         assert.match(log, /Stopping 2 process\(es\) left by a previous run: /);
-        assert.match(log, /Removing \d+ leftover\(s\) of a previous run: .*tap re6stnet-tcp/);
+        assert.match(log, /Removed \d+ leftover\(s\) of a previous run: .*tap re6stnet-tcp/);
         const names = (await processes(lab, "a")).map((p) => p.name).sort();
         // One babeld and one OpenVPN: the stale ones are gone (hooks come and go meanwhile).
         assert.deepEqual(names.filter((n) => n === "babeld" || n === "openvpn"), [

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { memoryLogger } from "../../core/log.ts";
 import { manualClock } from "../../core/clock.ts";
-import { NetconfUpdates, restartReason } from "../../core/node/netconf_updates.ts";
+import { NetconfUpdates, restartReason } from "../../core/node/netconfig.ts";
 
 Deno.test("hello, keys and encryption need a restart; crl and versions apply live", () => {
   const f = { clientTunnels: true, minProtocol: 1 };

@@ -8,7 +8,7 @@ import {
   P,
   route,
   snapshot,
-} from "../helpers/overlay_fakes.ts";
+} from "../helpers/tunnel_fakes.ts";
 
 type Bench = ReturnType<typeof managerBench>;
 
@@ -218,7 +218,7 @@ Deno.test("a peer whose tunnel was just retired is not chosen again for a while"
 
 Deno.test("without nftables the tunnel closes on code 3 without waiting for routes to move", async () => {
   const b = await threeTunnels();
-  b.host.blockBabel = () => Promise.reject(new Error("nft: command not found"));
+  b.host.failKernel = "nft: command not found";
   await b.clock.advance(31_000);
   await b.manager.tick();
   await b.manager.tick();

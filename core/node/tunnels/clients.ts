@@ -1,53 +1,45 @@
-// Client tunnels of the tunnel manager (PROTOCOL.md §7.5, §8.1.3, §8.1.5, §8.4.4): tap
-// interfaces `re6stnet1…` taken from a free list, announced to babeld at run time, one
-// OpenVPN client per tunnel trying the peer's addresses in order, `--remote-gateway` routes.
+// Client tunnels (PROTOCOL.md §7.5, §8.1.3, §8.1.5, §8.4.4): tap interfaces `re6stnet1…` taken
+// from a free list, announced to babeld at run time, one OpenVPN client per tunnel trying the
+// peer's addresses in order, `--remote-gateway` routes. What they need of the kernel (taps,
+// gateway routes, drained taps) is published as one part of the node's desired state.
 //
-// A tap stays a Babel interface once announced and is never flushed from babeld: with an HMAC
-// key, babeld 1.12.1 loops forever ("add_hmac: no link-local address") when an interface is
-// flushed or goes down while a neighbour on it still has unicast messages buffered. A tunnel
-// is drained instead by dropping Babel packets on its tap (both directions, §8.4.5 adapted):
-// each side loses the other as a neighbour after two hellos and routes around the tunnel,
-// which still carries the traffic in flight; then OpenVPN stops.
+// A tap stays a Babel interface once announced and is never flushed from babeld nor deleted
+// while babeld runs: with an HMAC key, babeld 1.12.1 loops forever ("add_hmac: no link-local
+// address") when an interface is flushed or goes down while a neighbour on it still has
+// unicast messages buffered. A tunnel is drained instead by dropping Babel packets on its tap
+// (retirement.ts); the node deletes the taps after babeld has stopped.
 
-import { describeError } from "../errors.ts";
-import { TAP_PREFIX } from "../constants.ts";
-import type { Address, Bits } from "../addressing.ts";
-import type { Logger } from "../log.ts";
-import { remoteGateways } from "../openvpn/gateway.ts";
-import type { RouteSpec } from "../../platform/types.ts";
-import type { Clock } from "../clock.ts";
+import type { Address, Bits } from "../../addressing.ts";
+import type { Clock } from "../../clock.ts";
+import { TAP_PREFIX } from "../../constants.ts";
+import { describeError } from "../../errors.ts";
+import type { KernelState, RouteSpec } from "../../kernel.ts";
+import type { Logger } from "../../log.ts";
+import { remoteGateways } from "../../openvpn/gateway.ts";
 
-/** A running OpenVPN client process (platform/openvpn.ts OpenVpnProcess fits). */
-export interface ClientProcess {
-  /** Unix time (ms) when it was started. */
-  readonly startedAt: number;
+/** An OpenVPN process as the machine starts it (core/node/supervisor.ts ManagedProcess fits). */
+export interface StartedProcess {
+  readonly pid: number;
   /** Settles when it has exited. */
   readonly exited: Promise<unknown>;
-  /** True once it has exited. */
-  readonly done: boolean;
   /** Stops it; resolves when it has exited. */
   stop(): Promise<unknown>;
 }
 
+/** The OpenVPN client process of a tunnel. */
+export interface ClientProcess extends StartedProcess {
+  /** Unix time (ms) when it was started. */
+  readonly startedAt: number;
+  /** True once it has exited. */
+  readonly done: boolean;
+}
+
 /** What client tunnels need from the machine. */
-export interface TunnelHost {
-  /** Creates the persistent tap `iface` (`openvpn --mktun`). */
-  createTap(iface: string): Promise<void>;
-  /** Deletes the tap `iface` (`openvpn --rmtun`). */
-  deleteTap(iface: string): Promise<void>;
+export interface ClientHost {
   /** Starts an OpenVPN client on `iface` to one address of the peer whose CN is `peerCn`. */
-  startClient(iface: string, remote: Address, peerCn: string): Promise<ClientProcess>;
-  /**
-   * Adds a host route of `--remote-gateway` (journaled: removed at teardown even after a
-   * kill); false when the route was already there (then it is not ours to remove).
-   */
-  addRoute(r: RouteSpec): Promise<boolean>;
-  /** Removes a route added by {@link addRoute}. */
-  removeRoute(r: RouteSpec): Promise<void>;
-  /** Drops Babel packets (UDP 6696) in and out of `iface` (a tunnel being retired). */
-  blockBabel(iface: string): Promise<void>;
-  /** Lets Babel packets through `iface` again. */
-  unblockBabel(iface: string): Promise<void>;
+  startClient(iface: string, remote: Address, peerCn: string): Promise<StartedProcess>;
+  /** Makes the tunnels' part of the node's kernel state (taps, routes, drained taps) true. */
+  kernel(state: Partial<KernelState>): Promise<void>;
 }
 
 /** What client tunnels need from babeld (core/babel/local.ts BabelClient fits). */
@@ -55,7 +47,7 @@ export interface BabelInterfaces {
   addInterface(name: string, params: string): Promise<void>;
 }
 
-/** One client tunnel. */
+/** One client tunnel: the one record of an outgoing tunnel. */
 export interface ClientTunnel {
   prefix: Bits;
   /** CN form of the peer, e.g. `6/16`. */
@@ -81,7 +73,7 @@ export interface ClientTunnel {
 
 /** Options of {@link ClientTunnels}. */
 export interface ClientTunnelsOptions {
-  host: TunnelHost;
+  host: ClientHost;
   babel: BabelInterfaces;
   log: Logger;
   clock: Clock;
@@ -91,22 +83,20 @@ export interface ClientTunnelsOptions {
   babelParams(): string;
   /** Called when the process of a tunnel exits (the tunnel is still listed). */
   onExit(t: ClientTunnel): void;
-  /** Tap interface name prefix (default "re6stnet"). */
-  ifacePrefix?: string;
 }
 
 /** The set of client tunnels, by peer prefix. */
 export class ClientTunnels {
   readonly #o: ClientTunnelsOptions;
   readonly #byPrefix = new Map<Bits, ClientTunnel>();
-  /** Taps we created and have not deleted. */
-  readonly #created = new Set<string>();
+  /** Taps made for tunnels: kept (and reused) until the node stops. */
+  readonly #taps = new Set<string>();
   readonly #used = new Set<string>();
   /** Taps babeld knows as interfaces (announced at run time). */
   readonly #announced = new Set<string>();
   readonly #gateways;
-  /** Destinations of the `--remote-gateway` routes we added (not those already there). */
-  readonly #gatewayRoutes = new Set<string>();
+  /** The `--remote-gateway` routes held, by destination. */
+  readonly #gatewayRoutes = new Map<string, RouteSpec>();
 
   constructor(o: ClientTunnelsOptions) {
     this.#o = o;
@@ -136,15 +126,31 @@ export class ClientTunnels {
     return undefined;
   }
 
+  /** The tunnels' part of the kernel state. */
+  kernelState(): Partial<KernelState> {
+    return {
+      taps: [...this.#taps],
+      routes: [...this.#gatewayRoutes.values()],
+      drained: this.list().filter((t) => t.draining).map((t) => t.iface),
+    };
+  }
+
+  #publish(): Promise<void> {
+    return this.#o.host.kernel(this.kernelState());
+  }
+
   /** Opens a tunnel to `prefix` on a free tap, trying `addresses[0]` first (non-empty). */
   async open(prefix: Bits, cn: string, addresses: Address[]): Promise<ClientTunnel> {
     if (addresses.length === 0) throw new Error(`No address to reach ${cn}`);
     if (this.#byPrefix.has(prefix)) throw new Error(`A tunnel to ${cn} exists already`);
     const iface = this.#allocate();
     try {
-      if (!this.#created.has(iface)) {
-        await this.#o.host.createTap(iface);
-        this.#created.add(iface);
+      if (!this.#taps.has(iface)) {
+        this.#taps.add(iface);
+        await this.#publish().catch((e) => {
+          this.#taps.delete(iface);
+          throw e;
+        });
       }
       if (!this.#announced.has(iface)) {
         await this.#o.babel.addInterface(iface, this.#o.babelParams());
@@ -187,8 +193,13 @@ export class ClientTunnels {
 
   /** Drops Babel on the tunnel's tap so that both ends route around it (§8.4.5 adapted). */
   async drain(t: ClientTunnel): Promise<void> {
-    await this.#o.host.blockBabel(t.iface);
     t.draining = true;
+    try {
+      await this.#publish();
+    } catch (e) {
+      t.draining = false;
+      throw e;
+    }
   }
 
   /** Closes a tunnel: OpenVPN stops, the tap goes back to the free list (still announced). */
@@ -198,33 +209,31 @@ export class ClientTunnels {
     this.#byPrefix.delete(prefix);
     this.#o.log.info(`Closing tunnel to ${t.cn} on ${t.iface}: ${reason}`);
     if (!t.process.done) await t.process.stop();
-    if (t.draining) {
-      await this.#o.host.unblockBabel(t.iface).catch((e) =>
-        this.#o.log.warn(`Cannot let Babel through ${t.iface} again: ${describeError(e)}`)
+    const changed = this.#dropGateway(t) || t.draining;
+    this.#used.delete(t.iface);
+    if (changed) {
+      await this.#publish().catch((e) =>
+        this.#o.log.warn(
+          `Cannot update the kernel after closing the tunnel to ${t.cn} (${t.iface}): ` +
+            `${describeError(e)}; the node's teardown tries again`,
+        )
       );
     }
-    await this.#dropGateway(t);
-    this.#used.delete(t.iface);
   }
 
-  /** Closes every tunnel, then deletes every tap this object created (at exit). */
+  /** Closes every tunnel and gives back its routes (at exit; the taps go after babeld). */
   async closeAll(): Promise<void> {
     await Promise.all([...this.#byPrefix.keys()].map((p) => this.close(p, "node stopping")));
-    for (const r of this.#gateways.removeAll()) await this.#removeGatewayRoute(r);
-    for (const iface of [...this.#created]) {
-      try {
-        await this.#o.host.deleteTap(iface);
-        this.#created.delete(iface);
-      } catch (e) {
-        this.#o.log.warn(`Cannot delete ${iface}: ${describeError(e)}`);
-      }
-    }
+    this.#gateways.removeAll();
+    this.#gatewayRoutes.clear();
+    await this.#publish().catch((e) =>
+      this.#o.log.warn(`Cannot remove the tunnels' routes: ${describeError(e)}`)
+    );
   }
 
   #allocate(): string {
-    const base = this.#o.ifacePrefix ?? TAP_PREFIX;
     for (let i = 1;; i++) {
-      const name = `${base}${i}`;
+      const name = `${TAP_PREFIX}${i}`;
       if (!this.#used.has(name)) {
         this.#used.add(name);
         return name;
@@ -233,58 +242,56 @@ export class ClientTunnels {
   }
 
   async #start(t: ClientTunnel, index: number): Promise<void> {
-    await this.#dropGateway(t);
+    const dropped = this.#dropGateway(t);
     const remote = t.addresses[index];
     t.index = index;
     t.established = false;
     delete t.serial;
     const route = this.#gateways.add(remote.ip);
     if (this.#o.remoteGateways.length && IPV4_RE.test(remote.ip)) t.gatewayIp = remote.ip;
-    if (route) {
-      try {
-        if (await this.#o.host.addRoute(route)) this.#gatewayRoutes.add(route.dst);
-      } catch (e) {
+    if (route) this.#gatewayRoutes.set(route.dst, route);
+    if (route || dropped) {
+      await this.#publish().catch((e) =>
         this.#o.log.warn(
-          `Cannot route ${remote.ip} through the remote gateway ${route.via}: ${
-            describeError(e)
-          }; ` +
-            "the tunnel follows the normal routes",
-        );
-      }
+          `Cannot route ${remote.ip} through the remote gateway ${route?.via}: ` +
+            `${describeError(e)}; the tunnel follows the normal routes`,
+        )
+      );
     }
     this.#o.log.info(
       `Starting tunnel to ${t.cn} on ${t.iface} via ${remote.ip} ${remote.port} ${remote.proto}`,
     );
     t.process = NOT_STARTED;
-    const process = await this.#o.host.startClient(t.iface, remote, t.cn);
+    const startedAt = this.#o.clock.now();
+    const started = await this.#o.host.startClient(t.iface, remote, t.cn);
+    let done = false;
+    const process: ClientProcess = {
+      pid: started.pid,
+      startedAt,
+      exited: started.exited.finally(() => done = true),
+      get done() {
+        return done;
+      },
+      stop: () => started.stop(),
+    };
     t.process = process;
     process.exited.then(() => {
       if (this.#byPrefix.get(t.prefix) === t && t.process === process) this.#o.onExit(t);
     }, () => {});
   }
 
-  async #dropGateway(t: ClientTunnel): Promise<void> {
-    if (t.gatewayIp === undefined) return;
+  /** Gives back the tunnel's `--remote-gateway` route; true when a route was dropped. */
+  #dropGateway(t: ClientTunnel): boolean {
+    if (t.gatewayIp === undefined) return false;
     const route = this.#gateways.remove(t.gatewayIp);
     delete t.gatewayIp;
-    if (route) await this.#removeGatewayRoute(route);
-  }
-
-  async #removeGatewayRoute(r: RouteSpec): Promise<void> {
-    if (!this.#gatewayRoutes.delete(r.dst)) return; // not added by us
-    try {
-      await this.#o.host.removeRoute(r);
-    } catch (e) {
-      this.#o.log.warn(
-        `Cannot remove the route ${r.dst} via ${r.via}: ${describeError(e)}; ` +
-          "the node's teardown tries again",
-      );
-    }
+    return route !== null && this.#gatewayRoutes.delete(route.dst);
   }
 }
 
 /** Placeholder process of a tunnel being set up. */
 const NOT_STARTED: ClientProcess = {
+  pid: 0,
   startedAt: 0,
   exited: Promise.resolve(),
   done: true,

@@ -1,31 +1,33 @@
-// Fakes for the overlay's unit tests: Babel snapshots built from a topology description, a
-// recording babeld, peer protocol, OpenVPN host and an in-memory cache.
+// Fakes for the tunnel manager's unit tests: Babel snapshots built from a topology
+// description, a recording babeld, peer protocol, OpenVPN host over a recorder kernel, and an
+// in-memory cache.
 
 import { DatabaseSync } from "node:sqlite";
-import { type Address, type Bits, cnFromPrefix, ipFromBits } from "../../core/addressing.ts";
+import {
+  type Address,
+  type Bits,
+  cnFromPrefix,
+  ipFromBits,
+  prefixFromCn as bitsOf,
+} from "../../core/addressing.ts";
 import type { BabelRoute } from "../../core/babel/parse.ts";
 import type { BabelSnapshot } from "../../core/babel/view.ts";
 import { memoryLogger } from "../../core/log.ts";
 import { createOwnAddresses } from "../../core/node/addresses.ts";
 import { type NodeCache, openCache } from "../../core/node/cache.ts";
 import { manualClock } from "../../core/clock.ts";
-import type { ClientProcess } from "../../core/node/tunnel_clients.ts";
-import {
-  type BabelControl,
-  OverlayTunnels,
-  type PeerLink,
-  type TunnelManagerOptions,
-  type TunnelSettings,
-} from "../../core/node/tunnel_manager.ts";
+import type { KernelState } from "../../core/kernel.ts";
+import type { ClientHost, ClientProcess } from "../../core/node/tunnels/clients.ts";
+import type { BabelControl, PeerLink, TunnelSettings } from "../../core/node/tunnels/links.ts";
+import { TunnelManager, type TunnelManagerOptions } from "../../core/node/tunnels/manager.ts";
 import type {
   ClientConnectEvent,
   ClientDisconnectEvent,
   ConnectAnswer,
 } from "../../core/openvpn/hooks.ts";
-import { ServedBook } from "../../core/node/served.ts";
+import { refusal, ServedBook } from "../../core/node/tunnels/served.ts";
 import type { BootstrapPeer } from "../../core/registry/client.ts";
-import { routeArgv } from "../../platform/linux.ts";
-import type { RouteSpec } from "../../platform/types.ts";
+import { createRecorderKernel, type RecorderKernel } from "../../platform/recorder.ts";
 
 /** 2001:db8:42::/48, the network of VECTORS.md. */
 export const NET = "001000000000000100001101101110000000000001000010";
@@ -137,6 +139,8 @@ export class FakePeers implements PeerLink {
 
 /** An OpenVPN client process the test ends with exit(). */
 export class FakeProcess implements ClientProcess {
+  static #pids = 5000;
+  readonly pid = FakeProcess.#pids++;
   done = false;
   stopped = false;
   readonly exited: Promise<void>;
@@ -155,44 +159,41 @@ export class FakeProcess implements ClientProcess {
   }
 }
 
-/** The machine: taps, OpenVPN clients and routes (as `ip` commands), recorded. */
-export class FakeHost {
-  taps: string[] = [];
+/**
+ * The machine: OpenVPN clients, and the tunnels' part of the kernel state applied to a
+ * recorder kernel (with the links `lo` and `eth0`).
+ */
+export class FakeHost implements ClientHost {
   processes: FakeProcess[] = [];
-  ip: string[] = [];
+  readonly kernelOps: RecorderKernel = createRecorderKernel({ links: ["lo", "eth0"] });
+  /** Makes the next kernel change fail with this message. */
+  failKernel: string | null = null;
   constructor(readonly now: () => number) {}
-  createTap = (iface: string) => {
-    this.taps.push(iface);
-    return Promise.resolve();
-  };
-  deleteTap = () => Promise.resolve();
   startClient = (iface: string, remote: Address) => {
     const p = new FakeProcess(this.now(), iface, remote);
     this.processes.push(p);
     return Promise.resolve(p);
   };
-  /** Makes the next route removal fail with this message. */
-  failRouteRemoval: string | null = null;
-  addRoute = (r: RouteSpec) => {
-    this.ip.push(routeArgv("add", r).join(" "));
-    return Promise.resolve(true);
+  kernel = (state: Partial<KernelState>) => {
+    const fail = this.failKernel;
+    this.failKernel = null;
+    if (fail) return Promise.reject(new Error(fail));
+    return this.kernelOps.apply({ taps: [], addresses: [], routes: [], drained: [], ...state });
   };
-  removeRoute = (r: RouteSpec) => {
-    this.ip.push(routeArgv("del", r).join(" "));
-    const fail = this.failRouteRemoval;
-    this.failRouteRemoval = null;
-    return fail ? Promise.reject(new Error(fail)) : Promise.resolve();
-  };
-  /** Taps whose Babel packets are dropped. */
-  drained = new Set<string>();
-  blockBabel = (iface: string) => {
-    this.drained.add(iface);
-    return Promise.resolve();
-  };
-  unblockBabel = (iface: string) => {
-    this.drained.delete(iface);
-    return Promise.resolve();
-  };
+  /** Taps created, in order. */
+  get taps(): string[] {
+    return this.kernelOps.ops.filter((l) => l.startsWith("ip tuntap add")).map((l) =>
+      l.split(" ")[4]
+    );
+  }
+  /** Route changes, as `ip` command lines. */
+  get ip(): string[] {
+    return this.kernelOps.ops.filter((l) => / route (add|del) /.test(l));
+  }
+  /** Taps whose Babel packets are dropped now. */
+  get drained(): Set<string> {
+    return new Set(this.kernelOps.model.drained ?? []);
+  }
   /** The last process started on `iface`. */
   last(iface: string): FakeProcess | undefined {
     return this.processes.filter((p) => p.iface === iface).at(-1);
@@ -240,6 +241,7 @@ export function managerBench(
     network: NET,
   });
   const ownChanges: string[] = [];
+  const served = new ServedBook();
   const options: TunnelManagerOptions = {
     network: NET,
     prefix: o.prefix ?? P(9),
@@ -260,34 +262,43 @@ export function managerBench(
     remoteGateways: o.remoteGateways ?? [],
     babelParams: () => "type tunnel",
     onOwnAddressChange: (t) => ownChanges.push(t),
+    served,
   };
-  const served = new ServedBook();
-  options.served = served;
-  const manager = new OverlayTunnels(options);
+  const manager = new TunnelManager(options);
   return {
     served,
-    /** A client connects to our server as the node handles it: asked, then recorded. */
+    /** A client connects to our server as the node handles it: admitted, recorded, reported. */
     connect(ev: ClientConnectEvent): ConnectAnswer {
-      const a = manager.clientConnect(ev);
-      if (a.accept) served.connect(ev, clock.now());
-      return a;
+      const no = refusal(ev, {
+        ourCn: cnFromPrefix(options.prefix),
+        crl: settings.crl,
+        clientMode: false,
+      });
+      if (no) return { accept: false, reason: no };
+      served.connect(ev, clock.now(), "tcp");
+      manager.clientConnected(bitsOf(ev.commonName));
+      return { accept: true };
     },
     /** A client leaves our server as the node handles it: forgotten, then reported. */
     disconnect(ev: ClientDisconnectEvent): void {
       served.disconnect(ev.dev, ev.commonName);
-      manager.clientDisconnect(ev);
+      manager.clientDisconnected(ev);
     },
     /** Records `p` as a client of our server on `iface`. */
     serve(p: Bits, iface = "re6stnet-tcp", serial = 1n): void {
-      served.connect({
-        type: "client-connect",
-        dev: iface,
-        commonName: cnFromPrefix(p),
-        serial,
-        trustedIp: "10.0.0.77",
-        trustedPort: 40000,
-        time: 0,
-      }, clock.now());
+      served.connect(
+        {
+          type: "client-connect",
+          dev: iface,
+          commonName: cnFromPrefix(p),
+          serial,
+          trustedIp: "10.0.0.77",
+          trustedPort: 40000,
+          time: 0,
+        },
+        clock.now(),
+        "tcp",
+      );
     },
     clock,
     log,

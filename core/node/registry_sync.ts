@@ -1,4 +1,4 @@
-// What the node gets from its registry (PROTOCOL.md §7.1 steps 3 and 9, §3.8, §7.8):
+// What the node gets from its registry at start-up (PROTOCOL.md §7.1 steps 3 and 9, §3.8, §7.8):
 // the signed network configuration (retried with back-off while the registry is
 // unreachable), DH parameters when --dh is absent, certificate and CA renewal.
 
@@ -15,17 +15,22 @@ import { bytesEqual, spkiDer } from "../crypto.ts";
 import type { Logger } from "../log.ts";
 import { decodeNetworkConfig, type NetworkParams } from "../netconfig/document.ts";
 import { verifyVersion } from "../netconfig/version.ts";
+import type { BootstrapPeer } from "../registry/client.ts";
 import type { NodeCache } from "./cache.ts";
 import { backoffDelays, type Clock } from "../clock.ts";
 import type { Identity } from "./identity.ts";
 
-/** The registry calls a node makes (core/registry/client.ts RegistryClient has them). */
+/** The registry calls a node makes, on one HMAC session (core/registry/client.ts fits). */
 export interface NodeRegistry {
   readonly url: string;
   getNetworkConfig(): Promise<Uint8Array>;
   getDh(): Promise<string>;
   renewCertificate(): Promise<string | null>;
   getCa(): Promise<string>;
+  /** A live peer to connect to (§7.3), or null when the registry knows none. */
+  getBootstrapPeer(): Promise<BootstrapPeer | null>;
+  /** The country of an address (GeoIP), or null. */
+  getCountry(address: string): Promise<string | null>;
 }
 
 /** Stop was requested while waiting. */

@@ -1,13 +1,10 @@
-// The node runtime with its overlay (core/node/overlay.ts) on fake parts: what runs in which
-// mode, and how the overlay's failures reach the node.
+// The node with its tunnels on fake parts: what runs in which mode, and how the failures of
+// the overlay (peer socket, hooks, tunnel manager) reach the node.
 import assert from "node:assert/strict";
-import { Node, type NodeExit } from "../../core/node/daemon.ts";
+import { Node, type NodeExit } from "../../core/node/node.ts";
 import type { BabelSnapshot } from "../../core/babel/view.ts";
 import { type NodeCache, openCache } from "../../core/node/cache.ts";
-import { overlayTunnels } from "../../core/node/overlay.ts";
 import {
-  type FakeOverlayParts,
-  fakeOverlayParts,
   fakeRegistry,
   type FakeWorld,
   fakeWorld,
@@ -19,7 +16,7 @@ import {
   TEST_DH_PEM as DH,
   TEST_NODE_ARGS as BASE,
 } from "../helpers/node_fixtures.ts";
-import { P, snapshot } from "../helpers/overlay_fakes.ts";
+import { P, snapshot } from "../helpers/tunnel_fakes.ts";
 
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 2000; i++) {
@@ -31,7 +28,6 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 
 interface Bench {
   w: FakeWorld;
-  overlay: FakeOverlayParts;
   node: Node;
   run: Promise<NodeExit>;
 }
@@ -51,39 +47,37 @@ async function startOverlayNode(
   const w = fakeWorld({
     files: { "/c/ca.crt": TEST_CA_CERT_PEM, "/c/cert.crt": cert, "/c/cert.key": key },
     registry,
+    snapshot: o.snapshot,
   });
   const opts = nodeOptions([...BASE, ...args]);
-  const overlay = fakeOverlayParts(registry, o.snapshot);
   if (o.cache) {
     const cache = o.cache(openCache(w.db));
     w.parts.openCache = () => cache;
   }
-  w.parts.tunnels = overlayTunnels(opts, overlay);
   const node = new Node(opts, w.parts);
   const run = node.run();
   run.catch(() => {});
-  await until(() => node.status().state !== "starting", "the node left start-up");
-  assert.equal(node.status().state, "running");
-  return { w, overlay, node, run };
+  await until(() => node.state !== "starting", "the node left start-up");
+  assert.equal(node.state, "running");
+  return { w, node, run };
 }
 
 Deno.test("a failed receive on the peer socket shows in the node's recent errors", async () => {
-  const { overlay, node, run } = await startOverlayNode();
-  assert.equal(overlay.sockets.length, 1);
-  overlay.sockets[0].onError(
+  const { w, node, run } = await startOverlayNode();
+  assert.equal(w.sockets.length, 1);
+  w.sockets[0].onError(
     new Error("UDP receive on [::]:326 failed: No buffer space available; receiving again"),
   );
   assert.ok(
     node.status().errors.some((e) =>
-      e.level === "warning" &&
-      /^overlay: Peer protocol socket: UDP receive on \[::\]:326 failed: No buffer space/
+      /^warning: Peer protocol socket: UDP receive on \[::\]:326 failed: No buffer space/
         .test(e.message)
     ),
     JSON.stringify(node.status().errors),
   );
   node.stop();
   await run;
-  assert.ok(overlay.sockets[0].closed);
+  assert.ok(w.sockets[0].closed);
 });
 
 Deno.test("a route-up the tunnel manager fails on is logged, not an unhandled rejection", async () => {
@@ -107,7 +101,7 @@ Deno.test("a route-up the tunnel manager fails on is logged, not an unhandled re
     () => node.status().tunnels.some((t) => t.direction === "client" && t.peer === "5/16"),
     "a client tunnel to 5/16",
   );
-  const iface = node.status().tunnels.find((t) => t.peer === "5/16")!.iface;
+  const iface = node.status().tunnels.find((t) => t.peer === "5/16")!.interface;
   failing = true;
   await w.hookHandler!({
     type: "route-up",
@@ -121,7 +115,7 @@ Deno.test("a route-up the tunnel manager fails on is logged, not an unhandled re
     "the failure logged",
   );
   assert.ok(
-    w.log.lines.some((l) => /ERROR overlay: Cannot handle route-up .*disk I\/O error/.test(l)),
+    w.log.lines.some((l) => /ERROR Cannot handle route-up .*disk I\/O error/.test(l)),
   );
   failing = false;
   node.stop();
@@ -129,7 +123,7 @@ Deno.test("a route-up the tunnel manager fails on is logged, not an unhandled re
 });
 
 Deno.test("--client mode answers the peer protocol and opens no tunnel besides its client", async () => {
-  const { w, overlay, node, run } = await startOverlayNode(["--client", "192.0.2.1,1194,tcp"], {
+  const { w, node, run } = await startOverlayNode(["--client", "192.0.2.1,1194,tcp"], {
     // A distant node with a cached address: a node not in --client mode would open a tunnel.
     snapshot: snapshot([{ prefix: P(0), iface: "re6stnet", behind: [P(5)] }]),
     cache: (c) => {
@@ -137,20 +131,23 @@ Deno.test("--client mode answers the peer protocol and opens no tunnel besides i
       return c;
     },
   });
-  assert.equal(overlay.sockets.length, 1, "UDP 326 is bound");
+  assert.equal(w.sockets.length, 1, "UDP 326 is bound");
   assert.ok(w.log.lines.some((l) => /Overlay started in --client mode/.test(l)));
   await w.clock.advance(10_000); // a couple of tunnel manager ticks
   assert.deepEqual(
-    node.status().tunnels.map((t) => [t.direction, t.iface]),
+    node.status().tunnels.map((t) => [t.direction, t.interface]),
     [["client", "re6stnet"]],
     "only the --client tunnel",
   );
   assert.deepEqual(w.processes.map((p) => p.name), ["babeld", "openvpn re6stnet"]);
-  assert.deepEqual(overlay.commands, [], "no nftables drain table without client tunnels");
+  assert.ok(
+    !w.kernel.ops.some((l) => l.startsWith("nft add")),
+    "nothing drained without client tunnels",
+  );
   node.stop();
   await run;
-  assert.ok(overlay.sockets[0].closed, "the peer socket is closed at exit");
-  assert.deepEqual(w.platform.state(), ["link lo other up mtu 65536"]);
+  assert.ok(w.sockets[0].closed, "the peer socket is closed at exit");
+  assert.deepEqual(w.kernel.state(), ["link lo other up mtu 65536"]);
 });
 
 Deno.test("--remote-gateway routes go through the node's journal and are gone after teardown", async () => {
@@ -165,13 +162,13 @@ Deno.test("--remote-gateway routes go through the node's journal and are gone af
     () => node.status().tunnels.some((t) => t.direction === "client" && t.peer === "5/16"),
     "a client tunnel to 5/16",
   );
-  assert.ok(w.platform.ops.includes("ip -4 route add 10.0.0.5/32 via 10.9.9.9"));
+  assert.ok(w.kernel.ops.includes("ip -4 route add 10.0.0.5/32 via 10.9.9.9"));
   assert.ok(
-    w.platform.changes().some((c) => c.kind === "route" && c.spec.dst === "10.0.0.5/32"),
+    w.kernel.changes().some((c) => c.kind === "route" && c.spec.dst === "10.0.0.5/32"),
     "journaled (a kill -9 leaves it to the next start)",
   );
   node.stop();
   await run;
-  assert.ok(w.platform.ops.includes("ip -4 route del 10.0.0.5/32 via 10.9.9.9"));
-  assert.deepEqual(w.platform.state().filter((l) => l.startsWith("route")), []);
+  assert.ok(w.kernel.ops.includes("ip -4 route del 10.0.0.5/32 via 10.9.9.9"));
+  assert.deepEqual(w.kernel.state().filter((l) => l.startsWith("route")), []);
 });

@@ -1,5 +1,6 @@
-// Coordinated tunnel removal with stock babeld (PROTOCOL.md §7.6 codes 2/3, adapted as
-// §8.4.5 suggests, since stock babeld has no per-neighbour cost multiplier):
+// Tunnel retirement (PROTOCOL.md §7.5, §7.6 codes 2/3, adapted as §8.4.5 suggests, since
+// stock babeld has no per-neighbour cost multiplier): which client tunnel to retire each
+// tunnel_refresh, and the coordinated removal that follows:
 //
 // * client side (we own the tap): send code 2 (repeated every 5 s until answered), then drop
 //   Babel packets on the tap in both directions: after two hellos each end has lost the
@@ -11,14 +12,17 @@
 //   only the client's own prefix is left, `timeout` overall (a reference client does not
 //   drain our side).
 
-import { describeError } from "../errors.ts";
-import type { Bits } from "../addressing.ts";
-import type { BabelSnapshot } from "../babel/view.ts";
-import { cnFromPrefix } from "../addressing.ts";
-import { Code } from "../constants.ts";
-import type { Logger } from "../log.ts";
-import type { Clock } from "../clock.ts";
-import { neighboursOriginating, routesThrough } from "./tunnel_policy.ts";
+import type { Bits } from "../../addressing.ts";
+import { cnFromPrefix } from "../../addressing.ts";
+import type { BabelModel } from "../../babel/model.ts";
+import { BABEL_INFINITY } from "../../babel/parse.ts";
+import type { BabelSnapshot } from "../../babel/view.ts";
+import type { Clock } from "../../clock.ts";
+import { Code } from "../../constants.ts";
+import { describeError } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import type { ClientTunnels } from "./clients.ts";
+import { neighboursOriginating, routesThrough, tunnelLimit, tunnelToRetire } from "./policy.ts";
 
 /** Implementation: code 2 is sent again this often until code 3 comes (UDP may lose it). */
 const ASK_AGAIN_MS = 5000;
@@ -193,4 +197,57 @@ export class Removals {
     }
     return out;
   }
+}
+
+/** What the retirement of one tunnel does to the client tunnels and the peer protocol. */
+export function removalActions(
+  clients: ClientTunnels,
+  send: (prefix: Bits, code: number) => boolean,
+  close: (prefix: Bits, reason: string) => Promise<void>,
+): RemovalActions {
+  return {
+    drain: async (p) => {
+      const t = clients.get(p);
+      if (t) await clients.drain(t);
+    },
+    drained: (p, snapshot) => {
+      const t = clients.get(p);
+      return !t ||
+        !snapshot.routes.some((r) =>
+          r.installed && r.iface === t.iface && r.metric < BABEL_INFINITY
+        );
+    },
+    send,
+    close,
+  };
+}
+
+/** Inputs of {@link tunnelToRetireNow}. */
+export interface RetireNow {
+  clients: ClientTunnels;
+  removals: Removals;
+  model: BabelModel;
+  /** `--neighbour` peers. */
+  keep: ReadonlySet<Bits>;
+  clientCount: number;
+  /** We serve at least one client. */
+  serving: boolean;
+  /** We are in the bootstrap back-off (cut off from the registry). */
+  backingOff: boolean;
+}
+
+/**
+ * The tunnel to retire at this tunnel_refresh (§7.5), and how: `close` for a tunnel that never
+ * came up, `drain` for a working one (the coordinated removal above), or null.
+ */
+export function tunnelToRetireNow(i: RetireNow): { prefix: Bits; how: "close" | "drain" } | null {
+  const prefix = tunnelToRetire({
+    connections: i.clients.list().map((t) => t.prefix),
+    removing: i.removals.prefixes(),
+    model: i.model,
+    keep: i.keep,
+    limit: tunnelLimit(i.clientCount, i.serving, i.backingOff),
+  });
+  if (prefix === null) return null;
+  return { prefix, how: i.clients.get(prefix)?.established ? "drain" : "close" };
 }

@@ -1,9 +1,9 @@
-// Network configuration updates while the node runs (PROTOCOL.md §7.7): a newer signed
+// Network configuration propagation while the node runs (PROTOCOL.md §7.7): a newer signed
 // version seen from a peer (or announced by the local registry) is fetched 1 s later and
 // retried every 300 s; the hourly staleness check fetches once when the registry has been
-// out of sight (or `valid_until` passed) on two checks in a row. What a change means
-// (apply live, drop revoked peers, restart) is decided by the caller; {@link restartReason}
-// says which keys need a restart.
+// out of sight (or `valid_until` passed) on two checks in a row. A stored change is applied
+// live (new version gossiped, revocations, revocation.ts) or by a restart
+// ({@link restartReason} says which keys need one).
 
 import { describeError } from "../errors.ts";
 import {
@@ -12,8 +12,11 @@ import {
   NEW_VERSION_RETRY_S,
   PROTOCOL_VERSION,
 } from "../constants.ts";
-import type { Logger } from "../log.ts";
+import type { Bits } from "../addressing.ts";
 import type { Clock } from "../clock.ts";
+import type { Logger } from "../log.ts";
+import { revocationEffects, type RevocationView } from "./revocation.ts";
+import type { EffectiveSettings } from "./settings.ts";
 
 /** Keys whose change needs a restart on every node (§7.7). */
 export const RESTART_KEYS = [
@@ -176,4 +179,58 @@ export class NetconfUpdates {
     }
     return true;
   }
+}
+
+/** What applying a stored configuration change acts on (the node wires it). */
+export interface ConfigTarget {
+  /** The settings from the stored configuration, now in force; throws when unusable. */
+  settle(): EffectiveSettings;
+  /** Our version changed: the peer protocol adopts it and gossips it to Babel neighbours. */
+  announce(): void;
+  /** Forgets peer protocol sessions whose certificate `crl` revokes; returns their prefixes. */
+  forgetRevoked(crl: ReadonlySet<bigint>): Bits[];
+  /** What the node has that the CRL can touch, given the peers just forgotten. */
+  revocationView(forgotten: Bits[]): RevocationView;
+  closeTunnels(prefixes: readonly Bits[], reason: string): Promise<number>;
+  /** Restarts the node at once. */
+  restart(reason: string): void;
+  /** Restarts the node after `delayS` seconds. */
+  restartLater(reason: string, delayS: number): void;
+  /** Keys given on the command line (`client_count`, `max_clients`): never a restart. */
+  overridden: ReadonlySet<string>;
+  log: Logger;
+}
+
+/** Applies a stored configuration change: live where it can, else by a restart (§7.7). */
+export async function applyConfigChange(changed: string[], t: ConfigTarget): Promise<void> {
+  let s: EffectiveSettings;
+  try {
+    s = t.settle();
+  } catch (e) {
+    t.restart(describeError(e));
+    return;
+  }
+  t.announce();
+  if (s.protocol > PROTOCOL_VERSION) {
+    t.log.warn(`The network runs protocol ${s.protocol}: a new version of re6st is available`);
+  }
+  const forgotten = t.forgetRevoked(s.crl);
+  const effects = revocationEffects(s.crl, t.revocationView(forgotten));
+  const closed = await t.closeTunnels(effects.close, "certificate revoked");
+  if (forgotten.length || closed) {
+    t.log.info(`Revoked certificates: forgot ${forgotten.length} peers, closed ${closed} tunnels`);
+  }
+  if (effects.renew) {
+    t.restart("our own certificate was revoked");
+    return;
+  }
+  const reason = restartReason(changed, {
+    clientTunnels: s.clientMode === null,
+    overridden: t.overridden,
+    minProtocol: s.minProtocol,
+  }) ?? (effects.servedRevoked.length ? "a client of our servers was revoked" : null);
+  if (reason === null) return;
+  const delayS = 1 + s.delayRestartS;
+  t.log.info(`Will restart in ${delayS} s: ${reason}`);
+  t.restartLater(reason, delayS);
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { advertisable, createOwnAddresses, machineAddresses } from "../../core/node/addresses.ts";
-import { NET } from "../helpers/overlay_fakes.ts";
+import { NET } from "../helpers/tunnel_fakes.ts";
 
 const servers = [
   { port: 1194, proto: "tcp" as const },

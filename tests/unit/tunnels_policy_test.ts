@@ -10,9 +10,8 @@ import {
   tunnelScore,
   tunnelToRetire,
   usableAddresses,
-} from "../../core/node/tunnel_policy.ts";
-import { drainArgs, drainRuleset, undrainArgs } from "../../core/node/drain_filter.ts";
-import { ll, NET, P, route, snapshot } from "../helpers/overlay_fakes.ts";
+} from "../../core/node/tunnels/policy.ts";
+import { ll, NET, P, route, snapshot } from "../helpers/tunnel_fakes.ts";
 
 const none = new Set<string>();
 
@@ -118,20 +117,4 @@ Deno.test("a served client's neighbour is found by its own routes, installed or 
   );
   assert.deepEqual(routesThrough(s, NET, `${ll(P(2))}%re6stnet-tcp`, P(2)), [P(5)]);
   assert.deepEqual(routesThrough(s, NET, "fe80::3%re6stnet-tcp"), [P(6)]);
-});
-
-Deno.test("draining drops Babel (UDP 6696) both ways on the listed taps only", () => {
-  const text = drainRuleset();
-  assert.match(text, /iifname @taps udp dport 6696 drop/);
-  assert.match(text, /oifname @taps udp dport 6696 drop/);
-  assert.deepEqual(drainArgs("re6stnet2"), [
-    "add",
-    "element",
-    "inet",
-    "re6st_drain",
-    "taps",
-    "{ re6stnet2 }",
-  ]);
-  assert.equal(undrainArgs("re6stnet2")[0], "delete");
-  assert.throws(() => drainArgs("x; flush ruleset"), /Invalid interface name/);
 });

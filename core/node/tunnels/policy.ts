@@ -2,11 +2,11 @@
 // which one to retire, which peers to try, which addresses of a peer may be used.
 // No state and no I/O: every input is a parameter, randomness included.
 
-import type { Address, Bits } from "../addressing.ts";
-import type { BabelModel } from "../babel/model.ts";
-import type { BabelSnapshot } from "../babel/view.ts";
-import { routeNodePrefix } from "../babel/model.ts";
-import { BABEL_INFINITY } from "../babel/parse.ts";
+import type { Address, Bits } from "../../addressing.ts";
+import type { BabelModel } from "../../babel/model.ts";
+import type { BabelSnapshot } from "../../babel/view.ts";
+import { routeNodePrefix } from "../../babel/model.ts";
+import { BABEL_INFINITY } from "../../babel/parse.ts";
 
 /**
  * Most client tunnels a node keeps (§7.5): `C` when it serves at least one client or is in

@@ -12,7 +12,7 @@ import {
   type SyncContext,
   type SyncFiles,
   syncNetworkConfig,
-} from "../../core/node/sync.ts";
+} from "../../core/node/registry_sync.ts";
 import {
   fakeRegistry,
   networkConfigBody,

@@ -1,8 +1,8 @@
-// nftables rules that drain a tunnel (see tunnel_clients.ts): Babel packets (UDP 6696,
-// PROTOCOL.md §8.5) are dropped in and out of the taps listed in a set. Only the text of the
-// commands lives here; platform/overlay.ts runs them with `nft` in the node's namespace.
+// nftables rules that drain a tunnel being retired (PROTOCOL.md §8.4.5 adapted, see
+// core/node/tunnels/retirement.ts): Babel packets (UDP 6696, §8.5) are dropped in and out of
+// the taps listed in a set of the node's own table.
 
-import { BABEL_PORT } from "../constants.ts";
+import { BABEL_PORT } from "../core/constants.ts";
 
 /** Implementation: the nftables table of the overlay (one per network namespace). */
 export const DRAIN_TABLE = "re6st_drain";

@@ -1,6 +1,6 @@
-/** Prefix arithmetic the platform layer needs to compare and filter kernel state. */
-import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../core/addressing.ts";
-import type { Family, RouteSpec } from "./types.ts";
+/** Prefix arithmetic to compare and filter kernel state (addresses, routes). */
+import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "./addressing.ts";
+import type { Family, RouteSpec } from "./kernel.ts";
 
 /** A parsed prefix. */
 export interface Prefix {

@@ -1,16 +1,18 @@
-// The clients connected to our OpenVPN servers (PROTOCOL.md §7.5 "Server side", §8.1.4): one
-// record, kept by the node from the OpenVPN hooks and read by the tunnel manager and status.
+// Clients of our OpenVPN servers (PROTOCOL.md §7.5 "Server side", §8.1.4): who may connect,
+// and the one book of those connected, kept by the node from the OpenVPN hooks and read by
+// the tunnel manager and the status.
 
-import { type Bits, prefixFromCn } from "../addressing.ts";
-import type { ClientConnectEvent } from "../openvpn/hooks.ts";
-import type { ServedClient } from "./status.ts";
+import { type Bits, prefixFromCn } from "../../addressing.ts";
+import type { ClientConnectEvent } from "../../openvpn/hooks.ts";
+import { isRevoked } from "../revocation.ts";
 
 /** One client on one server tap. */
 export interface ServedEntry {
-  /** Its prefix, or null when its CN is not a prefix (the base manager accepts it). */
-  prefix: Bits | null;
+  prefix: Bits;
   cn: string;
   iface: string;
+  /** Protocol of the server it connected to (`tcp`, `udp6`…). */
+  protocol: string;
   serial: bigint;
   trustedIp: string;
   trustedPort: number;
@@ -18,22 +20,41 @@ export interface ServedEntry {
   since: number;
 }
 
+/** What decides whether a connecting client is accepted. */
+export interface AdmissionFacts {
+  /** Our CN, or null while start-up has not loaded the identity and settings. */
+  ourCn: string | null;
+  /** Revoked serials in force. */
+  crl: ReadonlySet<bigint>;
+  /** `--client` mode: the node serves nobody. */
+  clientMode: boolean;
+}
+
+/** Why a client connecting to one of our servers is refused, or null to accept it (§8.1.4). */
+export function refusal(ev: ClientConnectEvent, f: AdmissionFacts): string | null {
+  if (f.ourCn === null) return "the node is not ready";
+  if (f.clientMode) return "this node runs in --client mode";
+  try {
+    prefixFromCn(ev.commonName);
+  } catch {
+    return `invalid common name ${ev.commonName}`;
+  }
+  if (ev.commonName === f.ourCn) return "it presents our own certificate";
+  if (isRevoked(f.crl, ev.serial)) return `certificate serial ${ev.serial} is revoked`;
+  return null;
+}
+
 /** The book of served clients, by server tap and CN. */
 export class ServedBook {
   readonly #entries = new Map<string, ServedEntry>();
 
-  /** Records a client that connected at `now` (ms); replaces an earlier entry. */
-  connect(ev: ClientConnectEvent, now: number): ServedEntry {
-    let prefix: Bits | null = null;
-    try {
-      prefix = prefixFromCn(ev.commonName);
-    } catch {
-      // Not a node certificate's CN: kept for status, never a peer.
-    }
+  /** Records an admitted client that connected at `now` (ms); replaces an earlier entry. */
+  connect(ev: ClientConnectEvent, now: number, protocol: string): ServedEntry {
     const e: ServedEntry = {
-      prefix,
+      prefix: prefixFromCn(ev.commonName),
       cn: ev.commonName,
       iface: ev.dev,
+      protocol,
       serial: ev.serial,
       trustedIp: ev.trustedIp,
       trustedPort: ev.trustedPort,
@@ -68,9 +89,7 @@ export class ServedBook {
 
   /** Distinct peers served, in connection order. */
   prefixes(): Bits[] {
-    const out = new Set<Bits>();
-    for (const e of this.#entries.values()) if (e.prefix !== null) out.add(e.prefix);
-    return [...out];
+    return [...new Set([...this.#entries.values()].map((e) => e.prefix))];
   }
 
   /** Server taps the peer `prefix` is connected to. */
@@ -81,17 +100,6 @@ export class ServedBook {
   /** Every entry, in connection order. */
   entries(): ServedEntry[] {
     return [...this.#entries.values()];
-  }
-
-  /** Entries as the status shows them. */
-  list(): ServedClient[] {
-    return this.entries().map((e) => ({
-      peer: e.cn,
-      iface: e.iface,
-      serial: e.serial.toString(),
-      remote: `${e.trustedIp} ${e.trustedPort}`,
-      since: e.since,
-    }));
   }
 }
 
