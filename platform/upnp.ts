@@ -238,11 +238,19 @@ export async function httpRequest(
   if (u.protocol !== "http:") throw new Error(`unsupported URL ${url} (only http://)`);
   const hostname = u.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = Number(u.port || 80);
-  // Aborting closes the connection, or stops the connect: a pending read or write then fails.
+  // At the time limit: the signal stops a connect; closing the connection fails a pending read.
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  let conn: Deno.TcpConn | undefined;
+  const timer = setTimeout(() => {
+    abort.abort();
+    try {
+      conn?.close();
+    } catch {
+      // Already closed.
+    }
+  }, timeoutMs);
   try {
-    const conn = await Deno.connect({ hostname, port, signal: abort.signal });
+    conn = await Deno.connect({ hostname, port, signal: abort.signal });
     try {
       const payload = encoder.encode(body);
       const head = [
@@ -259,11 +267,7 @@ export async function httpRequest(
       const answer = parseHttpResponse(await readAll(conn));
       return { ...answer, localAddress: (conn.localAddr as Deno.NetAddr).hostname };
     } finally {
-      try {
-        conn.close();
-      } catch {
-        // Already closed by the abort.
-      }
+      if (!abort.signal.aborted) conn.close();
     }
   } catch (e) {
     if (abort.signal.aborted) {
