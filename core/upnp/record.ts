@@ -18,6 +18,24 @@ export interface UpnpStore {
   remove(): Promise<void>;
 }
 
+/** The file operations a record needs (the node's files seam has them). */
+export interface RecordFiles {
+  /** Text of a file, or null when it does not exist. */
+  readText(path: string): Promise<string | null>;
+  writeText(path: string, text: string, mode?: number): Promise<void>;
+  /** Removes a file; nothing to do when absent. */
+  remove(path: string): Promise<void>;
+}
+
+/** The record kept in file `path` (normally `<run>/upnp.json`). */
+export function recordStore(files: RecordFiles, path: string): UpnpStore {
+  return {
+    read: () => files.readText(path),
+    write: (text) => files.writeText(path, text, 0o644),
+    remove: () => files.remove(path),
+  };
+}
+
 /** One mapping of ours, as recorded. */
 export interface RecordedMapping {
   protocol: MappingProtocol;
