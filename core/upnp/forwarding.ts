@@ -5,6 +5,13 @@
 // client, the record's store and the clock are passed in.
 
 import { type Address, isPublicIpv4 } from "../addressing.ts";
+import {
+  UPNP_LEASE_S,
+  UPNP_PORT_RANGE,
+  UPNP_PORT_TRIES,
+  UPNP_RETRY_S,
+  UPNP_SEARCH_MS,
+} from "../constants.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { backoffDelays, type NodeClock } from "../node/clock.ts";
@@ -25,17 +32,6 @@ import {
   removeLeftovers,
   type UpnpStore,
 } from "./record.ts";
-
-/** Lease asked for each mapping: bounds how long a mapping outlives a node killed for good. */
-export const UPNP_LEASE_S = 3600;
-/** How long a search for the gateway waits for an answer. */
-export const UPNP_SEARCH_MS = 2000;
-/** Pause before trying again after a failure: first and longest (doubling in between). */
-export const UPNP_RETRY_S = [60, 3600] as const;
-/** External ports tried when a server's own port is taken (§7.10, quirk Q17). */
-export const UPNP_PORT_RANGE = [32768, 40959] as const;
-/** External ports tried per server before giving up until the next try. */
-export const UPNP_PORT_TRIES = 8;
 
 /** An OpenVPN server of the node; only `udp` and `tcp` (IPv4) ones are mapped. */
 export interface UpnpServer {
