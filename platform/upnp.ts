@@ -127,8 +127,7 @@ export function createPortMapper(opts: PortMapperOptions = {}): PortMapper {
       let problem: UpnpError | undefined;
       try {
         await search();
-        const buffer = new Uint8Array(8192);
-        let pending = sock.receive(buffer);
+        let pending = sock.receive();
         pending.catch(() => {}); // rejects when the socket closes at the end
         for (;;) {
           const now = Date.now();
@@ -140,7 +139,7 @@ export function createPortMapper(opts: PortMapperOptions = {}): PortMapper {
           if (now >= deadline) break;
           const got = await within(pending, until - now);
           if (got === undefined) continue;
-          pending = sock.receive(buffer);
+          pending = sock.receive();
           pending.catch(() => {});
           const location = ssdpLocation(decoder.decode(got[0]));
           if (!location || seen.has(location)) continue;
@@ -148,7 +147,7 @@ export function createPortMapper(opts: PortMapperOptions = {}): PortMapper {
           try {
             return await describe(location);
           } catch (e) {
-            problem = e instanceof UpnpError ? e : undefined;
+            problem = e as UpnpError; // describe() throws nothing else
           }
         }
       } catch (e) {

@@ -329,7 +329,7 @@ export function createUpnpForwarding(opts: UpnpOptions): UpnpForwarding {
       }
       running = cycle(true);
       await running;
-      if (stopped) return { kind: "client-only", reason: "stopped before a mapping was made" };
+      if (stopped) return { kind: "client-only", reason: "stopped while starting" };
       running = run();
       const now = addresses();
       if (!now.length) return { kind: "client-only", reason: lastError ?? "no port mapped" };

@@ -368,10 +368,55 @@ Deno.test("status: mappings with external ip:port, internal port and lease end",
   await fwd.stop();
 });
 
-Deno.test("without an IPv4 server there is nothing to map", async () => {
-  const { gw, fwd } = setup();
-  const r = await fwd.start([{ port: 1194, proto: "udp6" }]);
+Deno.test("without an IPv4 server nothing is mapped, but a killed run's mappings are removed", async () => {
+  const quiet = setup();
+  const r = await quiet.fwd.start([{ port: 1194, proto: "udp6" }]);
   assert.deepEqual(r, { kind: "client-only", reason: "no IPv4 OpenVPN server to map" });
-  assert.deepEqual(gw.calls, []);
+  assert.deepEqual(quiet.gw.calls, [], "no record: not even a search");
+  await quiet.fwd.stop();
+
+  const { gw, store, fwd } = setup();
+  store.text = formatRecord({
+    gateway: gw.gateway.controlUrl,
+    internalClient: "10.77.0.2",
+    description: "re6st 6/16",
+    mappings: [{ protocol: "UDP", externalPort: 1194, internalPort: 1194 }],
+  });
+  gw.foreign({
+    protocol: "UDP",
+    externalPort: 1194,
+    internalClient: "10.77.0.2",
+    description: "re6st 6/16",
+  });
+  await fwd.start([{ port: 1194, proto: "tcp6" }]);
+  assert.deepEqual(gw.table, []);
+  assert.equal(store.text, null);
   await fwd.stop();
+});
+
+Deno.test("a stop during start waits for the call in flight, then removes what it made", async () => {
+  const { gw, store, fwd } = setup();
+  let release!: () => void;
+  const held = new Promise<void>((r) => release = r);
+  const add = gw.addMapping.bind(gw);
+  gw.addMapping = async (g, req) => {
+    await held;
+    return add(g, req);
+  };
+  const starting = fwd.start(SERVERS);
+  await new Promise((r) => setTimeout(r, 0));
+  const stopping = fwd.stop();
+  release();
+  assert.deepEqual(await starting, {
+    kind: "client-only",
+    reason: "stopped while starting",
+  });
+  await stopping;
+  assert.deepEqual(gw.table, []);
+  assert.equal(store.text, null);
+  assert.equal(
+    gw.calls.filter((c) => c.startsWith("AddPortMapping")).length,
+    1,
+    "no second server",
+  );
 });
