@@ -14,7 +14,7 @@ import {
 } from "../constants.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { backoffDelays, type NodeClock } from "../node/clock.ts";
+import { backoffDelays, type Clock } from "../clock.ts";
 import {
   type Gateway,
   type MappingProtocol,
@@ -44,7 +44,7 @@ export interface UpnpOptions {
   mapper: PortMapper;
   /** The record of our mappings (`<run>/upnp.json`). */
   store: UpnpStore;
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   /** Description of every mapping, what tells ours apart on the gateway (default "re6st"). */
   description?: string;

@@ -1,13 +1,11 @@
-// What the node mapped on the gateway, kept in a small file of its run folder (`upnp.json`)
+// What the node mapped on the gateway, kept in a small file of its run folder
+// (RUN_FILES.upnpRecord, `upnp.json`)
 // so that the next start removes the mappings a killed node left — only those: the gateway
 // must still list them with the recorded internal client and description.
 
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Gateway, MappingProtocol, PortMapper } from "./port_mapper.ts";
-
-/** File name of the record inside the node's run folder. */
-export const UPNP_RECORD_FILE = "upnp.json";
 
 /** Reads, writes and removes the record (the node gives one backed by `<run>/upnp.json`). */
 export interface UpnpStore {
@@ -27,7 +25,7 @@ export interface RecordFiles {
   remove(path: string): Promise<void>;
 }
 
-/** The record kept in file `path` (normally `<run>/upnp.json`). */
+/** The record kept in file `path` (normally `runFile(run, "upnpRecord")`). */
 export function recordStore(files: RecordFiles, path: string): UpnpStore {
   return {
     read: () => files.readText(path),

@@ -10,9 +10,10 @@
 //     Sends TEXT and prints the echo (exit 1 without one within 5 s).
 
 import { createLogger } from "../../core/log.ts";
-import { systemClock } from "../../core/node/clock.ts";
+import { systemClock } from "../../core/clock.ts";
+import { runFile } from "../../core/constants.ts";
 import { createUpnpForwarding, type UpnpServer } from "../../core/upnp/forwarding.ts";
-import { recordStore, UPNP_RECORD_FILE } from "../../core/upnp/record.ts";
+import { recordStore } from "../../core/upnp/record.ts";
 import { createPortMapper } from "../../platform/upnp.ts";
 
 const encoder = new TextEncoder();
@@ -33,7 +34,7 @@ async function forward(runDir: string, servers: UpnpServer[]): Promise<void> {
   };
   const fwd = createUpnpForwarding({
     mapper: createPortMapper(),
-    store: recordStore(files, `${runDir}/${UPNP_RECORD_FILE}`),
+    store: recordStore(files, runFile(runDir, "upnpRecord")),
     clock: systemClock,
     log: createLogger(3, (l) => console.error(l)),
     description: "re6st test",

@@ -5,7 +5,7 @@
 // run is removed at the next start through the record, while another program's stays.
 import assert from "node:assert/strict";
 import type { UpnpResult, UpnpStatus } from "../../core/upnp/forwarding.ts";
-import { UPNP_RECORD_FILE } from "../../core/upnp/record.ts";
+import { runFile } from "../../core/constants.ts";
 import { type Child, createLab, isRoot, type Lab } from "./lab.ts";
 
 const LAN = { router: "10.77.0.1", inside: "10.77.0.2" };
@@ -158,7 +158,7 @@ Deno.test({
       killed.child.kill("SIGKILL");
       await killed.child.status;
       assert.deepEqual(await dnatRules(lab), [`tcp 2000 ${LAN.inside}:2000`]);
-      assert.ok(await exists(`${dir}/run/${UPNP_RECORD_FILE}`), "the record outlives the kill");
+      assert.ok(await exists(runFile(`${dir}/run`, "upnpRecord")), "the record outlives the kill");
       // Another program of the inside host maps a port of its own.
       const other = await lab.exec("inside", [
         "upnpc",
@@ -220,7 +220,7 @@ Deno.test({
       assert.equal(stopped.stopped, true);
       assert.equal((await node.child.status).code, 0);
       assert.deepEqual(await dnatRules(lab), [`tcp 3000 ${LAN.inside}:3000`]);
-      assert.equal(await exists(`${dir}/run/${UPNP_RECORD_FILE}`), false);
+      assert.equal(await exists(runFile(`${dir}/run`, "upnpRecord")), false);
     } finally {
       await lab.cleanup();
       await Deno.remove(dir, { recursive: true });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Address } from "../../core/addressing.ts";
 import { memoryLogger } from "../../core/log.ts";
-import { manualClock } from "../../core/node/clock.ts";
+import { manualClock } from "../../core/clock.ts";
 import { createUpnpForwarding, type UpnpOptions } from "../../core/upnp/forwarding.ts";
 import { UpnpError } from "../../core/upnp/port_mapper.ts";
 import { formatRecord, parseRecord } from "../../core/upnp/record.ts";
