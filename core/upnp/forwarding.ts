@@ -290,7 +290,10 @@ export function createUpnpForwarding(opts: UpnpOptions): UpnpForwarding {
         ? `mapped only ${mappingList()}`
         : "no port mapped (client-only over IPv4: peers cannot open tunnels to us through the NAT)";
       const why = heading ? heading + lastError : capitalized(lastError!);
-      log.warn(`${why}: ${what}; trying again in ${next}`);
+      const hint = heading
+        ? ""
+        : " (enable UPnP on the router, or forward the ports and give --ip)";
+      log.warn(`${why}: ${what}; trying again in ${next}${hint}`);
     } else if (problems.length) {
       log.debug(`UPnP still failing: ${lastError}; trying again in ${next}`);
     } else if (first || failing || announced !== before) {

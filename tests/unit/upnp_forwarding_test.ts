@@ -127,7 +127,8 @@ Deno.test("no gateway: one log line, client-only, then maps once a gateway answe
   assert.deepEqual(r, { kind: "client-only", reason: "no UPnP gateway answered within 2000 ms" });
   assert.deepEqual(log.lines.map((l) => l.replace(/^\S+ \S+ /, "")), [
     "WARNING No UPnP gateway answered within 2000 ms: no port mapped (client-only over IPv4: " +
-    "peers cannot open tunnels to us through the NAT); trying again in 60 s",
+    "peers cannot open tunnels to us through the NAT); trying again in 60 s (enable UPnP on the " +
+    "router, or forward the ports and give --ip)",
   ]);
   assert.equal(fwd.status().state, "client-only");
   await clock.advance(60 * S);
