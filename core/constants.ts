@@ -10,6 +10,16 @@ export const PROTOCOL_VERSION = 10;
 export const MIN_PROTOCOL_SUPPORTED = 1;
 /** UDP port of the peer protocol (§6.1). */
 export const PEER_PORT = 326;
+/** Message codes of the peer protocol, first payload byte without the forward flag (§6.5). */
+export const Code = {
+  VERSION: 0,
+  ADDRESS: 1,
+  KILL_REQUEST: 2,
+  KILL_RESPONSE: 3,
+  NODE_INFO: 4,
+  TOPOLOGY: 5,
+  LOG: 7,
+} as const;
 /** Peers below this protocol never see country fields in address lists (§1.5, §6.5). */
 export const COUNTRY_MIN_PROTOCOL = 7;
 /** From this network min_protocol on, protocol-0 peers are ignored (§6.8, QUIRK Q15). */
@@ -70,6 +80,8 @@ export const CLIENT_COUNT_DEFAULT = 10;
 export const TUNNEL_REFRESH_DEFAULT_S = 300;
 /** Default disabled OpenVPN protocols (§9.2). */
 export const DISABLED_PROTO_DEFAULT = ["udp", "udp6"] as const;
+/** External ports tried for UPnP when a server's own port is taken (§7.10, quirk Q17). */
+export const UPNP_PORT_RANGE = [32768, 40959] as const;
 
 // --- Implementation ---
 
@@ -79,5 +91,41 @@ export const SOFTWARE_VERSION = "0.1.0";
 export const DEFAULT_STATE_DIR = "/var/lib/re6stnet";
 export const DEFAULT_LOG_DIR = "/var/log/re6stnet";
 export const DEFAULT_RUN_DIR = "/var/run/re6stnet";
-/** File name of the node's control socket inside its run folder. */
-export const CONTROL_SOCKET_NAME = "control.sock";
+/**
+ * Name prefix of every tap device the node makes (§8.1): `re6stnet1…` for client tunnels,
+ * `re6stnet-<proto>` for servers, `re6stnet` alone in `--client` mode.
+ */
+export const TAP_PREFIX = "re6stnet";
+/** Files of the node's run folder (`--run`), by role. */
+export const RUN_FILES = {
+  /** Control socket that `re6st status` reads (docs/status.md). */
+  control: "control.sock",
+  babeldConfig: "babeld.conf",
+  /** babeld's local interface; the registry on the same machine reads it too (§5.8). */
+  babeldSocket: "babeld.sock",
+  /** Socket the OpenVPN hook program reports to, and that program. */
+  hookSocket: "ovpn-hook.sock",
+  hookScript: "ovpn-hook",
+  /** Kernel changes of the running node, written before each change (kill -9 recovery). */
+  kernelJournal: "kernel-journal.json",
+  /** Pids of the node and its children (stale-process check). */
+  pids: "re6stnet.pid",
+  /** UPnP mappings of the running node (kill -9 recovery, core/upnp/record.ts). */
+  upnpRecord: "upnp.json",
+} as const;
+
+/** Path of a file of the run folder `run`. */
+export function runFile(run: string, file: keyof typeof RUN_FILES): string {
+  return `${run}/${RUN_FILES[file]}`;
+}
+
+// --- UPnP port forwarding (implementation choices, core/upnp/forwarding.ts) ---
+
+/** Lease asked for each mapping: bounds how long a mapping outlives a node killed for good. */
+export const UPNP_LEASE_S = 3600;
+/** How long a search for the gateway waits for an answer (miniupnpc's default too). */
+export const UPNP_SEARCH_MS = 2000;
+/** Pause before trying again after a failure: first (as the reference, §7.10) and longest. */
+export const UPNP_RETRY_S = [60, 3600] as const;
+/** External ports tried per server (its own, then from UPNP_PORT_RANGE) before giving up. */
+export const UPNP_PORT_TRIES = 8;

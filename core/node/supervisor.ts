@@ -2,8 +2,10 @@
 // routing"): an unexpected exit is logged with the child's last log lines and the child is
 // started again with back-off.
 
+import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { backoffDelays, type NodeClock } from "./clock.ts";
+import { backoffDelays, type Clock } from "../clock.ts";
+import type { ChildStatus } from "../status/document.ts";
 
 /** How a child process ended. */
 export interface ProcessExit {
@@ -22,28 +24,13 @@ export interface ManagedProcess {
   stop(graceMs?: number): Promise<ProcessExit>;
 }
 
-/** Life-cycle state of a supervised child (same words as the status document). */
-export type ChildState = "starting" | "running" | "restarting" | "stopped" | "failed";
-
-/** Plain-data view of a supervised child. */
-export interface ChildInfo {
-  name: string;
-  pid: number | null;
-  state: ChildState;
-  restarts: number;
-  /** Last unexpected exit in words, with its last log line. */
-  lastExit: string | null;
-  /** When the current process was started (ms), null when none runs. */
-  since: number | null;
-}
-
 /** Options of {@link supervise}. */
 export interface SuperviseOptions {
   /** For logs and status, e.g. "babeld" or "openvpn re6stnet-tcp". */
   name: string;
   /** Starts one instance; throws when it cannot start. */
   start(): Promise<ManagedProcess>;
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   /** First restart delay (default 1 s), doubled up to `maxDelayMs` (default 60 s). */
   minDelayMs?: number;
@@ -63,7 +50,8 @@ export interface Supervised {
   readonly name: string;
   /** Current process, if one runs. */
   readonly process: ManagedProcess | null;
-  info(): ChildInfo;
+  /** The child as the status document shows it. */
+  info(): ChildStatus;
   /** First start: resolves once running, throws (and gives up) if the first start fails. */
   start(): Promise<void>;
   /** Stops supervising and stops the child; resolves once it has exited. Idempotent. */
@@ -75,10 +63,6 @@ export function exitText(e: Pick<ProcessExit, "code" | "signal">): string {
   return e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
 }
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** Creates a supervisor for one child (not started). */
 export function supervise(o: SuperviseOptions): Supervised {
   const minDelay = o.minDelayMs ?? 1000;
@@ -86,7 +70,7 @@ export function supervise(o: SuperviseOptions): Supervised {
   const stableMs = o.stableMs ?? 60_000;
   const stopCtrl = new AbortController();
   let current: ManagedProcess | null = null;
-  let state: ChildState = "stopped";
+  let state: ChildStatus["state"] = "stopped";
   let restarts = 0;
   let lastExit: string | null = null;
   let since: number | null = null;
@@ -136,8 +120,10 @@ export function supervise(o: SuperviseOptions): Supervised {
         p = null;
         const delay = delays();
         state = "restarting";
-        lastExit = `cannot start: ${errText(e)}`;
-        o.log.error(`Cannot restart ${o.name}: ${errText(e)}; will retry in ${delay / 1000} s`);
+        lastExit = `cannot start: ${describeError(e)}`;
+        o.log.error(
+          `Cannot restart ${o.name}: ${describeError(e)}; will retry in ${delay / 1000} s`,
+        );
         await o.clock.sleep(delay, stopCtrl.signal);
       }
     }
@@ -154,7 +140,6 @@ export function supervise(o: SuperviseOptions): Supervised {
       state,
       restarts,
       lastExit,
-      since,
     }),
     async start() {
       if (loop) throw new Error(`${o.name} is already supervised`);

@@ -33,17 +33,10 @@ import {
 } from "./netconfig.ts";
 import { builtinRsa, type RsaEngine } from "./rsa.ts";
 import { SessionTable } from "./sessions.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import { expireTokens, oldestTokenDate } from "./tokens.ts";
 
 export type { CertInfo } from "./cert_index.ts";
-
-/** Time source of the registry, in milliseconds since the epoch (injected in tests). */
-export interface Clock {
-  now(): number;
-}
-
-/** The real clock. */
-export const systemClock: Clock = { now: () => Date.now() };
 
 /** What a registry takes besides its configuration, files and database. */
 export interface RegistryDeps {

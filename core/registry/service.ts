@@ -12,7 +12,8 @@ import type { DbOptions, RegistryDb } from "./db.ts";
 import { type ConnectionLimits, RateLimiter } from "./limits.ts";
 import type { Mailer } from "./mail.ts";
 import type { MethodContext } from "./methods.ts";
-import { type Clock, Registry, RegistryFatalError } from "./registry.ts";
+import type { Clock } from "../clock.ts";
+import { Registry, RegistryFatalError } from "./registry.ts";
 import type { RsaEngine } from "./rsa.ts";
 import { escapingLogger } from "./sanitize.ts";
 import {

@@ -18,7 +18,8 @@ import type { RegistryConfig } from "../../core/registry/config.ts";
 import { type DbOptions, type RegistryDb, registryDb } from "../../core/registry/db.ts";
 import { RateLimiter } from "../../core/registry/limits.ts";
 import type { MethodContext } from "../../core/registry/methods.ts";
-import { type Clock, Registry, type RegistryDeps } from "../../core/registry/registry.ts";
+import { Registry, type RegistryDeps } from "../../core/registry/registry.ts";
+import type { Clock } from "../../core/clock.ts";
 import { BootstrapCandidates, NO_ROUTES, Relay } from "../../core/registry/relay.ts";
 import { handleRpc, type RpcResponse } from "../../core/registry/rpc.ts";
 import { TEST_CA_CERT_PEM, TEST_CA_KEY_PEM } from "./vectors.ts";
@@ -29,15 +30,6 @@ export const VECTOR_NETWORK = "001000000000000100001101101110000000000001000010"
 /** The registry database at `path` (":memory:" by default), opened as platform/ does. */
 export function openDb(path = ":memory:", opts: DbOptions = {}): RegistryDb {
   return registryDb(new DatabaseSync(path), path, opts);
-}
-
-/** A clock moved by hand (milliseconds). */
-export class ManualClock implements Clock {
-  constructor(public ms = Date.now()) {}
-  now = () => this.ms;
-  advance(seconds: number): void {
-    this.ms += seconds * 1000;
-  }
 }
 
 /** Files of a registry in a temporary directory. */

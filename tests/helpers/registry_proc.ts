@@ -6,7 +6,7 @@
 // after the start; `libcrypto`: RegistryDeps.libcrypto.
 
 import { runRegistryUntilSignal } from "../../cmd/registry_daemon.ts";
-import type { Clock } from "../../core/registry/registry.ts";
+import { type Clock, systemClock } from "../../core/clock.ts";
 
 const config = JSON.parse(Deno.args[0]);
 const opts: {
@@ -33,6 +33,7 @@ function offsetClock(file: string): Clock {
       }
       return Date.now() + offsetS * 1000;
     },
+    sleep: systemClock.sleep,
   };
 }
 
