@@ -9,6 +9,7 @@ import { CERT_LIFETIME_S } from "../core/constants.ts";
 import { randomBytes } from "../core/crypto.ts";
 import { CertStore } from "../core/registry/cert_index.ts";
 import { registryDb } from "../core/registry/db.ts";
+import { headEnd } from "../core/registry/http1.ts";
 import type { RsaEngine } from "../core/registry/rsa.ts";
 
 /** An answer of the registry. */
@@ -42,13 +43,13 @@ export class KeepAlive {
   }
 
   async #read(): Promise<Answer> {
-    let end = -1;
-    for (;;) {
-      end = dec.decode(this.#buf.subarray(0, this.#got)).indexOf("\r\n\r\n");
-      if (end >= 0) break;
+    let end = headEnd(this.#buf, this.#got);
+    while (end < 0) {
+      const from = Math.max(0, this.#got - 3);
       await this.#fill();
+      end = headEnd(this.#buf, this.#got, from);
     }
-    const lines = dec.decode(this.#buf.subarray(0, end)).split("\r\n");
+    const lines = dec.decode(this.#buf.subarray(0, end - 4)).split("\r\n");
     const status = Number(lines[0].split(" ")[1]);
     const headers = new Map<string, string>();
     for (const l of lines.slice(1)) {
@@ -56,9 +57,9 @@ export class KeepAlive {
       headers.set(l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim());
     }
     const length = status === 204 ? 0 : Number(headers.get("content-length") ?? 0);
-    const total = end + 4 + length;
+    const total = end + length;
     while (this.#got < total) await this.#fill(total);
-    const body = this.#buf.slice(end + 4, total);
+    const body = this.#buf.slice(end, total);
     this.#buf.copyWithin(0, total, this.#got);
     this.#got -= total;
     return { status, headers, body };

@@ -16,6 +16,12 @@ export const LIBCRYPTO_SONAME = "libcrypto.so.3";
 const EVP_PKEY_RSA = 6;
 const RSA_PKCS1_PADDING = 1;
 
+/** EVP_PKEY_sign, _encrypt, _decrypt: (ctx, out, *outlen, in, inlen) → 1 on success. */
+const PKEY_OPERATION = {
+  parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
+  result: "i32",
+} as const;
+
 const SYMBOLS = {
   OpenSSL_version: { parameters: ["i32"], result: "pointer" },
   ERR_get_error: { parameters: [], result: "u64" },
@@ -31,20 +37,11 @@ const SYMBOLS = {
   EVP_PKEY_CTX_set_rsa_padding: { parameters: ["pointer", "i32"], result: "i32" },
   EVP_PKEY_CTX_set_signature_md: { parameters: ["pointer", "pointer"], result: "i32" },
   EVP_PKEY_sign_init: { parameters: ["pointer"], result: "i32" },
-  EVP_PKEY_sign: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
-    result: "i32",
-  },
+  EVP_PKEY_sign: PKEY_OPERATION,
   EVP_PKEY_encrypt_init: { parameters: ["pointer"], result: "i32" },
-  EVP_PKEY_encrypt: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
-    result: "i32",
-  },
+  EVP_PKEY_encrypt: PKEY_OPERATION,
   EVP_PKEY_decrypt_init: { parameters: ["pointer"], result: "i32" },
-  EVP_PKEY_decrypt: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
-    result: "i32",
-  },
+  EVP_PKEY_decrypt: PKEY_OPERATION,
   EVP_PKEY_verify_init: { parameters: ["pointer"], result: "i32" },
   EVP_PKEY_verify: {
     parameters: ["pointer", "buffer", "usize", "buffer", "usize"],

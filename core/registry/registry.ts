@@ -24,8 +24,9 @@ import type { ConfigValue, RegistryDb } from "./db.ts";
 import { Mutex } from "./mutex.ts";
 import {
   type BabelKeys,
-  buildDocument,
   canonicalConfig,
+  documentFor,
+  documentHead,
   type Json,
   lastConfigText,
   type PublishedOptions,
@@ -84,12 +85,8 @@ export class Registry {
   /** Serialises every database write. */
   readonly writeLock = new Mutex();
   #published: PublishedOptions;
-  #net: {
-    canonical: Record<string, Json>;
-    version: Uint8Array;
-    keys: BabelKeys;
-    validUntil: number | null;
-  } | null = null;
+  /** What getNetworkConfig sends every node until the next change. */
+  #net: { head: string; keys: BabelKeys } | null = null;
 
   private constructor(
     config: ResolvedRegistryConfig,
@@ -106,7 +103,6 @@ export class Registry {
     if (modulusBits(this.caKey) !== modulusBits(this.ca.publicKey)) {
       throw new Error(`CA key "${config.key}" does not match CA certificate "${config.ca}"`);
     }
-    this.rsa = (deps.rsa ?? builtinRsa)(this.caKey);
     this.certs = new CertStore(db);
     this.dhPem = material.dhPem ?? FFDHE2048_PEM;
     this.network = networkOfCa(this.ca);
@@ -125,6 +121,7 @@ export class Registry {
       ipv4: config.ipv4,
       sameCountry: config.sameCountry.length ? config.sameCountry : undefined,
     };
+    this.rsa = (deps.rsa ?? builtinRsa)(this.caKey); // last: nothing after it can fail
   }
 
   /**
@@ -268,20 +265,15 @@ export class Registry {
     if (!this.#net) {
       const vu = this.db.getConfig("valid_until");
       this.#net = {
-        canonical: this.canonical(),
-        version: this.versionBlob(),
+        head: documentHead(
+          this.canonical(),
+          this.versionBlob(),
+          typeof vu === "number" ? vu : null,
+        ),
         keys: this.babelKeys(),
-        validUntil: typeof vu === "number" ? vu : null,
       };
     }
-    const n = this.#net;
-    return buildDocument(
-      n.canonical,
-      n.version,
-      n.keys,
-      n.validUntil,
-      (data) => this.rsa.encrypt(info.spki, data),
-    );
+    return documentFor(this.#net.head, this.#net.keys, (data) => this.rsa.encrypt(info.spki, data));
   }
 
   /** Advances the Babel key rotation and bumps the version (§4.9). */

@@ -32,11 +32,14 @@ export const KEY_CACHE_SIZE = 1024;
  */
 export class KeyCache<K> {
   readonly #keys = new Map<string, K>();
+  /** Map keys of the SubjectPublicKeyInfo arrays seen (a certificate's stays the same). */
+  readonly #ids = new WeakMap<Uint8Array, string>();
   constructor(readonly size: number, readonly free: (key: K) => void = () => {}) {}
 
   /** The key of `spki`, loaded by `load` when missing. */
   get(spki: Uint8Array, load: (spki: Uint8Array) => K): K {
-    const id = String.fromCharCode(...spki);
+    let id = this.#ids.get(spki);
+    if (id === undefined) this.#ids.set(spki, id = String.fromCharCode(...spki));
     let key = this.#keys.get(id);
     if (key !== undefined) {
       this.#keys.delete(id);
