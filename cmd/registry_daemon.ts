@@ -140,7 +140,8 @@ export async function runRegistryUntilSignal(
     if (logFile.reopen()) log.info("Log file reopened (SIGUSR1)");
   };
   Deno.addSignalListener("SIGUSR1", onUsr1);
-  const startingLine = (sig: string) => log.info(`Received ${sig} while starting: stopping`);
+  // At warning level: why the registry stopped shows at the default verbosity.
+  const startingLine = (sig: string) => log.warn(`Received ${sig} while starting: stopping`);
   signals.onSignal = startingLine;
   if (signals.received) startingLine(signals.received);
   let code = 0;
@@ -153,7 +154,7 @@ export async function runRegistryUntilSignal(
       return 1;
     }
     signals.onSignal = (sig) => {
-      log.info(`Received ${sig}: stopping`);
+      log.warn(`Received ${sig}: stopping`);
       void running.stop();
     };
     if (signals.received) void running.stop();

@@ -204,14 +204,14 @@ function catchesSigterm(pid: number): boolean {
   }
 }
 
-Deno.test("a SIGTERM as soon as `re6st registry` can catch it stops it with status 0 and a log line", async () => {
+Deno.test("a SIGTERM as soon as `re6st registry` can catch it stops it with status 0 and a log line at the default verbosity", async () => {
   const files = await registryFiles();
   const port = freePort();
   const c = files.config;
   const main = new URL("../../main.ts", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", main, "registry", "--ca", c.ca, "--key", c.key, "--db", c.db!]
-      .concat(["--port", String(port), "-4", "127.0.0.1", "-6", "", "-l", c.logfile!, "-v", "2"])
+      .concat(["--port", String(port), "-4", "127.0.0.1", "-6", "", "-l", c.logfile!])
       .concat(["-r", files.dir]),
     stdout: "null",
     stderr: "piped",
@@ -225,12 +225,9 @@ Deno.test("a SIGTERM as soon as `re6st registry` can catch it stops it with stat
     const status = await child.status;
     const log = await Deno.readTextFile(c.logfile!);
     assert.equal(status.code, 0, log);
-    assert.match(
-      log,
-      /INFO Received SIGTERM( while starting)?: stopping[\s\S]*INFO Registry stopped/,
-    );
-    // Caught before the daemon's modules loaded, the signal arrived while it started.
-    assert.match(log, /Received SIGTERM while starting: stopping/);
+    // Caught before the daemon's modules loaded, the signal arrived while it started; the
+    // line shows at the default verbosity.
+    assert.match(log, /WARNING Received SIGTERM while starting: stopping/);
   } finally {
     await reap(child);
     await files.cleanup();
