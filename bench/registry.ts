@@ -7,8 +7,11 @@
 //     getNetworkConfig and getCa, with 1 and 4 clients;
 // next to this machine's `openssl speed rsa2048`, and which RSA code the registry uses.
 //
-//   deno run -A bench/registry.ts [--seconds S] [--sizes 0,10000,100000]
+//   deno run -A bench/registry.ts [--seconds S] [--sizes 0,10000,100000] [--soak S]
 //                                 [--tree NAME=DIR ...]    (default: this tree as "this")
+//
+// --soak (default 20 s): issuance with 4 clients at the largest size, then the RSS once more
+// (V8's young generation grows under sustained load; DENO_V8_FLAGS is passed through).
 //
 // The clients are one JS thread of this process on the same cores as the registry; their RSA
 // (checking and decrypting hello answers) goes through libcrypto when it loads, so that they
@@ -32,14 +35,17 @@ interface Args {
   seconds: number;
   sizes: number[];
   trees: [string, string][];
+  /** Seconds of issuance with 4 clients at the largest size before a last RSS reading. */
+  soak: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 3, sizes: [0, 10_000, 100_000], trees: [] };
+  const a: Args = { seconds: 3, sizes: [0, 10_000, 100_000], trees: [], soak: 20 };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[++i];
     if (argv[i - 1] === "--seconds") a.seconds = Number(v);
     else if (argv[i - 1] === "--sizes") a.sizes = v.split(",").map(Number);
+    else if (argv[i - 1] === "--soak") a.soak = Number(v);
     else if (argv[i - 1] === "--tree") {
       const eq = v.indexOf("=");
       a.trees.push(eq < 0 ? [v, v] : [v.slice(0, eq), v.slice(eq + 1)]);
@@ -162,6 +168,7 @@ async function opensslSpeed(): Promise<{ one: number; two: number }> {
 
 interface TreeFigures {
   engine: string;
+  soak?: { n: number; seconds: number; perSecond: number; rss: number; rssRest: number };
   scale: {
     n: number;
     startS: number;
@@ -265,6 +272,12 @@ async function benchTree(
       await sleep(5000);
       const rssRest = reg.rss();
       out.scale.push({ n, startS: reg.startS, rssIdle, issue: rate, rssLoad, rssRest });
+      if (n === args.sizes.at(-1) && args.soak > 0) {
+        const soak = await measure(args.soak, 4, issue(conns));
+        const rss = reg.rss();
+        await sleep(5000);
+        out.soak = { n, seconds: args.soak, perSecond: soak.perSecond, rss, rssRest: reg.rss() };
+      }
       console.error(
         `${name}: ${n} certificates: ${rate.perSecond}/s, RSS ${rssIdle}/${rssLoad}/${rssRest} MB`,
       );
@@ -362,7 +375,9 @@ function report(
   );
   console.log(
     `openssl speed rsa2048 on this machine: ${speed.one} signatures/s on one core, ` +
-      `${speed.two} on two (-multi 2)\n`,
+      `${speed.two} on two (-multi 2)` +
+      (Deno.env.get("DENO_V8_FLAGS") ? `; DENO_V8_FLAGS=${Deno.env.get("DENO_V8_FLAGS")}` : "") +
+      "\n",
   );
   line("", names, false);
   for (const n of names) console.log(`  ${n}: RSA by ${figures[n].engine}`);
@@ -376,6 +391,13 @@ function report(
     line("  RSS idle, MB", get((x) => x.rssIdle));
     line("  RSS right after the load, MB", get((x) => x.rssLoad));
     line("  RSS at rest 5 s later, MB", get((x) => x.rssRest));
+  }
+  const soaked = figures[names[0]].soak;
+  if (soaked) {
+    console.log(`\n${soaked.seconds} s of issuance with 4 clients from ${soaked.n} certificates`);
+    line("  certificates issued per s", names.map((n) => figures[n].soak?.perSecond ?? NaN));
+    line("  RSS right after, MB", names.map((n) => figures[n].soak?.rss ?? NaN));
+    line("  RSS at rest 5 s later, MB", names.map((n) => figures[n].soak?.rssRest ?? NaN));
   }
   console.log(`\non the empty database (per second; p99 ms in brackets)`);
   for (const row of Object.keys(figures[names[0]].rows)) {
