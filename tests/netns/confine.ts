@@ -1,10 +1,10 @@
 /**
  * Runs a command confined the way the systemd units in packaging/ confine the node and the
  * registry, without systemd: only the unit's capabilities (its CapabilityBoundingSet=), no new
- * privileges (NoNewPrivileges=), every file system read-only but /dev, /proc, /sys and the
- * folders it may write (ProtectSystem=strict with its writable folders), and an empty private
- * /tmp (PrivateTmp=). Used by netns tests so that a change needing more than the units allow
- * fails a test instead of a deployment.
+ * privileges (NoNewPrivileges=), and every file system read-only but /dev, /proc, /sys, /tmp
+ * and the folder it may write (ProtectSystem=strict with its writable folders; PrivateTmp=
+ * gives the services a writable /tmp of their own, which OpenVPN needs). Used by netns tests,
+ * so that a change needing more than the units allow fails a test instead of a deployment.
  */
 import { createRunner } from "../../platform/runner.ts";
 
@@ -21,17 +21,17 @@ export function unitCapabilities(unit: string): string[] {
     .map((c) => c.replace(/^CAP_/, "").toLowerCase());
 }
 
-// In a new mount namespace: keep `writable` aside, mount an empty /tmp, put `writable` back,
-// then make every other mount read-only; finally drop capabilities and new privileges.
+// In a new mount namespace: make every mount read-only but the API file systems, /tmp and
+// the writable folder (each made a mount of its own first), then drop capabilities and new
+// privileges.
 const SCRIPT = `set -e
 w=$1 caps=$2; shift 2
-mount -t tmpfs confine-hold /mnt; mkdir /mnt/w; mount --bind "$w" /mnt/w
-mount -t tmpfs confine-tmp /tmp; mkdir -p "$w"; mount --move /mnt/w "$w"; umount /mnt
+mount --bind /tmp /tmp
+mount --bind "$w" "$w"
 for m in $(findmnt -rn -o TARGET | sort -u); do
-  case "$m" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/tmp|"$w"|"$w"/*) continue ;; esac
+  case "$m" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/tmp|/tmp/*|"$w"|"$w"/*) continue ;; esac
   mount -o remount,bind,ro "$m" 2>/dev/null || true
 done
-cd "$PWD"
 exec setpriv --inh-caps=-all --bounding-set="-all$caps" --no-new-privs "$@"`;
 
 /** `argv` run with only `caps` ("net_admin", …), writing only below `writable`. */
