@@ -1,11 +1,12 @@
 // `re6st node`: parse the options, build the node from the real parts, run it until a
 // signal, and turn the way it ended into the exit status (PROTOCOL.md §7.1).
+import { describeError } from "../core/errors.ts";
 import { createBabelClient } from "../core/babel/local.ts";
 import { SOFTWARE_VERSION } from "../core/constants.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { openCacheFile } from "../core/node/cache.ts";
 import { overlayTunnels } from "../core/node/overlay.ts";
-import { systemClock } from "../core/node/clock.ts";
+import { systemClock } from "../core/clock.ts";
 import { Node, type NodeExit } from "../core/node/daemon.ts";
 import type { Identity } from "../core/node/identity.ts";
 import type { NodeFiles, NodeParts } from "../core/node/parts.ts";
@@ -92,7 +93,7 @@ async function runOnce(opts: NodeOptions, io: Io): Promise<NodeExit> {
     if (exit.kind === "restart") log.info(`Restarting: ${exit.reason}`);
     return exit;
   } catch (e) {
-    log.error(`Cannot run the node: ${e instanceof Error ? e.message : e}`);
+    log.error(`Cannot run the node: ${describeError(e)}`);
     throw e;
   } finally {
     globalThis.removeEventListener("unhandledrejection", onUnhandled);

@@ -2,6 +2,7 @@
 // machine (platform/registry_*.ts, the local babeld), a log file reopened on SIGUSR1, a clean
 // stop on SIGTERM and SIGINT, and the exit code. cmd/registry.ts parses options and calls this.
 
+import { runFile } from "../core/constants.ts";
 import { describeError } from "../core/errors.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import type { GeoIp } from "../core/registry/certificates.ts";
@@ -11,7 +12,7 @@ import {
   resolveRegistryConfig,
 } from "../core/registry/config.ts";
 import type { Mailer } from "../core/registry/mail.ts";
-import { type Clock, systemClock } from "../core/registry/registry.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
 import type { DatagramSocket, RelayOptions, RoutingView } from "../core/registry/relay.ts";
 import { babelRoutingView } from "../core/registry/routes.ts";
 import { type RunningRegistry, startRegistryService } from "../core/registry/service.ts";
@@ -55,7 +56,7 @@ export function startRegistry(
     relayOptions: deps.relayOptions,
     openRoutes(registry) {
       if (deps.routes) return deps.routes;
-      const sock = `${registry.config.run}/babeld.sock`;
+      const sock = runFile(registry.config.run, "babeldSocket");
       return babelRoutingView(unixConnector(sock), registry.network, log.child("babel"), sock);
     },
     openMailer: (registry) =>

@@ -1,4 +1,4 @@
-import { CONTROL_SOCKET_NAME, DEFAULT_RUN_DIR } from "../core/constants.ts";
+import { DEFAULT_RUN_DIR, runFile } from "../core/constants.ts";
 import { renderHelp } from "../core/options/help.ts";
 import { NODE_SPEC } from "../core/options/node.ts";
 import { parseCommandLine } from "../core/options/parser.ts";
@@ -99,7 +99,7 @@ export async function run(args: string[], io: Io): Promise<number> {
     const { registryStatus } = await import("./status_registry.ts");
     return registryStatus(opts, io);
   }
-  const socket = `${runDirOf(opts)}/${CONTROL_SOCKET_NAME}`;
+  const socket = runFile(runDirOf(opts), "control");
   if (opts.wait) return waitFor(socket, opts, io);
   let doc: StatusDocument;
   try {

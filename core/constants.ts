@@ -10,6 +10,16 @@ export const PROTOCOL_VERSION = 10;
 export const MIN_PROTOCOL_SUPPORTED = 1;
 /** UDP port of the peer protocol (§6.1). */
 export const PEER_PORT = 326;
+/** Message codes of the peer protocol, first payload byte without the forward flag (§6.5). */
+export const Code = {
+  VERSION: 0,
+  ADDRESS: 1,
+  KILL_REQUEST: 2,
+  KILL_RESPONSE: 3,
+  NODE_INFO: 4,
+  TOPOLOGY: 5,
+  LOG: 7,
+} as const;
 /** Peers below this protocol never see country fields in address lists (§1.5, §6.5). */
 export const COUNTRY_MIN_PROTOCOL = 7;
 /** From this network min_protocol on, protocol-0 peers are ignored (§6.8, QUIRK Q15). */
@@ -79,5 +89,28 @@ export const SOFTWARE_VERSION = "0.1.0";
 export const DEFAULT_STATE_DIR = "/var/lib/re6stnet";
 export const DEFAULT_LOG_DIR = "/var/log/re6stnet";
 export const DEFAULT_RUN_DIR = "/var/run/re6stnet";
-/** File name of the node's control socket inside its run folder. */
-export const CONTROL_SOCKET_NAME = "control.sock";
+/**
+ * Name prefix of every tap device the node makes (§8.1): `re6stnet1…` for client tunnels,
+ * `re6stnet-<proto>` for servers, `re6stnet` alone in `--client` mode.
+ */
+export const TAP_PREFIX = "re6stnet";
+/** Files of the node's run folder (`--run`), by role. */
+export const RUN_FILES = {
+  /** Control socket that `re6st status` reads (docs/status.md). */
+  control: "control.sock",
+  babeldConfig: "babeld.conf",
+  /** babeld's local interface; the registry on the same machine reads it too (§5.8). */
+  babeldSocket: "babeld.sock",
+  /** Socket the OpenVPN hook program reports to, and that program. */
+  hookSocket: "ovpn-hook.sock",
+  hookScript: "ovpn-hook",
+  /** Kernel changes of the running node, written before each change (kill -9 recovery). */
+  kernelJournal: "kernel-journal.json",
+  /** Pids of the node and its children (stale-process check). */
+  pids: "re6stnet.pid",
+} as const;
+
+/** Path of a file of the run folder `run`. */
+export function runFile(run: string, file: keyof typeof RUN_FILES): string {
+  return `${run}/${RUN_FILES[file]}`;
+}

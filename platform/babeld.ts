@@ -112,9 +112,13 @@ export async function startBabeld(opts: BabeldOptions): Promise<Babeld> {
     await Deno.writeTextFile(paths.config, config.configText, { mode: 0o600 });
     await Deno.chmod(paths.config, 0o600);
   } catch (e) {
-    throw new BabeldError(`Cannot write babeld configuration ${paths.config}: ${e}`, [], {
-      cause: e,
-    });
+    throw new BabeldError(
+      `Cannot write babeld configuration ${paths.config}: ${describeError(e)}`,
+      [],
+      {
+        cause: e,
+      },
+    );
   }
 
   const logStart = await fileSize(paths.log);

@@ -1,5 +1,6 @@
 // The node's control socket: a unix socket in the run folder (mode 0600) answering one JSON
 // request line with one JSON line. Used by `re6st status`.
+import { describeError } from "../core/errors.ts";
 import { acceptLoop, clearStaleSocket, readLine, writeAll } from "./unix_line.ts";
 
 /** Largest request accepted on the control socket, bytes. */
@@ -90,7 +91,7 @@ export async function serveControl(
     closed: () => closed,
     onError: (e, retryMs) =>
       onError(
-        `control socket ${path}: accept failed: ${e instanceof Error ? e.message : e}; ` +
+        `control socket ${path}: accept failed: ${describeError(e)}; ` +
           (retryMs === null
             ? "no more status requests will be answered"
             : `retrying in ${retryMs} ms`),

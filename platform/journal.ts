@@ -5,6 +5,7 @@
  * written out before every change, so that the run after a kill -9 undoes exactly the
  * changes of the killed run and nothing else.
  */
+import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { addressKey, routeKey } from "./cidr.ts";
 import type {
@@ -66,7 +67,7 @@ export function journaled(ops: KernelOps, opts: { log?: Logger } = {}): Platform
     const target = store;
     const snapshot = [...journal, ...intents.values()];
     saving = saving.then(() => target.save(snapshot)).catch((e) =>
-      log?.warn(`Cannot save the journal of kernel changes: ${e instanceof Error ? e.message : e}`)
+      log?.warn(`Cannot save the journal of kernel changes: ${describeError(e)}`)
     );
     return saving;
   };
@@ -188,7 +189,7 @@ export function journaled(ops: KernelOps, opts: { log?: Logger } = {}): Platform
         } catch (e) {
           kept.unshift(c);
           log?.warn(
-            `could not remove ${describe(c)} left by a previous run: ${e}; ` +
+            `could not remove ${describe(c)} left by a previous run: ${describeError(e)}; ` +
               "will retry at exit",
           );
         }
@@ -208,7 +209,9 @@ export function journaled(ops: KernelOps, opts: { log?: Logger } = {}): Platform
           log?.debug(`removed ${describe(c)}`);
         } catch (e) {
           errors.push(e);
-          log?.warn(`could not remove ${describe(c)}: ${e}; will retry on the next undo`);
+          log?.warn(
+            `could not remove ${describe(c)}: ${describeError(e)}; will retry on the next undo`,
+          );
         }
       }
       await save();

@@ -10,6 +10,7 @@
  * was already gone (which keeps removal idempotent and honest), and the platform does not
  * depend on OpenVPN.
  */
+import { TAP_PREFIX } from "../core/constants.ts";
 import type { Logger } from "../core/log.ts";
 import { prefixContains, routeFamily } from "./cidr.ts";
 import { journaled } from "./journal.ts";
@@ -36,7 +37,6 @@ export const SOURCE_ROUTING_PROBE: RouteSpec = {
 export const LOOPBACK_LINK_LOCAL_ROUTE: RouteSpec = { dst: "fe80::/64", dev: "lo" };
 
 /** Default name prefix of re6st tap devices. */
-export const TAP_PREFIX = "re6stnet";
 
 function fam(address: string): string {
   return address.includes(":") ? "-6" : "-4";

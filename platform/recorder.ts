@@ -4,6 +4,7 @@
  * objects, deleting a tap takes its addresses and routes), and records every change it was
  * asked to make as the `ip`/`sysctl` command line the Linux platform would run.
  */
+import { TAP_PREFIX } from "../core/constants.ts";
 import type { Logger } from "../core/log.ts";
 import { addressKey, canonicalNetwork, prefixContains, routeFamily } from "./cidr.ts";
 import { journaled } from "./journal.ts";
@@ -14,7 +15,6 @@ import {
   routeArgv,
   SOURCE_ROUTING_PROBE,
   sysctlArgv,
-  TAP_PREFIX,
   tapArgv,
 } from "./linux.ts";
 import { CommandError } from "./runner.ts";

@@ -1,3 +1,4 @@
+import { describeError } from "../core/errors.ts";
 /**
  * The one command runner (STYLE.md 7): every `ip`, `nft`, `openvpn`, `babeld` launch goes
  * through a {@link Runner}. Commands are argv arrays (never shell strings), run with
@@ -212,7 +213,9 @@ function spawnChild(argv: string[], o: SpawnOptions): Child {
     }
   } catch (e) {
     closeFiles();
-    throw new CommandError(argv, -1, `cannot open its log file: ${e}`, "", { cause: e });
+    throw new CommandError(argv, -1, `cannot open its log file: ${describeError(e)}`, "", {
+      cause: e,
+    });
   }
   const group = o.processGroup ?? false;
   let proc: Deno.ChildProcess;

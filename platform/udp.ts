@@ -1,6 +1,7 @@
 // The UDP socket of the peer protocol (PROTOCOL.md §6.1): bound to [::]:326, receive loop
 // feeding a handler (normally PeerProtocol.receive), ordered sends, clean close.
 
+import { describeError } from "../core/errors.ts";
 import { PEER_PORT } from "../core/constants.ts";
 
 /** Largest datagram read (§6.1). */
@@ -73,7 +74,7 @@ export function openUdpSocket(options: UdpSocketOptions): UdpSocket {
         if (closed) return;
         report(
           new Error(
-            `UDP receive on [${hostname}]:${bound.port} failed: ${errText(e)}; ` +
+            `UDP receive on [${hostname}]:${bound.port} failed: ${describeError(e)}; ` +
               `receiving again in ${delay} ms`,
             { cause: e },
           ),
@@ -87,9 +88,12 @@ export function openUdpSocket(options: UdpSocketOptions): UdpSocket {
         await options.onDatagram(from.hostname, from.port, data);
       } catch (e) {
         report(
-          new Error(`Datagram from [${from.hostname}]:${from.port} not handled: ${errText(e)}`, {
-            cause: e,
-          }),
+          new Error(
+            `Datagram from [${from.hostname}]:${from.port} not handled: ${describeError(e)}`,
+            {
+              cause: e,
+            },
+          ),
         );
       }
     }
@@ -119,8 +123,4 @@ export function openUdpSocket(options: UdpSocketOptions): UdpSocket {
       await loop;
     },
   };
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

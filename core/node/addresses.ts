@@ -4,6 +4,7 @@
 // then from the machine's own addresses outside the re6st network. UPnP is not implemented:
 // `--ip upnp` behaves like `any` (learning), as the reference does when no IGD answers.
 
+import { TAP_PREFIX } from "../constants.ts";
 import { type Address, type Bits, bitsInNetwork, formatAddressList } from "../addressing.ts";
 import type { Proto } from "../options/node.ts";
 
@@ -180,7 +181,7 @@ export function machineAddresses(ipJson: string): string[] {
   if (!Array.isArray(links)) return [];
   const out: string[] = [];
   for (const l of links as { ifname?: unknown; addr_info?: unknown }[]) {
-    if (typeof l?.ifname !== "string" || l.ifname === "lo" || l.ifname.startsWith("re6stnet")) {
+    if (typeof l?.ifname !== "string" || l.ifname === "lo" || l.ifname.startsWith(TAP_PREFIX)) {
       continue;
     }
     if (!Array.isArray(l.addr_info)) continue;

@@ -1,6 +1,8 @@
 // The node daemon (PROTOCOL.md §7.1): start-up in the reference order, supervision of its
 // children, and a teardown that removes everything it added, whenever it is asked to stop.
 
+import { describeError } from "../errors.ts";
+import { RUN_FILES, runFile } from "../constants.ts";
 import { buildBabelConfig } from "../babel/config.ts";
 import type { BabelClient } from "../babel/local.ts";
 import { formatAddressList } from "../addressing.ts";
@@ -9,14 +11,12 @@ import { clientArgs, type CommonArgs, serverArgs, singleClientArgs } from "../op
 import type { NodeOptions } from "../options/node.ts";
 import type { NodeCache } from "./cache.ts";
 import { type Identity, loadIdentity } from "./identity.ts";
-import { CONTROL_SOCKET_NAME } from "../constants.ts";
 import { ServedClients } from "./hooks.ts";
 import { controlAnswer } from "./status_document.ts";
 import {
   babelInput,
   ipv4State,
   journalFile,
-  KERNEL_JOURNAL_FILE,
   networkRoute,
   nodeAddress,
   removeLeftovers,
@@ -62,10 +62,6 @@ export type NodeExit =
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Renewal attempts in one start-up (each replaces a file and re-checks). */
 const MAX_RENEWAL_ROUNDS = 3;
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** One re6st node: `await new Node(options, parts).run()`. */
 export class Node {
@@ -228,14 +224,14 @@ export class Node {
     this.#record = await claimRunDir(o.run, p.files, p.host, p.clock, log);
     if (p.serveControl) {
       this.#control = await p.serveControl(
-        `${o.run}/${CONTROL_SOCKET_NAME}`,
+        runFile(o.run, "control"),
         (req) => controlAnswer(req, () => this.status(), () => p.clock.now()),
       );
     }
     checkStop(stop);
     // Before any kernel change: what a killed previous run journaled goes, then this run's
     // changes are journaled in the same file.
-    await removeLeftovers(p.platform, journalFile(p.files, `${o.run}/${KERNEL_JOURNAL_FILE}`), log);
+    await removeLeftovers(p.platform, journalFile(p.files, runFile(o.run, "kernelJournal")), log);
     const cache = this.#cache = p.openCache(`${o.state}/cache.db`);
     checkStop(stop);
 
@@ -266,14 +262,14 @@ export class Node {
     const env = nodeEnvironment(identity, o.mainInterface);
 
     // Hooks come back over a socket in the run folder.
-    const hookSocket = `${o.run}/ovpn-hook.sock`;
+    const hookSocket = runFile(o.run, "hookSocket");
     this.#hookServer = await p.openvpn.serveHooks(hookSocket, (ev) =>
       this.#served.handle(ev, {
         identity: this.#identity,
         settings: this.#settings,
         tunnels: this.#tunnels,
       }));
-    const hook = await p.openvpn.writeHookScript(`${o.run}/ovpn-hook`, hookSocket);
+    const hook = await p.openvpn.writeHookScript(runFile(o.run, "hookScript"), hookSocket);
     const common: CommonArgs = {
       hook,
       path: p.host.path,
@@ -436,7 +432,7 @@ export class Node {
       try {
         await fn();
       } catch (e) {
-        log.error(`While stopping: cannot ${what}: ${errText(e)}`);
+        log.error(`While stopping: cannot ${what}: ${describeError(e)}`);
       }
     };
     for (const d of this.#daemons.splice(0)) {
@@ -454,7 +450,7 @@ export class Node {
     const left = p.platform.changes().length;
     if (this.#record && left) {
       log.warn(
-        `Keeping ${this.options.run}: its ${KERNEL_JOURNAL_FILE} lists ${left} change(s) ` +
+        `Keeping ${this.options.run}: its ${RUN_FILES.kernelJournal} lists ${left} change(s) ` +
           "that could not be undone; the next start removes them",
       );
     } else if (this.#record) {

@@ -3,6 +3,7 @@
 // journal file of the run folder, the next start after a kill -9), and babeld's
 // configuration input.
 
+import { runFile } from "../constants.ts";
 import type { BabelConfigInput } from "../babel/config.ts";
 import type { Logger } from "../log.ts";
 import type { NodeOptions } from "../options/node.ts";
@@ -42,9 +43,6 @@ export function ipv4State(
   }
   return { routes, addresses };
 }
-
-/** File of the run folder journaling the node's kernel changes (left behind by a kill -9). */
-export const KERNEL_JOURNAL_FILE = "kernel-journal.json";
 
 /** Files the kernel journal is kept in. */
 export interface JournalFiles {
@@ -164,8 +162,8 @@ export function babelInput(
     interfaces,
     extraArgs: o.babelArgs,
     paths: {
-      config: `${o.run}/babeld.conf`,
-      socket: `${o.run}/babeld.sock`,
+      config: runFile(o.run, "babeldConfig"),
+      socket: runFile(o.run, "babeldSocket"),
       state: `${o.state}/babeld.state`,
       log: `${o.log}/babeld.log`,
     },

@@ -5,6 +5,7 @@
 // (apply live, drop revoked peers, restart) is decided by the caller; {@link restartReason}
 // says which keys need a restart.
 
+import { describeError } from "../errors.ts";
 import {
   NETCONF_CHECK_S,
   NEW_VERSION_DELAY_S,
@@ -12,7 +13,7 @@ import {
   PROTOCOL_VERSION,
 } from "../constants.ts";
 import type { Logger } from "../log.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 
 /** Keys whose change needs a restart on every node (§7.7). */
 export const RESTART_KEYS = [
@@ -58,7 +59,7 @@ export function restartReason(changed: readonly string[], f: RestartFacts): stri
 
 /** Options of {@link NetconfUpdates}. */
 export interface NetconfUpdatesOptions {
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   /** Fetches, verifies and stores the configuration; returns the changed keys. */
   fetch(): Promise<string[]>;
@@ -156,7 +157,7 @@ export class NetconfUpdates {
       changed = await this.#o.fetch();
     } catch (e) {
       log.warn(
-        `Cannot fetch the new network configuration: ${e instanceof Error ? e.message : e}` +
+        `Cannot fetch the new network configuration: ${describeError(e)}` +
           (retry ? `; will retry in ${NEW_VERSION_RETRY_S} s` : ""),
       );
       return false;
@@ -170,7 +171,7 @@ export class NetconfUpdates {
       await this.#o.apply(changed);
     } catch (e) {
       log.error(
-        `Cannot apply the new network configuration: ${e instanceof Error ? e.message : e}`,
+        `Cannot apply the new network configuration: ${describeError(e)}`,
       );
     }
     return true;

@@ -3,10 +3,11 @@
 // on UDP 326 (§6), the own address list (§7.10), the tunnel manager (§7.3, §7.5, §7.6) and
 // network configuration updates (§7.7).
 
+import { describeError } from "../errors.ts";
 import { type Bits, cnFromPrefix, prefixFromCn } from "../addressing.ts";
 import type { BabelClient } from "../babel/local.ts";
 import { tunnelParams } from "../babel/config.ts";
-import { PROTOCOL_VERSION } from "../constants.ts";
+import { PROTOCOL_VERSION, runFile } from "../constants.ts";
 import type { HookEvent } from "../openvpn/hooks.ts";
 import type { NodeOptions } from "../options/node.ts";
 import { PeerProtocol } from "../peer/protocol.ts";
@@ -57,10 +58,6 @@ export interface OverlayParts {
   /** The machine's addresses outside re6st (fallback of the own address list, §7.10). */
   localAddresses(): Promise<string[]>;
   random?: () => number;
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 /** The overlay's factory for the node runtime (`NodeParts.tunnels`). */
@@ -203,7 +200,7 @@ export function createOverlay(
     try {
       next = effectiveSettings(opts, cache.config(), identity, s.sourceRouting);
     } catch (e) {
-      ctx.requestRestart(errText(e));
+      ctx.requestRestart(describeError(e));
       return;
     }
     s = next;
@@ -252,7 +249,7 @@ export function createOverlay(
           cache.setOwnAddress(own.text());
         }
       } catch (e) {
-        log.warn(`Cannot get the country of ${ip} from the registry: ${errText(e)}`);
+        log.warn(`Cannot get the country of ${ip} from the registry: ${describeError(e)}`);
       }
     }
   };
@@ -265,7 +262,7 @@ export function createOverlay(
       try {
         local = await parts.localAddresses();
       } catch (e) {
-        log.warn(`Cannot list the machine's addresses: ${errText(e)}`);
+        log.warn(`Cannot list the machine's addresses: ${describeError(e)}`);
       }
       own = createOwnAddresses({
         ips: opts.ip,
@@ -283,10 +280,12 @@ export function createOverlay(
         try {
           await parts.nft(["-f", "-"], drainRuleset());
         } catch (e) {
-          log.warn(`Cannot set up nftables (${errText(e)}): tunnels will close without draining`);
+          log.warn(
+            `Cannot set up nftables (${describeError(e)}): tunnels will close without draining`,
+          );
         }
       }
-      babel = parts.babelClient(`${opts.run}/babeld.sock`);
+      babel = parts.babelClient(runFile(opts.run, "babeldSocket"));
       await babel.waitConnected();
       protocol = new PeerProtocol({
         network: identity.network,
@@ -297,7 +296,7 @@ export function createOverlay(
         isRevoked: (serial) => s.crl.has(serial),
         version: cache.version(),
         send: (host, port, bytes) => socket?.send(host, port, bytes),
-        clock: { now: () => clock.now() / 1000 },
+        clock,
         log: log.child("peer"),
         minProtocol: () => s.minProtocol,
         registryPrefix: () => s.registryPrefix,
@@ -305,7 +304,7 @@ export function createOverlay(
           addressList: () => own.text(),
           onAddress: (p, list) =>
             void tunnels.onAddress(p, list).catch((e) =>
-              log.error(`Cannot use the address list of ${cnFromPrefix(p)}: ${errText(e)}`)
+              log.error(`Cannot use the address list of ${cnFromPrefix(p)}: ${describeError(e)}`)
             ),
           onNewerVersion: () => updates.newVersion(),
           onRegistryVersion: () => updates.newVersion(),
@@ -334,7 +333,7 @@ export function createOverlay(
     onHook(ev: HookEvent) {
       if (ev.type === "route-up") {
         void tunnels.routeUp(ev).catch((e) =>
-          log.error(`Cannot handle route-up of ${ev.dev} (${ev.commonName}): ${errText(e)}`)
+          log.error(`Cannot handle route-up of ${ev.dev} (${ev.commonName}): ${describeError(e)}`)
         );
       } else if (ev.type === "client-disconnect") tunnels.clientDisconnect(ev);
     },

@@ -7,7 +7,7 @@ import type { Logger } from "../log.ts";
 import type { ConnectAnswer, HookEvent } from "../openvpn/hooks.ts";
 import type { Platform } from "../../platform/types.ts";
 import type { NodeCache } from "./cache.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 import type { Identity, ReadFile } from "./identity.ts";
 import type { ManagedProcess } from "./supervisor.ts";
 import type { NodeRegistry, SyncFiles } from "./sync.ts";
@@ -90,7 +90,7 @@ export interface NodeParts {
   host: NodeHost;
   /** Opens `<state>/cache.db`. */
   openCache(path: string): NodeCache;
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   /**
    * Serves the control socket at `path` (platform/control.ts): one JSON request, one JSON

@@ -2,12 +2,14 @@
 // next start (its babeld and OpenVPN processes survive it), and two nodes never share a
 // run folder.
 
+import { describeError } from "../errors.ts";
+import { runFile } from "../constants.ts";
 import type { Logger } from "../log.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 import type { NodeFiles, NodeHost } from "./parts.ts";
 
 /** File holding the node's pid. */
-export const NODE_PID_FILE = "re6stnet.pid";
+
 /** File listing the node's children: `<pid> <start time> <program name>` lines. */
 export const CHILDREN_FILE = "children";
 
@@ -52,11 +54,11 @@ export async function claimRunDir(
   runDir: string,
   files: NodeFiles,
   host: NodeHost,
-  clock: NodeClock,
+  clock: Clock,
   log: Logger,
   graceMs = 3000,
 ): Promise<ChildRecord> {
-  const pidPath = `${runDir}/${NODE_PID_FILE}`;
+  const pidPath = runFile(runDir, "pids");
   const childPath = `${runDir}/${CHILDREN_FILE}`;
   const owner = Number((await files.readText(pidPath))?.trim());
   if (Number.isInteger(owner) && owner > 1 && owner !== host.pid) {
@@ -101,7 +103,7 @@ export async function claimRunDir(
   const save = () => {
     const text = [...live.values()].map((c) => `${c.pid} ${c.start} ${c.name}\n`).join("");
     writing = writing.then(() => files.writeText(childPath, text)).catch((e) =>
-      log.warn(`Cannot update ${childPath}: ${e instanceof Error ? e.message : e}`)
+      log.warn(`Cannot update ${childPath}: ${describeError(e)}`)
     );
     return writing;
   };

@@ -11,16 +11,15 @@
 //   only the client's own prefix is left, `timeout` overall (a reference client does not
 //   drain our side).
 
+import { describeError } from "../errors.ts";
 import type { Bits } from "../addressing.ts";
 import type { BabelSnapshot } from "../babel/view.ts";
 import { cnFromPrefix } from "../addressing.ts";
+import { Code } from "../constants.ts";
 import type { Logger } from "../log.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 import { neighboursOriginating, routesThrough } from "./tunnel_policy.ts";
 
-/** Message codes of the exchange (§6.5). */
-export const KILL_REQUEST = 2;
-export const KILL_RESPONSE = 3;
 /** Implementation: code 2 is sent again this often until code 3 comes (UDP may lose it). */
 const ASK_AGAIN_MS = 5000;
 
@@ -73,7 +72,7 @@ export class Removals {
 
   constructor(
     readonly network: Bits,
-    readonly clock: NodeClock,
+    readonly clock: Clock,
     readonly timing: () => RemovalTiming,
     readonly log: Logger,
   ) {}
@@ -149,7 +148,7 @@ export class Removals {
           (left.every((p) => p === r.prefix) && elapsed >= 2 * helloS * 1000) ||
           elapsed >= timeoutS * 1000;
         if (!done) continue;
-        const sent = actions.send(r.prefix, KILL_RESPONSE);
+        const sent = actions.send(r.prefix, Code.KILL_RESPONSE);
         if (!sent && elapsed < 2 * timeoutS * 1000) continue; // no session yet: retry
         this.#m.delete(r.prefix);
         this.log.debug(
@@ -170,16 +169,16 @@ export class Removals {
         continue;
       }
       if (r.phase === "ask") {
-        if (!actions.send(r.prefix, KILL_REQUEST)) continue; // no session yet: hello0 sent
+        if (!actions.send(r.prefix, Code.KILL_REQUEST)) continue; // no session yet: hello0 sent
         r.asked = now;
         try {
           await actions.drain(r.prefix);
         } catch (e) {
-          this.log.warn(`Cannot drain the tunnel to ${cn}: ${errText(e)}; closing it as is`);
+          this.log.warn(`Cannot drain the tunnel to ${cn}: ${describeError(e)}; closing it as is`);
           r.undrained = true;
         }
         r.phase = "wait";
-      } else if (now - r.asked >= ASK_AGAIN_MS && actions.send(r.prefix, KILL_REQUEST)) {
+      } else if (now - r.asked >= ASK_AGAIN_MS && actions.send(r.prefix, Code.KILL_REQUEST)) {
         r.asked = now;
       }
     }
@@ -194,8 +193,4 @@ export class Removals {
     }
     return out;
   }
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -11,6 +11,7 @@ import {
   TUNNEL_REFRESH_DEFAULT_S,
 } from "../constants.ts";
 import type { NetworkParams } from "../netconfig/document.ts";
+import { serverIface } from "../openvpn/args.ts";
 import type { NodeOptions, Proto } from "../options/node.ts";
 import type { Identity } from "./identity.ts";
 
@@ -133,7 +134,7 @@ export function effectiveSettings(
       // One server per protocol: the first port given wins (§7.10).
       if (disabled.has(proto) || seen.has(proto)) continue;
       seen.add(proto);
-      servers.push({ port, proto, iface: `re6stnet-${proto}` });
+      servers.push({ port, proto, iface: serverIface(proto) });
     }
   }
   let ipv4: Ipv4Payload | null = null;

@@ -1,7 +1,7 @@
 // The node's status snapshot (./status.ts) as the versioned document of its control socket
 // (core/status/document.ts), which `re6st status --json` prints.
 
-import { PROTOCOL_VERSION, SOFTWARE_VERSION } from "../constants.ts";
+import { PROTOCOL_VERSION, SOFTWARE_VERSION, TAP_PREFIX } from "../constants.ts";
 import {
   STATUS_SCHEMA_VERSION,
   type StatusDocument,
@@ -40,7 +40,7 @@ export function statusDocument(s: NodeStatus, now: number): StatusDocument {
       direction: "server" as const,
       peer: c.peer,
       interface: c.iface,
-      protocol: c.iface.replace(/^re6stnet-/, ""),
+      protocol: c.iface.replace(`${TAP_PREFIX}-`, ""),
       remote: c.remote,
       since: iso(c.since),
       established: true,

@@ -2,8 +2,9 @@
 // routing"): an unexpected exit is logged with the child's last log lines and the child is
 // started again with back-off.
 
+import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { backoffDelays, type NodeClock } from "./clock.ts";
+import { backoffDelays, type Clock } from "../clock.ts";
 
 /** How a child process ended. */
 export interface ProcessExit {
@@ -43,7 +44,7 @@ export interface SuperviseOptions {
   name: string;
   /** Starts one instance; throws when it cannot start. */
   start(): Promise<ManagedProcess>;
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   /** First restart delay (default 1 s), doubled up to `maxDelayMs` (default 60 s). */
   minDelayMs?: number;
@@ -73,10 +74,6 @@ export interface Supervised {
 /** Describes an exit: "exit code 1" / "signal SIGKILL". */
 export function exitText(e: Pick<ProcessExit, "code" | "signal">): string {
   return e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 /** Creates a supervisor for one child (not started). */
@@ -136,8 +133,10 @@ export function supervise(o: SuperviseOptions): Supervised {
         p = null;
         const delay = delays();
         state = "restarting";
-        lastExit = `cannot start: ${errText(e)}`;
-        o.log.error(`Cannot restart ${o.name}: ${errText(e)}; will retry in ${delay / 1000} s`);
+        lastExit = `cannot start: ${describeError(e)}`;
+        o.log.error(
+          `Cannot restart ${o.name}: ${describeError(e)}; will retry in ${delay / 1000} s`,
+        );
         await o.clock.sleep(delay, stopCtrl.signal);
       }
     }

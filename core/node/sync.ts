@@ -2,6 +2,7 @@
 // the signed network configuration (retried with back-off while the registry is
 // unreachable), DH parameters when --dh is absent, certificate and CA renewal.
 
+import { describeError } from "../errors.ts";
 import { type Certificate, parseCertificate, validateCert } from "../cert.ts";
 import {
   FETCH_BACKOFF_MAX_S,
@@ -15,7 +16,7 @@ import type { Logger } from "../log.ts";
 import { decodeNetworkConfig, type NetworkParams } from "../netconfig/document.ts";
 import { verifyVersion } from "../netconfig/version.ts";
 import type { NodeCache } from "./cache.ts";
-import { backoffDelays, type NodeClock } from "./clock.ts";
+import { backoffDelays, type Clock } from "../clock.ts";
 import type { Identity } from "./identity.ts";
 
 /** The registry calls a node makes (core/registry/client.ts RegistryClient has them). */
@@ -55,15 +56,11 @@ export function unlessStopped<T>(p: Promise<T>, signal?: AbortSignal): Promise<T
 export interface SyncContext {
   registry: NodeRegistry;
   cache: NodeCache;
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   signal?: AbortSignal;
   /** Called after each successful or failed registry exchange (status: registry reachable). */
   onContact?: (ok: boolean, error?: string) => void;
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 /** Whether the stored version blob is present and signed by the CA. */
@@ -82,7 +79,7 @@ export async function fetchNetworkConfig(ctx: SyncContext, identity: Identity): 
     body = await unlessStopped(ctx.registry.getNetworkConfig(), ctx.signal);
     ctx.onContact?.(true);
   } catch (e) {
-    if (!(e instanceof StopRequested)) ctx.onContact?.(false, errText(e));
+    if (!(e instanceof StopRequested)) ctx.onContact?.(false, describeError(e));
     throw e;
   }
   const params = await decodeNetworkConfig(body, identity.key);
@@ -107,7 +104,7 @@ export async function withBackoff<T>(
     } catch (e) {
       if (e instanceof StopRequested) throw e;
       const delay = next();
-      ctx.log.warn(`Cannot ${what}: ${errText(e)}; will retry in ${delay / 1000} s`);
+      ctx.log.warn(`Cannot ${what}: ${describeError(e)}; will retry in ${delay / 1000} s`);
       await ctx.clock.sleep(delay, ctx.signal);
     }
   }
@@ -144,7 +141,9 @@ export async function syncNetworkConfig(
       );
     } catch (e) {
       if (e instanceof StopRequested) throw e;
-      ctx.log.warn(`Cannot refresh the network configuration: ${errText(e)}; using the cached one`);
+      ctx.log.warn(
+        `Cannot refresh the network configuration: ${describeError(e)}; using the cached one`,
+      );
     }
   }
   return ctx.cache.config();
@@ -243,7 +242,7 @@ export async function renewIdentity(
     } catch (e) {
       if (e instanceof StopRequested) throw e;
       ctx.log.error(
-        `Cannot renew certificate ${identity.files.cert}: ${errText(e)}; ` +
+        `Cannot renew certificate ${identity.files.cert}: ${describeError(e)}; ` +
           `will retry in ${RENEW_RETRY_S / 3600} h`,
       );
       next.push(retry);
@@ -267,7 +266,7 @@ export async function renewIdentity(
     } catch (e) {
       if (e instanceof StopRequested) throw e;
       ctx.log.error(
-        `Cannot renew CA certificate ${identity.files.ca}: ${errText(e)}; ` +
+        `Cannot renew CA certificate ${identity.files.ca}: ${describeError(e)}; ` +
           `will retry in ${RENEW_RETRY_S / 3600} h`,
       );
       next.push(retry);

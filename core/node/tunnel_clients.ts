@@ -9,11 +9,13 @@
 // each side loses the other as a neighbour after two hellos and routes around the tunnel,
 // which still carries the traffic in flight; then OpenVPN stops.
 
+import { describeError } from "../errors.ts";
+import { TAP_PREFIX } from "../constants.ts";
 import type { Address, Bits } from "../addressing.ts";
 import type { Logger } from "../log.ts";
 import { remoteGateways } from "../openvpn/gateway.ts";
 import type { RouteSpec } from "../../platform/types.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 
 /** A running OpenVPN client process (platform/openvpn.ts OpenVpnProcess fits). */
 export interface ClientProcess {
@@ -82,7 +84,7 @@ export interface ClientTunnelsOptions {
   host: TunnelHost;
   babel: BabelInterfaces;
   log: Logger;
-  clock: NodeClock;
+  clock: Clock;
   /** `--remote-gateway` values. */
   remoteGateways: readonly string[];
   /** Babel parameters of a run-time tunnel interface. */
@@ -178,7 +180,7 @@ export class ClientTunnels {
     try {
       await this.#start(t, t.index + 1);
     } catch (e) {
-      this.#o.log.warn(`Cannot start OpenVPN for ${t.cn}: ${errText(e)}`);
+      this.#o.log.warn(`Cannot start OpenVPN for ${t.cn}: ${describeError(e)}`);
     }
     return true;
   }
@@ -198,7 +200,7 @@ export class ClientTunnels {
     if (!t.process.done) await t.process.stop();
     if (t.draining) {
       await this.#o.host.unblockBabel(t.iface).catch((e) =>
-        this.#o.log.warn(`Cannot let Babel through ${t.iface} again: ${errText(e)}`)
+        this.#o.log.warn(`Cannot let Babel through ${t.iface} again: ${describeError(e)}`)
       );
     }
     await this.#dropGateway(t);
@@ -214,13 +216,13 @@ export class ClientTunnels {
         await this.#o.host.deleteTap(iface);
         this.#created.delete(iface);
       } catch (e) {
-        this.#o.log.warn(`Cannot delete ${iface}: ${errText(e)}`);
+        this.#o.log.warn(`Cannot delete ${iface}: ${describeError(e)}`);
       }
     }
   }
 
   #allocate(): string {
-    const base = this.#o.ifacePrefix ?? "re6stnet";
+    const base = this.#o.ifacePrefix ?? TAP_PREFIX;
     for (let i = 1;; i++) {
       const name = `${base}${i}`;
       if (!this.#used.has(name)) {
@@ -243,7 +245,9 @@ export class ClientTunnels {
         if (await this.#o.host.addRoute(route)) this.#gatewayRoutes.add(route.dst);
       } catch (e) {
         this.#o.log.warn(
-          `Cannot route ${remote.ip} through the remote gateway ${route.via}: ${errText(e)}; ` +
+          `Cannot route ${remote.ip} through the remote gateway ${route.via}: ${
+            describeError(e)
+          }; ` +
             "the tunnel follows the normal routes",
         );
       }
@@ -272,7 +276,7 @@ export class ClientTunnels {
       await this.#o.host.removeRoute(r);
     } catch (e) {
       this.#o.log.warn(
-        `Cannot remove the route ${r.dst} via ${r.via}: ${errText(e)}; ` +
+        `Cannot remove the route ${r.dst} via ${r.via}: ${describeError(e)}; ` +
           "the node's teardown tries again",
       );
     }
@@ -288,7 +292,3 @@ const NOT_STARTED: ClientProcess = {
 };
 
 const IPV4_RE = /^\d+\.\d+\.\d+\.\d+$/;
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}

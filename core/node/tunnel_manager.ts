@@ -9,6 +9,7 @@
 // whose address list is not cached (clients of our servers, LAN neighbours) are asked for it
 // (code 1) so that the cache holds more than the peers we opened tunnels to.
 
+import { describeError } from "../errors.ts";
 import {
   type Bits,
   cnFromPrefix,
@@ -19,7 +20,7 @@ import {
 import { type BabelModel, deriveModel } from "../babel/model.ts";
 import type { BabelSnapshot } from "../babel/view.ts";
 import { BABEL_INFINITY } from "../babel/parse.ts";
-import { TUNNEL_TICK_S } from "../constants.ts";
+import { Code, TUNNEL_TICK_S } from "../constants.ts";
 import type { Logger } from "../log.ts";
 import type {
   ClientConnectEvent,
@@ -29,7 +30,7 @@ import type {
 } from "../openvpn/hooks.ts";
 import type { BootstrapPeer } from "../registry/client.ts";
 import type { NodeCache } from "./cache.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 import { type OwnAddresses } from "./addresses.ts";
 import { Removals } from "./removal.ts";
 import { ServedBook } from "./served.ts";
@@ -74,7 +75,7 @@ export interface BabelControl extends BabelInterfaces {
 export interface TunnelManagerOptions {
   network: Bits;
   prefix: Bits;
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   random?: () => number;
   settings(): TunnelSettings;
@@ -114,7 +115,6 @@ export interface OverlayTunnelInfo {
   retiring: boolean;
 }
 
-const CODE_ADDRESS = 1;
 /** Implementation: how long stop() waits for a tick in progress (e.g. a registry call). */
 const STOP_WAIT_MS = 10_000;
 
@@ -207,7 +207,7 @@ export class OverlayTunnels {
       try {
         await this.tick();
       } catch (e) {
-        this.#o.log.error(`Tunnel manager tick failed: ${errText(e)}; retrying`);
+        this.#o.log.error(`Tunnel manager tick failed: ${describeError(e)}; retrying`);
       }
       if (signal.aborted) break;
       if (!wake.signal.aborted) {
@@ -226,7 +226,7 @@ export class OverlayTunnels {
       try {
         snapshot = await this.#o.babel.dump();
       } catch (e) {
-        this.#o.log.warn(`No Babel dump (${errText(e)}); tunnels unchanged until next tick`);
+        this.#o.log.warn(`No Babel dump (${describeError(e)}); tunnels unchanged until next tick`);
         return;
       }
       await this.#onDump(snapshot);
@@ -311,7 +311,7 @@ export class OverlayTunnels {
     for (const p of direct) {
       if (p === o.prefix || this.#askedAddress.has(p) || o.cache.hasPeer(p)) continue;
       // No session yet: only a hello0 went out (rate-limited); asked at a later dump.
-      if (o.peers.sendTo(p, CODE_ADDRESS)) this.#askedAddress.set(p, now);
+      if (o.peers.sendTo(p, Code.ADDRESS)) this.#askedAddress.set(p, now);
     }
   }
 
@@ -381,7 +381,7 @@ export class OverlayTunnels {
         const address = o.cache.peerAddress(p);
         if (address !== null) {
           if (await this.makeTunnel(p, address)) count--;
-        } else if (o.peers.sendTo(p, CODE_ADDRESS)) {
+        } else if (o.peers.sendTo(p, Code.ADDRESS)) {
           this.connecting.add(p);
           count--;
         }
@@ -423,7 +423,7 @@ export class OverlayTunnels {
     try {
       bp = await o.bootstrap();
     } catch (e) {
-      o.log.warn(`Registry gave no bootstrap peer: ${errText(e)}`);
+      o.log.warn(`Registry gave no bootstrap peer: ${describeError(e)}`);
       return undefined;
     }
     if (!bp) {
@@ -463,7 +463,7 @@ export class OverlayTunnels {
     try {
       await this.clients.open(p, cn, usable);
     } catch (e) {
-      o.log.warn(`Cannot open a tunnel to ${cn}: ${errText(e)}`);
+      o.log.warn(`Cannot open a tunnel to ${cn}: ${describeError(e)}`);
       o.cache.setTry(p, 0);
       return false;
     }
@@ -538,7 +538,7 @@ export class OverlayTunnels {
         await this.#close(p, "duplicate of its tunnel to us");
         o.cache.setTry(p, 0);
       }).catch((e) =>
-        o.log.error(`Cannot close our duplicate tunnel to ${ev.commonName}: ${errText(e)}`)
+        o.log.error(`Cannot close our duplicate tunnel to ${ev.commonName}: ${describeError(e)}`)
       );
     }
     return { accept: true, externalIp: ev.trustedIp };
@@ -631,8 +631,4 @@ export class OverlayTunnels {
     }
     return out;
   }
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -6,12 +6,13 @@
 // `--client` mode, §7.5) implements the same interface; in `--client` mode the runtime
 // combines it with the single client.
 
+import { TAP_PREFIX } from "../constants.ts";
 import type { Address } from "../addressing.ts";
 import type { Logger } from "../log.ts";
 import type { RouteSpec } from "../../platform/types.ts";
 import type { ClientConnectEvent, HookEvent } from "../openvpn/hooks.ts";
 import type { NodeCache } from "./cache.ts";
-import type { NodeClock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 import type { Identity } from "./identity.ts";
 import type { ServedBook } from "./served.ts";
 import type { EffectiveSettings } from "./settings.ts";
@@ -49,7 +50,7 @@ export interface TunnelContext {
   openvpn: TunnelOpenVpn;
   /** Clients of our servers: the node keeps this book from the hooks; managers read it. */
   served: ServedBook;
-  clock: NodeClock;
+  clock: Clock;
   log: Logger;
   /** Creates a persistent tap (journaled: removed at teardown). */
   createTap(name: string): Promise<void>;
@@ -120,9 +121,6 @@ export function combinedTunnels(first: TunnelManager, second: TunnelManager): Tu
   };
 }
 
-/** Interface of the `--client` mode tunnel (§8.1.3). */
-export const CLIENT_MODE_IFACE = "re6stnet";
-
 /**
  * A manager that opens no client tunnel and has no peer protocol (tests; the real node's
  * manager is the overlay, core/node/overlay.ts, in every mode).
@@ -145,7 +143,7 @@ export function baseTunnels(): TunnelManager {
  * address as `--remote`, `--ping-restart`, supervised.
  */
 export function clientModeTunnels(ctx: TunnelContext, remotes: readonly Address[]): TunnelManager {
-  const iface = CLIENT_MODE_IFACE;
+  const iface = TAP_PREFIX;
   const args = ctx.openvpn.singleClientArgs(remotes, iface);
   let child: Supervised | null = null;
   let since = ctx.clock.now();

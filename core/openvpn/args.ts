@@ -26,7 +26,7 @@
 //    core/openvpn/hooks.ts) that reports over a unix socket, so hooks take no argument.
 
 import type { Address } from "../addressing.ts";
-import { LINK_MTU_CLIENT_UDP4, LINK_MTU_CLIENT_UDP6 } from "../constants.ts";
+import { LINK_MTU_CLIENT_UDP4, LINK_MTU_CLIENT_UDP6, TAP_PREFIX } from "../constants.ts";
 
 /** Implementation: bytes between the tap MTU and the OpenVPN UDP payload (see note 3). */
 export const TUN_MTU_OVERHEAD = 42;
@@ -80,7 +80,7 @@ export interface ClientArgs {
 
 /** The tap interface of the server for `proto`, e.g. `re6stnet-udp`. */
 export function serverIface(proto: ServerProto): string {
-  return `re6stnet-${proto}`;
+  return `${TAP_PREFIX}-${proto}`;
 }
 
 /** `--ping-exit`/`--ping-restart` value: 4 × hello (§0 `timeout`). */
@@ -257,9 +257,6 @@ export function clientArgs(c: CommonArgs, k: ClientArgs): string[] {
   ];
 }
 
-/** Interface of the `--client CONNECTSTRING` mode (§8.1.3). */
-export const SINGLE_CLIENT_IFACE = "re6stnet";
-
 /**
  * Arguments of the single client of `--client CONNECTSTRING` mode (§8.1.3): every address
  * as a `--remote`, `--ping-restart` instead of `--ping-exit`, no peer name check, no hook
@@ -268,7 +265,7 @@ export const SINGLE_CLIENT_IFACE = "re6stnet";
 export function singleClientArgs(
   c: CommonArgs,
   remotes: readonly Pick<Address, "ip" | "port" | "proto">[],
-  iface = SINGLE_CLIENT_IFACE,
+  iface = TAP_PREFIX,
 ): string[] {
   checkCommon(c);
   if (remotes.length === 0) throw new Error("OpenVPN --client mode: no server address");

@@ -19,17 +19,6 @@ export const EMPTY_DATA_BYTES = 4 + SECRET_BYTES;
 /** Forward flag of a code byte (§6.5, §6.7). */
 export const FORWARD_FLAG = 0x80;
 
-/** Message codes, first payload byte without the forward flag (§6.5). */
-export const Code = {
-  VERSION: 0,
-  ADDRESS: 1,
-  KILL_REQUEST: 2,
-  KILL_RESPONSE: 3,
-  NODE_INFO: 4,
-  TOPOLOGY: 5,
-  LOG: 7,
-} as const;
-
 /** A decoded seq-0 message: the sender's certificate (§6.2). */
 export interface Hello0 {
   seq: 0;

@@ -9,11 +9,11 @@ import { encodeHello2 } from "./frame.ts";
 import type { PeerCert } from "./session.ts";
 
 /**
- * A fresh time-based secret (§3.2) for time `now` (seconds), always above `current` so that a
+ * A fresh time-based secret (§3.2) for time `now` (ms), always above `current` so that a
  * peer sharing `current` accepts it even with a coarse clock.
  */
 export function newSecret(now: number, current: Uint8Array): Uint8Array {
-  let micros = BigInt(Math.floor(now * 1e6));
+  let micros = BigInt(Math.floor(now * 1000));
   const floor = new DataView(current.buffer, current.byteOffset, 8).getBigUint64(0);
   if (micros <= floor) micros = floor + 1n;
   return timeSecret(micros);

@@ -6,9 +6,8 @@
 import { cnFromPrefix, stripCountry } from "../addressing.ts";
 import type { Bits } from "../addressing.ts";
 import { bytesEqual, compareBytes } from "../crypto.ts";
-import { COUNTRY_MIN_PROTOCOL, SOFTWARE_VERSION } from "../constants.ts";
+import { Code, COUNTRY_MIN_PROTOCOL, SOFTWARE_VERSION } from "../constants.ts";
 import type { Logger } from "../log.ts";
-import { Code } from "./frame.ts";
 import type { Session } from "./session.ts";
 
 /** What the node provides to answer and react to peer messages (§6.5). All optional. */

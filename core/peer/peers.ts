@@ -19,14 +19,14 @@ export type CertChecker = (der: Uint8Array) => PeerCert | Promise<PeerCert>;
 export function caCertChecker(ca: Certificate, now: () => number): CertChecker {
   return (der) => {
     const cert = parseCertificate(der, "peer certificate");
-    const why = validateCert(cert, ca, { strict: true, now: new Date(now() * 1000) });
+    const why = validateCert(cert, ca, { strict: true, now: new Date(now()) });
     if (why) throw new Error(why);
     if (cert.cn === undefined) throw new Error("certificate has no CN");
     return {
       der: cert.der,
       prefix: prefixFromCn(cert.cn),
       serial: cert.serial,
-      notAfter: cert.notAfter.getTime() / 1000,
+      notAfter: cert.notAfter.getTime(),
       fingerprint: cert.sha1,
       publicKey: cert.publicKey,
     };
@@ -97,7 +97,7 @@ export class PeerTable {
     this.#nextExpiry = Math.min(this.#nextExpiry, cert.notAfter);
   }
 
-  /** Drops entries whose certificate has expired at `now` (seconds); returns their prefixes. */
+  /** Drops entries whose certificate has expired at `now` (ms); returns their prefixes. */
   expire(now: number): Bits[] {
     if (now < this.#nextExpiry) return [];
     return this.dropWhere((s) => s.cert !== null && s.cert.notAfter <= now);

@@ -9,6 +9,7 @@ import type { Certificate } from "../cert.ts";
 import { verifyVersion } from "../netconfig/version.ts";
 import { PEER_PORT, PROTOCOL0_IGNORED_FROM, PROTOCOL_VERSION } from "../constants.ts";
 import { describeError } from "../errors.ts";
+import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import {
   concatBytes,
@@ -40,11 +41,6 @@ import {
   takeHello0,
 } from "./session.ts";
 import type { Session } from "./session.ts";
-
-/** Source of time: seconds since the epoch, with sub-second precision. */
-export interface Clock {
-  now(): number;
-}
 
 /** Sends one datagram; errors are logged by the caller. */
 export type SendDatagram = (host: string, port: number, bytes: Uint8Array) => void | Promise<void>;
@@ -94,7 +90,7 @@ export interface PeerInfo {
   prefix: Bits;
   connected: boolean;
   protocol: number;
-  /** notAfter of its certificate (seconds), null when we have none. */
+  /** notAfter of its certificate (ms), null when we have none. */
   certNotAfter: number | null;
   /** Last version blob exchanged, null if none. */
   version: Uint8Array | null;
@@ -418,6 +414,6 @@ export class PeerProtocol {
   }
 
   #timeSecret(): Uint8Array {
-    return timeSecret(BigInt(Math.floor(this.#o.clock.now() * 1e6)));
+    return timeSecret(BigInt(Math.floor(this.#o.clock.now() * 1000)));
   }
 }

@@ -1,7 +1,8 @@
 // Per-peer session state of the peer protocol (PROTOCOL.md §6.3, §6.4): secret ordering,
 // sequence numbers, replay protection, liveness and the hello0 rate limit.
 //
-// Plain data plus pure-ish transition functions; times are seconds from an injected clock.
+// Plain data plus pure-ish transition functions; times are milliseconds from the injected
+// clock (core/clock.ts).
 
 import type { Bits } from "../addressing.ts";
 import { CONNECTED_WINDOW_S, HELLO0_INTERVAL_S } from "../constants.ts";
@@ -17,7 +18,7 @@ export interface PeerCert {
   prefix: Bits;
   /** X.509 serial number (checked against the CRL, §3.7). */
   serial: bigint;
-  /** End of validity, seconds since the epoch. */
+  /** End of validity, milliseconds since the epoch. */
   notAfter: number;
   /** SHA1(DER), the handshake fingerprint (§3.9). */
   fingerprint: Uint8Array;
@@ -66,7 +67,7 @@ export function newSession(prefix: Bits, initialSecret: Uint8Array): Session {
 export function isConnected(s: Session, now: number): boolean {
   if (s.last === null) return false;
   if (s.txSeq >= SEQ_MAX) return false; // sequence space exhausted: a new handshake is needed
-  return s.last === "connected" || now < s.last + CONNECTED_WINDOW_S;
+  return s.last === "connected" || now < s.last + CONNECTED_WINDOW_S * 1000;
 }
 
 /**
@@ -75,7 +76,7 @@ export function isConnected(s: Session, now: number): boolean {
  */
 export function takeHello0(s: Session, now: number): boolean {
   if (now < s.hello0Next) return false;
-  s.hello0Next = now + HELLO0_INTERVAL_S;
+  s.hello0Next = now + HELLO0_INTERVAL_S * 1000;
   return true;
 }
 

@@ -29,16 +29,9 @@ import {
   rotateBabelKeys,
 } from "./netconfig.ts";
 import { SessionTable } from "./sessions.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import { type AsyncSigner, asyncSigner, Mutex } from "./signer.ts";
 import { expireTokens, oldestTokenDate } from "./tokens.ts";
-
-/** Time source of the registry, in milliseconds since the epoch (injected in tests). */
-export interface Clock {
-  now(): number;
-}
-
-/** The real clock. */
-export const systemClock: Clock = { now: () => Date.now() };
 
 /** Files the registry reads at start-up, already loaded by the caller. */
 export interface RegistryMaterial {

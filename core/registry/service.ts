@@ -8,7 +8,8 @@ import type { GeoIp } from "./certificates.ts";
 import { type RegistryConfig, resolveRegistryConfig } from "./config.ts";
 import type { Mailer } from "./mail.ts";
 import type { MethodContext } from "./methods.ts";
-import { type Clock, Registry, RegistryFatalError } from "./registry.ts";
+import type { Clock } from "../clock.ts";
+import { Registry, RegistryFatalError } from "./registry.ts";
 import {
   BootstrapCandidates,
   type DatagramSocket,

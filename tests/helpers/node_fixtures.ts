@@ -9,7 +9,7 @@ import type { BabelClient } from "../../core/babel/local.ts";
 import type { BabelSnapshot } from "../../core/babel/view.ts";
 import { memoryLogger } from "../../core/log.ts";
 import { openCache } from "../../core/node/cache.ts";
-import { type ManualClock, manualClock } from "../../core/node/clock.ts";
+import { type ManualClock, manualClock } from "../../core/clock.ts";
 import type { OverlayParts } from "../../core/node/overlay.ts";
 import type { NodeParts } from "../../core/node/parts.ts";
 import type { ManagedProcess, ProcessExit } from "../../core/node/supervisor.ts";

@@ -8,7 +8,7 @@ import type { BabelSnapshot } from "../../core/babel/view.ts";
 import { memoryLogger } from "../../core/log.ts";
 import { createOwnAddresses } from "../../core/node/addresses.ts";
 import { type NodeCache, openCache } from "../../core/node/cache.ts";
-import { manualClock } from "../../core/node/clock.ts";
+import { manualClock } from "../../core/clock.ts";
 import type { ClientProcess } from "../../core/node/tunnel_clients.ts";
 import {
   type BabelControl,

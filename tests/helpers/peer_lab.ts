@@ -2,6 +2,7 @@
 // network carrying datagrams between PeerProtocol instances.
 
 import { nodeIp } from "../../core/addressing.ts";
+import { type ManualClock, manualClock } from "../../core/clock.ts";
 import type { Bits } from "../../core/addressing.ts";
 import { createCa, issueCertificate, parseCertificate } from "../../core/cert.ts";
 import type { Certificate } from "../../core/cert.ts";
@@ -16,15 +17,6 @@ import { TEST_CA_CERT_PEM, TEST_CA_KEY_PEM } from "./vectors.ts";
 
 /** Network of the VECTORS.md §8 test CA: 2001:db8:42::/48. */
 export const VECTOR_NETWORK = "001000000000000100001101101110000000000001000010";
-
-/** A clock whose time only moves when the test says so. */
-export class FakeClock {
-  constructor(public t: number) {}
-  now = (): number => this.t;
-  advance(seconds: number): void {
-    this.t += seconds;
-  }
-}
 
 /** A node identity: prefix, key and certificate issued by the test CA. */
 export interface Identity {
@@ -182,7 +174,7 @@ export function makeNode(
   ca: TestCa,
   id: Identity,
   net: MemoryNet,
-  clock: FakeClock,
+  clock: ManualClock,
   overrides: NodeOverrides = {},
   revoked: Set<bigint> = new Set(),
 ): TestNode {
@@ -219,7 +211,7 @@ export function makeNode(
 /** A CA, a clock, a network and one node per prefix, ready to talk. */
 export interface Lab {
   ca: TestCa;
-  clock: FakeClock;
+  clock: ManualClock;
   net: MemoryNet;
   nodes: TestNode[];
   revoked: Set<bigint>;
@@ -231,7 +223,7 @@ export async function makeLab(
   overrides: (i: number) => NodeOverrides = () => ({}),
 ): Promise<Lab> {
   const ca = await testCa(VECTOR_NETWORK, prefixes.length);
-  const clock = new FakeClock(Math.floor(Date.now() / 1000));
+  const clock = manualClock(Math.floor(Date.now() / 1000) * 1000);
   const net = new MemoryNet();
   const revoked = new Set<bigint>();
   const nodes = prefixes.map((p, i) =>

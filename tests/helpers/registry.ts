@@ -15,22 +15,14 @@ import {
 import { memoryLogger } from "../../core/log.ts";
 import type { RegistryConfig } from "../../core/registry/config.ts";
 import type { MethodContext } from "../../core/registry/methods.ts";
-import { type Clock, Registry } from "../../core/registry/registry.ts";
+import { Registry } from "../../core/registry/registry.ts";
+import type { Clock } from "../../core/clock.ts";
 import { BootstrapCandidates, NO_ROUTES, Relay } from "../../core/registry/relay.ts";
 import { handleRpc, type RpcResponse } from "../../core/registry/rpc.ts";
 import { TEST_CA_CERT_PEM, TEST_CA_KEY_PEM } from "./vectors.ts";
 
 /** Network of the VECTORS.md §8 test CA: 2001:db8:42::/48. */
 export const VECTOR_NETWORK = "001000000000000100001101101110000000000001000010";
-
-/** A clock moved by hand (milliseconds). */
-export class ManualClock implements Clock {
-  constructor(public ms = Date.now()) {}
-  now = () => this.ms;
-  advance(seconds: number): void {
-    this.ms += seconds * 1000;
-  }
-}
 
 /** Files of a registry in a temporary directory. */
 export interface RegistryFiles {

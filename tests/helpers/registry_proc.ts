@@ -4,7 +4,7 @@
 // seconds written in that file (read at each reading; 0 while the file is absent).
 
 import { runRegistryUntilSignal } from "../../cmd/registry_daemon.ts";
-import type { Clock } from "../../core/registry/registry.ts";
+import { type Clock, systemClock } from "../../core/clock.ts";
 
 const config = JSON.parse(Deno.args[0]);
 const opts: { clockOffsetFile?: string } = JSON.parse(Deno.args[1] ?? "{}");
@@ -20,6 +20,7 @@ function offsetClock(file: string): Clock {
       }
       return Date.now() + offsetS * 1000;
     },
+    sleep: systemClock.sleep,
   };
 }
 

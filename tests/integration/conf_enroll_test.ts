@@ -18,7 +18,8 @@ import { type RunningRegistry, startRegistry } from "../../cmd/registry_daemon.t
 import { recordingIo } from "../../cmd/io.ts";
 import { main } from "../../main.ts";
 import { realConfFiles } from "../../platform/files.ts";
-import { ManualClock, type RegistryFiles, registryFiles } from "../helpers/registry.ts";
+import { type RegistryFiles, registryFiles } from "../helpers/registry.ts";
+import { type ManualClock, manualClock } from "../../core/clock.ts";
 
 const DAY_S = 86400;
 
@@ -83,7 +84,7 @@ async function withEnv(
   const mail = opts.smtp ? await smtpServer() : null;
   const extra = { ...opts.extra, ...(mail ? { mailhost: `127.0.0.1:${mail.port}` } : {}) };
   const files = await registryFiles(extra, mail ? { email: "ca@example.com" } : {});
-  const clock = new ManualClock();
+  const clock = manualClock(Date.now());
   const dir = await Deno.makeTempDir({ prefix: "re6st-conf-test-" });
   const log = memoryLogger(3);
   let env: Env | null = null;
@@ -206,7 +207,7 @@ Deno.test("renewal: unchanged inside the validity, new certificate in the renewa
     await conf(env, { anonymous: true });
     const { client, cert } = await nodeClient(env);
     assert.equal(await client.renewCertificate(), cert.pem);
-    env.clock.advance(340 * DAY_S);
+    await env.clock.advance(340 * DAY_S * 1000);
     const renewed = parseCertificate((await client.renewCertificate())!);
     assert.equal(renewed.cn, cert.cn);
     assert.ok(renewed.serial > cert.serial);

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { bitsFromIp, nodeIp } from "../../core/addressing.ts";
 import type { Bits } from "../../core/addressing.ts";
+import { systemClock } from "../../core/clock.ts";
 import { memoryLogger } from "../../core/log.ts";
 import { encodeRelay } from "../../core/peer/frame.ts";
 import { PeerProtocol } from "../../core/peer/protocol.ts";
@@ -52,7 +53,7 @@ interface UdpLab {
 async function udpLab(): Promise<UdpLab> {
   const ca = await testCa(NETWORK, 2);
   const ids = [ca.issue(R), ca.issue(A)];
-  const clock = { now: () => Date.now() / 1000 };
+  const clock = systemClock;
   const ports = new Map<Bits, number>();
   const sockets: UdpSocket[] = [];
   const events: string[] = [];

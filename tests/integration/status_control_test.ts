@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { recordingIo } from "../../cmd/io.ts";
-import { CONTROL_SOCKET_NAME } from "../../core/constants.ts";
+import { runFile } from "../../core/constants.ts";
 import { STATUS_JSON_SCHEMA, validateSchema } from "../../core/status/document.ts";
 import { main } from "../../main.ts";
 import { MAX_REQUEST_BYTES, queryControl, serveControl } from "../../platform/control.ts";
@@ -29,7 +29,7 @@ async function withNode(
   fn: (run: string, socket: string) => Promise<void>,
 ) {
   const run = Deno.makeTempDirSync({ prefix: "re6st-status-" });
-  const socket = `${run}/${CONTROL_SOCKET_NAME}`;
+  const socket = runFile(run, "control");
   const server = await serveControl(socket, handler);
   try {
     await fn(run, socket);
@@ -105,7 +105,7 @@ Deno.test("status --wait times out saying what was missing", async () => {
 Deno.test("malformed and oversized requests are refused while the server keeps serving", async () => {
   const errors: string[] = [];
   const run = Deno.makeTempDirSync({ prefix: "re6st-status-" });
-  const socket = `${run}/${CONTROL_SOCKET_NAME}`;
+  const socket = runFile(run, "control");
   const server = await serveControl(socket, statusHandler, (m) => errors.push(m));
   try {
     assert.equal(Deno.statSync(socket).mode! & 0o777, 0o600);
@@ -128,7 +128,7 @@ Deno.test("a second server refuses to start while the first answers; a stale soc
     await assert.rejects(serveControl(socket, statusHandler), /in use by another process/);
   });
   const run = Deno.makeTempDirSync({ prefix: "re6st-status-" });
-  const socket = `${run}/${CONTROL_SOCKET_NAME}`;
+  const socket = runFile(run, "control");
   try {
     // A socket file nobody listens on any more, as after kill -9.
     const l = Deno.listen({ transport: "unix", path: socket });
@@ -143,7 +143,7 @@ Deno.test("a second server refuses to start while the first answers; a stale soc
 
 Deno.test("a control socket whose mode cannot be set is closed and its path freed", async () => {
   const run = Deno.makeTempDirSync({ prefix: "re6st-status-" });
-  const socket = `${run}/${CONTROL_SOCKET_NAME}`;
+  const socket = runFile(run, "control");
   try {
     await assert.rejects(
       serveControl(socket, statusHandler, () => {}, {

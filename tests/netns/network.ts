@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import { bitsFromIp, nodeIp, prefixFromCn } from "../../core/addressing.ts";
 import { createCa, fingerprint, parseCertificate } from "../../core/cert.ts";
-import { CONTROL_SOCKET_NAME } from "../../core/constants.ts";
+import { runFile } from "../../core/constants.ts";
 import { toHex } from "../../core/crypto.ts";
 import { STATUS_SCHEMA_VERSION, type StatusDocument } from "../../core/status/document.ts";
 import { ControlError, queryControl } from "../../platform/control.ts";
@@ -369,7 +369,7 @@ export async function buildNetwork(lab: Lab, opts: NetworkOptions = {}): Promise
       async status(node) {
         try {
           const doc = await queryControl(
-            join(node.runDir, CONTROL_SOCKET_NAME),
+            runFile(node.runDir, "control"),
             { request: "status" },
             3000,
           ) as StatusDocument & { error?: string };
@@ -383,7 +383,7 @@ export async function buildNetwork(lab: Lab, opts: NetworkOptions = {}): Promise
       async requireStatus(node) {
         const doc = await net.status(node);
         if (doc) return doc;
-        const socket = join(node.runDir, CONTROL_SOCKET_NAME);
+        const socket = runFile(node.runDir, "control");
         const why = !node.process
           ? "re6st node is not running"
           : (await Deno.stat(socket).then(() => true, () => false))

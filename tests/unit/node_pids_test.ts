@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { memoryLogger } from "../../core/log.ts";
-import { manualClock } from "../../core/node/clock.ts";
+import { manualClock } from "../../core/clock.ts";
 import type { NodeFiles, NodeHost } from "../../core/node/parts.ts";
 import { claimRunDir, NodeRunningError, parsePidLines } from "../../core/node/pids.ts";
 

@@ -4,7 +4,7 @@ import { parseCertificate } from "../../core/cert.ts";
 import { generateRsaKey } from "../../core/crypto.ts";
 import { memoryLogger } from "../../core/log.ts";
 import { openCache } from "../../core/node/cache.ts";
-import { manualClock } from "../../core/node/clock.ts";
+import { manualClock } from "../../core/clock.ts";
 import { loadIdentity } from "../../core/node/identity.ts";
 import {
   ensureDh,

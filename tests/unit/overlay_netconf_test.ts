@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { memoryLogger } from "../../core/log.ts";
-import { manualClock } from "../../core/node/clock.ts";
+import { manualClock } from "../../core/clock.ts";
 import { NetconfUpdates, restartReason } from "../../core/node/netconf_updates.ts";
 
 Deno.test("hello, keys and encryption need a restart; crl and versions apply live", () => {

@@ -11,16 +11,16 @@ const asPeer = (id: Identity): PeerCert => ({
   der: id.cert.der,
   prefix: id.prefix,
   serial: id.serial,
-  notAfter: id.cert.notAfter.getTime() / 1000,
+  notAfter: id.cert.notAfter.getTime(),
   fingerprint: id.cert.sha1,
   publicKey: id.cert.publicKey,
 });
 
 Deno.test("a new secret is time-based and always above the current one", () => {
-  const t = 1_700_000_000.123456;
+  const t = 1_700_000_000_123.456;
   const s = newSecret(t, new Uint8Array(20));
   assert.equal(toHex(s.subarray(0, 8)), "00060a2418202240");
-  const ahead = timeSecret(BigInt(t * 1e6) + 5000n);
+  const ahead = timeSecret(BigInt(Math.floor(t * 1000)) + 5000n);
   const bumped = newSecret(t, ahead);
   assert.equal(
     new DataView(bumped.buffer).getBigUint64(0),
@@ -31,7 +31,7 @@ Deno.test("a new secret is time-based and always above the current one", () => {
 Deno.test("a sealed seq 2 opens with the receiver's key and the sender's certificate", async () => {
   const ca = await testCa(undefined, 2);
   const [x, y] = [ca.issue("01"), ca.issue("10")];
-  const secret = newSecret(Date.now() / 1000, new Uint8Array(20));
+  const secret = newSecret(Date.now(), new Uint8Array(20));
   const bytes = sealHello2(secret, asPeer(y), x.key, 10);
   assert.equal(bytes.length, 4 + 1 + 128 + 128);
   const msg = decodeHandshake(bytes) as Hello2;

@@ -62,10 +62,10 @@ Deno.test("a node that already knows the peer's certificate starts with seq 1", 
   await connect(lab);
   // Lose b's answers for 60 s: the session is considered dead.
   lab.net.filter = (d) => d.fromHost !== lab.nodes[1].ip;
-  lab.clock.advance(1);
+  await lab.clock.advance(1 * 1000);
   assert.equal(a.proto.sendTo(B, 4), true);
   await lab.net.flush();
-  lab.clock.advance(60);
+  await lab.clock.advance(60 * 1000);
   assert.equal(a.proto.isConnected(B), false);
   lab.net.filter = () => true;
   lab.net.delivered = [];
@@ -84,7 +84,7 @@ Deno.test("simultaneous seq 2: the later secret wins on both sides", async () =>
   a.proto.sendTo(B, 4);
   b.proto.sendTo(A, 4);
   await lab.net.flush();
-  lab.clock.advance(61);
+  await lab.clock.advance(61 * 1000);
   assert.equal(a.proto.isConnected(B) || b.proto.isConnected(A), false);
   lab.net.filter = () => true;
   a.proto.probe(B);
@@ -92,7 +92,7 @@ Deno.test("simultaneous seq 2: the later secret wins on both sides", async () =>
   assert.deepEqual(lab.net.queue.map((d) => seqOf(d.bytes)), [1, 1]);
   // b answers a's seq 1 first, a answers b's one a second later: a's secret is the later one.
   await lab.net.step(); // b: seq 2 with its secret queued
-  lab.clock.advance(1);
+  await lab.clock.advance(1 * 1000);
   await lab.net.step(); // a: seq 2 with its (later) secret queued
   assert.deepEqual(lab.net.queue.map((d) => seqOf(d.bytes)), [2, 2]);
   lab.net.delivered = [];
@@ -158,11 +158,11 @@ Deno.test("hello0 is sent to a peer at most once every 60 s", async () => {
   const sent = async () => (await lab.net.flush(), lab.net.dropped.splice(0).length);
   a.proto.probe(B);
   assert.equal(await sent(), 1);
-  lab.clock.advance(30);
+  await lab.clock.advance(30 * 1000);
   a.proto.probe(B);
   a.proto.sendTo(B, 1);
   assert.equal(await sent(), 0);
-  lab.clock.advance(30);
+  await lab.clock.advance(30 * 1000);
   a.proto.sendTo(B, 1);
   assert.equal(await sent(), 1);
 });
@@ -172,15 +172,15 @@ Deno.test("a peer stays connected 60 s after an unanswered message, then needs a
   const [a, b] = lab.nodes;
   await connect(lab);
   lab.net.filter = (d) => d.fromHost !== b.ip;
-  lab.clock.advance(5);
+  await lab.clock.advance(5 * 1000);
   a.proto.sendTo(B, 4);
   a.proto.probe(B); // a probe of a connected peer sends nothing
   await lab.net.flush();
-  lab.clock.advance(59.5);
+  await lab.clock.advance(59.5 * 1000);
   assert.equal(a.proto.isConnected(B), true);
   assert.equal(a.proto.sendTo(B, 4), true, "still sent as data");
   await lab.net.flush();
-  lab.clock.advance(0.5);
+  await lab.clock.advance(0.5 * 1000);
   assert.equal(a.proto.isConnected(B), false);
   lab.net.dropped = [];
   lab.net.delivered = [];
@@ -216,7 +216,7 @@ Deno.test("a revoked certificate is refused in handshakes and revoked peers can 
   assert.deepEqual(b.proto.peers(), []);
   // Revocation after the session: the node drops the peer when the CRL changes.
   lab.revoked.clear();
-  lab.clock.advance(60);
+  await lab.clock.advance(60 * 1000);
   await connect(lab);
   assert.deepEqual(a.proto.dropRevoked((s) => s === b.id.serial), [B]);
   assert.equal(a.proto.isConnected(B), false);
@@ -284,13 +284,13 @@ Deno.test("a peer is forgotten when its certificate expires", async () => {
   const lab = await makeLab([A, B]);
   const [a] = lab.nodes;
   // Replace b with a node whose certificate ends in two minutes.
-  const notBefore = new Date((lab.clock.now() - 3600) * 1000);
+  const notBefore = new Date(lab.clock.now() - 3600_000);
   const shortB = lab.ca.issue(B, { notBefore, days: (3600 + 120) / 86400 });
   lab.nodes[1] = makeNode(lab.ca, shortB, lab.net, lab.clock, {}, lab.revoked);
   await connect(lab);
-  lab.clock.advance(119);
+  await lab.clock.advance(119 * 1000);
   assert.deepEqual(a.proto.expire(), []);
-  lab.clock.advance(2);
+  await lab.clock.advance(2 * 1000);
   assert.equal(a.proto.isConnected(B), true, "still in the table until the next expiry check");
   assert.deepEqual(a.proto.expire(), [B]);
   assert.equal(a.proto.isConnected(B), false);

@@ -14,13 +14,15 @@ import {
 } from "../../core/peer/session.ts";
 import type { PeerCert } from "../../core/peer/session.ts";
 
-const T0 = 1_800_000_000;
-const secretAt = (t: number) => timeSecret(BigInt(Math.round(t * 1e6)));
+const T0 = 1_800_000_000_000;
+/** One second on the clock (ms). */
+const S = 1000;
+const secretAt = (t: number) => timeSecret(BigInt(Math.round(t * 1000)));
 
 Deno.test("a later secret is accepted and an earlier or equal one refused", () => {
   const s = newSession("01", secretAt(T0));
-  const later = secretAt(T0 + 1);
-  assert.equal(acceptPeerSecret(s, secretAt(T0 - 1), 10), false);
+  const later = secretAt(T0 + 1 * S);
+  assert.equal(acceptPeerSecret(s, secretAt(T0 - 1 * S), 10), false);
   assert.equal(acceptPeerSecret(s, later, 10), true);
   assert.equal(acceptPeerSecret(s, later, 10), false);
   assert.equal(s.protocol, 10);
@@ -31,10 +33,10 @@ Deno.test("a new session resets both counters to 2 so the first data seq is 3", 
   const s = newSession("01", secretAt(T0));
   s.txSeq = 40;
   s.rxSeq = 41;
-  startOwnSecret(s, secretAt(T0 + 1), 10);
+  startOwnSecret(s, secretAt(T0 + 1 * S), 10);
   assert.equal(s.rxSeq, 2);
   assert.equal(nextTxSeq(s), 3);
-  assert.equal(isConnected(s, T0 + 1), false, "not connected until the peer answers");
+  assert.equal(isConnected(s, T0 + 1 * S), false, "not connected until the peer answers");
 });
 
 Deno.test("replayed and older sequence numbers are not fresh", () => {
@@ -49,27 +51,27 @@ Deno.test("replayed and older sequence numbers are not fresh", () => {
 Deno.test("a message left unanswered for 60 s ends the connected state", () => {
   const s = newSession("01", secretAt(T0));
   assert.equal(isConnected(s, T0), false, "no session yet");
-  acceptPeerSecret(s, secretAt(T0 + 1), 10);
+  acceptPeerSecret(s, secretAt(T0 + 1 * S), 10);
   noteSent(s, 0, T0);
   assert.equal(s.last, "connected", "empty messages need no answer");
   noteSent(s, 3, T0);
-  noteSent(s, 3, T0 + 30); // the earliest unanswered message counts
-  assert.equal(isConnected(s, T0 + 59.9), true);
-  assert.equal(isConnected(s, T0 + 60), false);
+  noteSent(s, 3, T0 + 30 * S); // the earliest unanswered message counts
+  assert.equal(isConnected(s, T0 + 59.9 * S), true);
+  assert.equal(isConnected(s, T0 + 60 * S), false);
   noteReceived(s, 3);
-  assert.equal(isConnected(s, T0 + 1000), true);
+  assert.equal(isConnected(s, T0 + 1000 * S), true);
 });
 
 Deno.test("hello0 may be sent at most once per 60 s", () => {
   const s = newSession("01", secretAt(T0));
   assert.equal(takeHello0(s, T0), true);
-  assert.equal(takeHello0(s, T0 + 59), false);
-  assert.equal(takeHello0(s, T0 + 60), true);
+  assert.equal(takeHello0(s, T0 + 59 * S), false);
+  assert.equal(takeHello0(s, T0 + 60 * S), true);
 });
 
 Deno.test("an exhausted sequence space disconnects the session", () => {
   const s = newSession("01", secretAt(T0));
-  acceptPeerSecret(s, secretAt(T0 + 1), 10);
+  acceptPeerSecret(s, secretAt(T0 + 1 * S), 10);
   s.txSeq = 0xffffffff;
   assert.equal(isConnected(s, T0), false);
   assert.throws(() => nextTxSeq(s));
@@ -107,13 +109,13 @@ Deno.test("the candidate peer is the greatest known prefix not above the source 
 
 Deno.test("entries are dropped once their certificate has expired", () => {
   const t = new PeerTable(secretAt(T0));
-  t.setCert(t.getOrCreate("01"), fakeCert("01", T0 + 10));
-  t.setCert(t.getOrCreate("10"), fakeCert("10", T0 + 20));
+  t.setCert(t.getOrCreate("01"), fakeCert("01", T0 + 10 * S));
+  t.setCert(t.getOrCreate("10"), fakeCert("10", T0 + 20 * S));
   t.getOrCreate("11"); // no certificate: never expires
-  assert.deepEqual(t.expire(T0 + 5), []);
-  assert.deepEqual(t.expire(T0 + 10), ["01"]);
+  assert.deepEqual(t.expire(T0 + 5 * S), []);
+  assert.deepEqual(t.expire(T0 + 10 * S), ["01"]);
   assert.equal(t.get("01"), undefined);
-  assert.deepEqual(t.expire(T0 + 30), ["10"]);
+  assert.deepEqual(t.expire(T0 + 30 * S), ["10"]);
   assert.deepEqual(t.entries().map((s) => s.prefix), ["11"]);
   assert.equal(t.candidate("01" + "0".repeat(10)), undefined);
 });

@@ -1,3 +1,4 @@
+import { manualClock } from "../../core/clock.ts";
 import assert from "node:assert/strict";
 import { prefixFromCn } from "../../core/addressing.ts";
 import { parseCertificate } from "../../core/cert.ts";
@@ -5,14 +6,13 @@ import { treeRows } from "../../core/registry/allocation.ts";
 import {
   localRegistry,
   localSession,
-  ManualClock,
   nodeCsr,
   registryFiles,
   target,
 } from "../helpers/registry.ts";
 
 Deno.test("1000 issued certificates never overlap and the tree merges back after expiry", async () => {
-  const clock = new ManualClock();
+  const clock = manualClock(Date.now());
   const files = await registryFiles({ gracePeriod: 86400, anonymousPrefixLength: 20 });
   const local = localRegistry(files, { clock });
   try {
@@ -33,11 +33,11 @@ Deno.test("1000 issued certificates never overlap and the tree merges back after
       assert.ok(!sorted[i].startsWith(sorted[i - 1]), `${sorted[i - 1]} overlaps ${sorted[i]}`);
     }
     // The registry node renews; every other certificate expires and is freed after the grace.
-    clock.advance(340 * 86400);
+    await clock.advance(340 * 86400 * 1000);
     const s = localSession(local, prefixes[0], key, files.caPem);
     await s.hello();
     assert.equal((await s.call("renewCertificate")).status, 200);
-    clock.advance(26 * 86400 + 86400);
+    await clock.advance((26 * 86400 + 86400) * 1000);
     local.registry.cleanup();
     const rows = treeRows(local.registry.db);
     assert.deepEqual(rows.filter((r) => r.cert !== null).map((r) => r.prefix), [prefixes[0]]);

@@ -1,3 +1,4 @@
+import { manualClock } from "../../core/clock.ts";
 // The registry RPC handler in process (no HTTP): every method, status codes, sessions.
 
 import assert from "node:assert/strict";
@@ -9,7 +10,6 @@ import { RegistryFatalError } from "../../core/registry/registry.ts";
 import {
   localRegistry,
   localSession,
-  ManualClock,
   nodeCsr,
   registryFiles,
   target,
@@ -250,7 +250,7 @@ Deno.test("revocation by CN frees the prefix, drops the session and bumps the ve
 });
 
 Deno.test("renewal happens only in the last 30 days", async () => {
-  const clock = new ManualClock();
+  const clock = manualClock(Date.now());
   await using t = await setup({}, { clock });
   await t.issue(0);
   const { key } = await nodeCsr(0);
@@ -258,27 +258,27 @@ Deno.test("renewal happens only in the last 30 days", async () => {
   await s.hello();
   const first = dec.decode((await s.call("renewCertificate")).body);
   assert.equal(parseCertificate(first).serial, 1n);
-  clock.advance(336 * 86400);
+  await clock.advance(336 * 86400 * 1000);
   const renewed = parseCertificate(dec.decode((await s.call("renewCertificate")).body));
   assert.equal(renewed.serial, 2n);
-  assert.equal(renewed.notBefore.getTime(), Math.floor(clock.ms / 1000) * 1000);
+  assert.equal(renewed.notBefore.getTime(), Math.floor(clock.now() / 1000) * 1000);
 });
 
 Deno.test("expired certificates and tokens are cleaned up after the grace period and blocks merge", async () => {
-  const clock = new ManualClock();
+  const clock = manualClock(Date.now());
   await using t = await setup({ gracePeriod: 1000 }, { clock });
   await t.issue(0);
   for (let i = 0; i < 5; i++) await t.issue(1);
   await t.local.rpc(target("addToken", [["email", "a@b"], ["token", "tok"]]));
   const r = t.local.registry;
-  assert.equal(r.nextCleanupS(), Math.floor(clock.ms / 1000) + 1000);
+  assert.equal(r.nextCleanupS(), Math.floor(clock.now() / 1000) + 1000);
   // Keep the registry node alive by renewing it near its expiry.
-  clock.advance(340 * 86400);
+  await clock.advance(340 * 86400 * 1000);
   const { key } = await nodeCsr(0);
   const s = localSession(t.local, "0000000000000000", key, t.files.caPem);
   await s.hello();
   assert.equal((await s.call("renewCertificate")).status, 200);
-  clock.advance(26 * 86400);
+  await clock.advance(26 * 86400 * 1000);
   r.cleanup();
   assert.equal(r.certs.size, 1);
   assert.equal((await t.local.rpc(target("isToken", [["token", "tok"]]))).status, 204);
@@ -288,15 +288,15 @@ Deno.test("expired certificates and tokens are cleaned up after the grace period
 });
 
 Deno.test("clean-up stops the registry when its own node's certificate is long expired", async () => {
-  const clock = new ManualClock();
+  const clock = manualClock(Date.now());
   await using t = await setup({ gracePeriod: 10 }, { clock });
   await t.issue(0);
-  clock.advance(366 * 86400);
+  await clock.advance(366 * 86400 * 1000);
   assert.throws(() => t.local.registry.cleanup(), RegistryFatalError);
 });
 
 Deno.test("updateHMAC walks the key states of VECTORS §14 and bumps the version each time", async () => {
-  const clock = new ManualClock(1_800_000_000_000);
+  const clock = manualClock(1_800_000_000_000);
   await using t = await setup({}, { clock });
   await t.issue(0);
   const r = t.local.registry;

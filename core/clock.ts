@@ -1,7 +1,9 @@
-// Time for the node: an injected clock so tests advance time instead of sleeping (STYLE.md 5).
+// The one clock of node, registry and peer code: milliseconds since the UNIX epoch, and one
+// sleep. Injected everywhere, so tests and simulations advance time instead of sleeping
+// (STYLE.md 5).
 
 /** Source of time and timers. */
-export interface NodeClock {
+export interface Clock {
   /** Milliseconds since the UNIX epoch. */
   now(): number;
   /** Resolves after `ms` milliseconds, or early (without error) when `signal` aborts. */
@@ -9,7 +11,7 @@ export interface NodeClock {
 }
 
 /** The real clock: Date.now and setTimeout. */
-export const systemClock: NodeClock = {
+export const systemClock: Clock = {
   now: () => Date.now(),
   sleep(ms, signal) {
     return new Promise((resolve) => {
@@ -26,7 +28,7 @@ export const systemClock: NodeClock = {
 };
 
 /** A clock for tests: time moves only with {@link ManualClock.advance}. */
-export interface ManualClock extends NodeClock {
+export interface ManualClock extends Clock {
   /** Moves time forward, waking every sleeper whose deadline passed, in deadline order. */
   advance(ms: number): Promise<void>;
   /** Number of pending sleeps. */
