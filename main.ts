@@ -1,27 +1,31 @@
 #!/usr/bin/env -S deno run -A
 // re6st: a resilient, scalable IPv6 overlay network. Entry point: dispatch to cmd/.
-import { SOFTWARE_VERSION } from "./core/constants.ts";
-import * as conf from "./cmd/conf.ts";
 import { type Io, processIo, UsageError } from "./cmd/io.ts";
+import { SOFTWARE_VERSION } from "./core/constants.ts";
 import { describeError } from "./core/errors.ts";
-import * as node from "./cmd/node.ts";
-import * as ovpnHook from "./cmd/ovpn_hook.ts";
-import * as registry from "./cmd/registry.ts";
-import * as status from "./cmd/status.ts";
+import { CONF_SPEC } from "./core/options/conf.ts";
+import { NODE_SPEC } from "./core/options/node.ts";
+import { REGISTRY_SPEC } from "./core/options/registry.ts";
+import { STATUS_SPEC } from "./core/options/status.ts";
 
+/** A subcommand; its module is loaded only when it runs, so a node loads no registry code. */
 interface Command {
   summary: string;
-  run(args: string[], io: Io): Promise<number>;
+  load(): Promise<{ run(args: string[], io: Io): Promise<number> }>;
   hidden?: boolean;
 }
 
 /** The subcommands, by their first word. */
 export const COMMANDS: Record<string, Command> = {
-  registry,
-  conf,
-  node,
-  status,
-  "ovpn-hook": ovpnHook,
+  registry: { summary: REGISTRY_SPEC.summary, load: () => import("./cmd/registry.ts") },
+  conf: { summary: CONF_SPEC.summary, load: () => import("./cmd/conf.ts") },
+  node: { summary: NODE_SPEC.summary, load: () => import("./cmd/node.ts") },
+  status: { summary: STATUS_SPEC.summary, load: () => import("./cmd/status.ts") },
+  "ovpn-hook": {
+    summary: "internal: OpenVPN hook (run by OpenVPN, not by people)",
+    hidden: true,
+    load: () => import("./cmd/ovpn_hook.ts"),
+  },
 };
 
 function usage(): string {
@@ -63,7 +67,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     return 2;
   }
   try {
-    return await cmd.run(rest, io);
+    return await (await cmd.load()).run(rest, io);
   } catch (e) {
     io.err(`re6st ${first}: ${describeError(e)}`);
     return e instanceof UsageError ? 2 : 1;

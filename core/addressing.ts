@@ -329,3 +329,31 @@ export function unmapIpv4(ip: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   return m ? m[1] : ip;
 }
+
+/** Blocks whose addresses are not reachable from the Internet (RFC 6890). */
+const NON_PUBLIC: readonly (readonly [string, number])[] = [
+  ["0.0.0.0", 8],
+  ["10.0.0.0", 8],
+  ["100.64.0.0", 10],
+  ["127.0.0.0", 8],
+  ["169.254.0.0", 16],
+  ["172.16.0.0", 12],
+  ["192.0.0.0", 24],
+  ["192.0.2.0", 24],
+  ["192.168.0.0", 16],
+  ["198.18.0.0", 15],
+  ["198.51.100.0", 24],
+  ["203.0.113.0", 24],
+  ["224.0.0.0", 3],
+];
+
+/** Whether `ip` is an IPv4 address that hosts on the Internet can reach. */
+export function isPublicIpv4(ip: string): boolean {
+  let v: number;
+  try {
+    v = parseIpv4(ip);
+  } catch {
+    return false;
+  }
+  return !NON_PUBLIC.some(([net, len]) => (v >>> (32 - len)) === (parseIpv4(net) >>> (32 - len)));
+}

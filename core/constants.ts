@@ -80,6 +80,8 @@ export const CLIENT_COUNT_DEFAULT = 10;
 export const TUNNEL_REFRESH_DEFAULT_S = 300;
 /** Default disabled OpenVPN protocols (§9.2). */
 export const DISABLED_PROTO_DEFAULT = ["udp", "udp6"] as const;
+/** External ports tried for UPnP when a server's own port is taken (§7.10, quirk Q17). */
+export const UPNP_PORT_RANGE = [32768, 40959] as const;
 
 // --- Implementation ---
 
@@ -108,9 +110,22 @@ export const RUN_FILES = {
   kernelJournal: "kernel-journal.json",
   /** Pids of the node and its children (stale-process check). */
   pids: "re6stnet.pid",
+  /** UPnP mappings of the running node (kill -9 recovery, core/upnp/record.ts). */
+  upnpRecord: "upnp.json",
 } as const;
 
 /** Path of a file of the run folder `run`. */
 export function runFile(run: string, file: keyof typeof RUN_FILES): string {
   return `${run}/${RUN_FILES[file]}`;
 }
+
+// --- UPnP port forwarding (implementation choices, core/upnp/forwarding.ts) ---
+
+/** Lease asked for each mapping: bounds how long a mapping outlives a node killed for good. */
+export const UPNP_LEASE_S = 3600;
+/** How long a search for the gateway waits for an answer (miniupnpc's default too). */
+export const UPNP_SEARCH_MS = 2000;
+/** Pause before trying again after a failure: first (as the reference, §7.10) and longest. */
+export const UPNP_RETRY_S = [60, 3600] as const;
+/** External ports tried per server (its own, then from UPNP_PORT_RANGE) before giving up. */
+export const UPNP_PORT_TRIES = 8;

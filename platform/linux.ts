@@ -1,6 +1,7 @@
 /**
- * The Linux platform: {@link KernelOps} over iproute2 (`ip`) and `sysctl`, run through a
- * {@link Runner} (bind the runner to a namespace to work inside one).
+ * The Linux kernel of a node: {@link KernelOps} over iproute2 (`ip`) and `nft`, run through a
+ * {@link Runner} (bind the runner to a namespace to work inside one), journaled into the
+ * {@link Kernel} of core/kernel.ts.
  *
  * Tap devices are made with `ip tuntap add dev <name> mode tap` and removed with
  * `ip link del dev <name>`, not with `openvpn --mktun/--rmtun` as the reference does
@@ -10,21 +11,13 @@
  * was already gone (which keeps removal idempotent and honest), and the platform does not
  * depend on OpenVPN.
  */
-import { TAP_PREFIX } from "../core/constants.ts";
+import { prefixContains, routeFamily } from "../core/cidr.ts";
 import type { Logger } from "../core/log.ts";
-import { prefixContains, routeFamily } from "./cidr.ts";
-import { journaled } from "./journal.ts";
+import { machineAddresses } from "../core/node/addresses.ts";
+import { fileJournal, journaled, type JournaledKernel } from "./journal.ts";
+import type { AddressSpec, KernelOps, RouteSpec, RouteType } from "./kernel_ops.ts";
+import { drainArgs, drainRuleset, dropTableArgs, undrainArgs } from "./nft_drain.ts";
 import { CommandError, type Runner } from "./runner.ts";
-import type {
-  AddressSpec,
-  KernelOps,
-  LeftoverQuery,
-  Leftovers,
-  LinkSettings,
-  Platform,
-  RouteSpec,
-  RouteType,
-} from "./types.ts";
 
 /** The route added then deleted to probe for IPv6 subtrees (§7.1 step 4). */
 export const SOURCE_ROUTING_PROBE: RouteSpec = {
@@ -35,8 +28,6 @@ export const SOURCE_ROUTING_PROBE: RouteSpec = {
 
 /** The useless link-local route on `lo` a node deletes (§7.1 step 10). */
 export const LOOPBACK_LINK_LOCAL_ROUTE: RouteSpec = { dst: "fe80::/64", dev: "lo" };
-
-/** Default name prefix of re6st tap devices. */
 
 function fam(address: string): string {
   return address.includes(":") ? "-6" : "-4";
@@ -68,27 +59,10 @@ export function tapArgv(op: "add" | "del", name: string): string[] {
     : ["ip", "link", "del", "dev", name];
 }
 
-/** argv of `ip link set dev <name> [up|down] [mtu N]`. */
-export function linkArgv(name: string, s: LinkSettings): string[] {
-  const argv = ["ip", "link", "set", "dev", name];
-  if (s.up !== undefined) argv.push(s.up ? "up" : "down");
-  if (s.mtu !== undefined) argv.push("mtu", String(s.mtu));
-  return argv;
-}
-
-/** argv reading (`value` undefined) or writing a sysctl. */
-export function sysctlArgv(key: string, value?: string): string[] {
-  return value === undefined ? ["sysctl", "-n", key] : ["sysctl", "-q", "-w", `${key}=${value}`];
-}
-
 const EXISTS = /File exists|already assigned|Device or resource busy/;
 const MISSING =
   /No such process|address not found|Cannot assign requested address|Cannot find device|No such device/i;
 
-interface JsonAddr {
-  ifname: string;
-  addr_info?: { family: string; local: string; prefixlen: number }[];
-}
 interface JsonRoute {
   type?: string;
   dst: string;
@@ -103,6 +77,8 @@ interface JsonLink {
   ifname: string;
   linkinfo?: { info_kind?: string; info_data?: { type?: string } };
 }
+/** nft's answer when a table or an element is not there. */
+const NFT_MISSING = /No such file or directory/;
 
 function parseJson<T>(text: string): T[] {
   const t = text.trim();
@@ -133,8 +109,8 @@ export function routeFromJson(j: JsonRoute, family: 4 | 6): RouteSpec | null {
   return r;
 }
 
-/** Kernel primitives over iproute2, run through `runner`. */
-export function linuxKernel(runner: Runner): KernelOps {
+/** Kernel primitives over iproute2 and nft, run through `runner`. */
+export function linuxKernelOps(runner: Runner): KernelOps {
   /** Runs argv; true on success, false when stderr matches `tolerated`, else throws. */
   const attempt = async (argv: string[], tolerated: RegExp): Promise<boolean> => {
     const r = await runner.run(argv, { ok: "any" });
@@ -151,6 +127,8 @@ export function linuxKernel(runner: Runner): KernelOps {
     const l = parseJson<JsonLink>(r.stdout)[0];
     return l?.linkinfo?.info_kind === "tun" && l.linkinfo.info_data?.type === "tap";
   };
+  /** The drain table is made once per life of these ops (a start clears any old one). */
+  let drainTable = false;
 
   return {
     addAddress: (a) => attempt(addressArgv("add", a), EXISTS),
@@ -166,20 +144,29 @@ export function linuxKernel(runner: Runner): KernelOps {
     },
     deleteTap: (name) => attempt(tapArgv("del", name), MISSING),
 
-    async setLink(name, s) {
-      if (s.up === undefined && s.mtu === undefined) return;
-      await runner.run(linkArgv(name, s));
+    async drain(tap) {
+      if (!drainTable) {
+        await runner.run(["nft", ...dropTableArgs()], { ok: "any" });
+        await runner.run(["nft", "-f", "-"], { stdin: drainRuleset() });
+        drainTable = true;
+      }
+      await runner.run(["nft", ...drainArgs(tap)]);
+      return true;
+    },
+    undrain: (tap) => attempt(["nft", ...undrainArgs(tap)], NFT_MISSING),
+    async dropDrainTable() {
+      drainTable = false;
+      try {
+        return await attempt(["nft", ...dropTableArgs()], NFT_MISSING);
+      } catch (e) {
+        // Without nft there is no table; draining then fails, and tunnels close undrained.
+        if (e instanceof CommandError && e.code < 0) return false;
+        throw e;
+      }
     },
 
     removeLoopbackLinkLocalRoute: () =>
       attempt(routeArgv("del", LOOPBACK_LINK_LOCAL_ROUTE), MISSING),
-
-    async getSysctl(key) {
-      return (await runner.run(sysctlArgv(key))).stdout.trim();
-    },
-    async putSysctl(key, value) {
-      await runner.run(sysctlArgv(key, value));
-    },
 
     async hasSourceRouting() {
       const added = await runner.run(routeArgv("add", SOURCE_ROUTING_PROBE), { ok: "any" });
@@ -189,45 +176,38 @@ export function linuxKernel(runner: Runner): KernelOps {
       return true;
     },
 
-    async listLeftovers(q: LeftoverQuery): Promise<Leftovers> {
+    async listRoutes(networks) {
       const inside = (p: string | undefined) =>
-        p !== undefined && q.networks.some((n) => prefixContains(n, p));
-      const addresses: AddressSpec[] = [];
-      for (const l of await json<JsonAddr>(["ip", "-j", "addr", "show"])) {
-        for (const a of l.addr_info ?? []) {
-          if (inside(a.local)) {
-            addresses.push({ address: `${a.local}/${a.prefixlen}`, dev: l.ifname });
-          }
-        }
-      }
+        p !== undefined && networks.some((n) => prefixContains(n, p));
       const routes: RouteSpec[] = [];
       for (const family of [6, 4] as const) {
-        const list = await json<JsonRoute>([
-          "ip",
-          "-j",
-          `-${family}`,
-          "route",
-          "show",
-          "table",
-          "all",
-        ]);
-        for (const j of list) {
+        const argv = ["ip", "-j", `-${family}`, "route", "show", "table", "all"];
+        for (const j of await json<JsonRoute>(argv)) {
           if (j.table === "local" || j.protocol === "kernel") continue;
           if (!inside(j.dst === "default" ? undefined : j.dst) && !inside(j.from)) continue;
           const r = routeFromJson(j, family);
           if (r) routes.push(r);
         }
       }
-      const prefix = q.tapPrefix ?? TAP_PREFIX;
-      const taps = (await json<JsonLink>(["ip", "-j", "-d", "link", "show"]))
-        .filter((l) => l.ifname.startsWith(prefix) && l.linkinfo?.info_kind === "tun")
-        .map((l) => l.ifname);
-      return { addresses, routes, taps };
+      return routes;
+    },
+
+    async localAddresses() {
+      return machineAddresses((await runner.run(["ip", "-j", "addr", "show"])).stdout);
     },
   };
 }
 
-/** The Linux {@link Platform}: iproute2 through `runner`, with the undo journal. */
-export function createLinuxPlatform(runner: Runner, opts: { log?: Logger } = {}): Platform {
-  return journaled(linuxKernel(runner), opts);
+/**
+ * The Linux {@link Kernel} of a node: iproute2 and nft through `runner`, journaled into
+ * `journal` (the run folder's file) when given.
+ */
+export function createLinuxKernel(
+  runner: Runner,
+  opts: { log?: Logger; journal?: string } = {},
+): JournaledKernel {
+  return journaled(linuxKernelOps(runner), {
+    log: opts.log,
+    store: opts.journal === undefined ? undefined : fileJournal(opts.journal),
+  });
 }

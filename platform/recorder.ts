@@ -1,24 +1,22 @@
 /**
- * A fake {@link Platform} for unit tests (STYLE.md 7-8): it keeps a model of links, addresses,
- * routes and sysctls, behaves like the kernel for what a node does (duplicates, missing
+ * A fake {@link Kernel} for unit tests (STYLE.md 7-8): it keeps a model of links, addresses,
+ * routes and drained taps, behaves like the kernel for what a node does (duplicates, missing
  * objects, deleting a tap takes its addresses and routes), and records every change it was
- * asked to make as the `ip`/`sysctl` command line the Linux platform would run.
+ * asked to make as the `ip`/`nft` command line the Linux kernel ops would run.
  */
-import { TAP_PREFIX } from "../core/constants.ts";
+import { addressKey, canonicalNetwork, prefixContains, routeFamily } from "../core/cidr.ts";
 import type { Logger } from "../core/log.ts";
-import { addressKey, canonicalNetwork, prefixContains, routeFamily } from "./cidr.ts";
-import { journaled } from "./journal.ts";
+import { journaled, type JournaledKernel } from "./journal.ts";
+import type { AddressSpec, JournalStore, KernelOps, RouteSpec } from "./kernel_ops.ts";
 import {
   addressArgv,
-  linkArgv,
   LOOPBACK_LINK_LOCAL_ROUTE,
   routeArgv,
   SOURCE_ROUTING_PROBE,
-  sysctlArgv,
   tapArgv,
 } from "./linux.ts";
+import { drainArgs, dropTableArgs, undrainArgs } from "./nft_drain.ts";
 import { CommandError } from "./runner.ts";
-import type { AddressSpec, KernelOps, Platform, RouteSpec } from "./types.ts";
 
 /** A link of the model. */
 export interface ModelLink {
@@ -32,10 +30,11 @@ export interface RecorderModel {
   links: Map<string, ModelLink>;
   addresses: AddressSpec[];
   routes: RouteSpec[];
-  sysctls: Map<string, string>;
+  /** Taps whose Babel packets are dropped; null while there is no drain table. */
+  drained: Set<string> | null;
 }
 
-/** Options of {@link createRecorderPlatform}. */
+/** Options of {@link createRecorderKernel}. */
 export interface RecorderOptions {
   /** Existing non-tap links (default `["lo"]`, up). */
   links?: string[];
@@ -43,19 +42,23 @@ export interface RecorderOptions {
   sourceRouting?: boolean;
   /** Start with the `fe80::/64 dev lo` route present (default false). */
   loopbackLinkLocalRoute?: boolean;
-  /** Initial sysctl values; unknown keys read as "0". */
-  sysctls?: Record<string, string>;
+  /** Global addresses of the machine outside re6st (localAddresses). */
+  localAddresses?: string[];
+  /** Where the journal is kept (default: nowhere). */
+  store?: JournalStore;
+  /** The machine, shared with another recorder (a node started again on the same host). */
+  model?: RecorderModel;
   /** Makes the command `line` fail with exit code 2 and the returned stderr. */
   fail?: (line: string) => string | undefined;
   log?: Logger;
 }
 
-/** The fake platform with its model and the list of operations. */
-export interface RecorderPlatform extends Platform {
+/** The fake kernel with its model and the list of operations. */
+export interface RecorderKernel extends JournaledKernel {
   /** Every change asked for, as the command line the Linux platform would run, in order. */
   readonly ops: string[];
   readonly model: RecorderModel;
-  /** The model as sorted text lines (addresses, routes, links, changed sysctls). */
+  /** The model as sorted text lines (addresses, routes, links, drained taps). */
   state(): string[];
 }
 
@@ -88,15 +91,14 @@ function routeMatches(sel: RouteSpec, r: RouteSpec): boolean {
     String(sel.table ?? "main") === String(r.table ?? "main");
 }
 
-/** Creates the fake platform. */
-export function createRecorderPlatform(opts: RecorderOptions = {}): RecorderPlatform {
-  const model: RecorderModel = {
+/** Creates the fake kernel. */
+export function createRecorderKernel(opts: RecorderOptions = {}): RecorderKernel {
+  const model: RecorderModel = opts.model ?? {
     links: new Map((opts.links ?? ["lo"]).map((l) => [l, { kind: "other", up: true, mtu: 65536 }])),
     addresses: [],
     routes: opts.loopbackLinkLocalRoute ? [{ ...LOOPBACK_LINK_LOCAL_ROUTE, proto: "kernel" }] : [],
-    sysctls: new Map(Object.entries(opts.sysctls ?? {})),
+    drained: null,
   };
-  const initialSysctls = new Map(model.sysctls);
   const ops: string[] = [];
   const sourceRouting = opts.sourceRouting ?? true;
 
@@ -167,51 +169,44 @@ export function createRecorderPlatform(opts: RecorderOptions = {}): RecorderPlat
       model.routes = model.routes.filter((r) => r.dev !== name);
       return Promise.resolve(true);
     },
-    setLink(name, s) {
-      if (s.up === undefined && s.mtu === undefined) return Promise.resolve();
-      const argv = linkArgv(name, s);
-      op(argv);
-      needLink(argv, name);
-      const l = model.links.get(name)!;
-      if (s.up !== undefined) l.up = s.up;
-      if (s.mtu !== undefined) l.mtu = s.mtu;
-      return Promise.resolve();
+    drain(tap) {
+      op(["nft", ...drainArgs(tap)]);
+      (model.drained ??= new Set()).add(tap);
+      return Promise.resolve(true);
+    },
+    undrain(tap) {
+      op(["nft", ...undrainArgs(tap)]);
+      return Promise.resolve(model.drained?.delete(tap) ?? false);
+    },
+    dropDrainTable() {
+      op(["nft", ...dropTableArgs()]);
+      const had = model.drained !== null;
+      model.drained = null;
+      return Promise.resolve(had);
     },
     removeLoopbackLinkLocalRoute() {
       return kernel.removeRoute(LOOPBACK_LINK_LOCAL_ROUTE);
-    },
-    getSysctl(key) {
-      return Promise.resolve(model.sysctls.get(key) ?? "0");
-    },
-    putSysctl(key, value) {
-      op(sysctlArgv(key, value));
-      model.sysctls.set(key, value);
-      return Promise.resolve();
     },
     hasSourceRouting() {
       op(routeArgv("add", SOURCE_ROUTING_PROBE));
       if (sourceRouting) op(routeArgv("del", SOURCE_ROUTING_PROBE));
       return Promise.resolve(sourceRouting);
     },
-    listLeftovers(q) {
+    listRoutes(networks) {
       const inside = (p: string | undefined) =>
-        p !== undefined && q.networks.some((n) => prefixContains(n, p));
-      const prefix = q.tapPrefix ?? TAP_PREFIX;
-      return Promise.resolve({
-        addresses: model.addresses.filter((a) => inside(a.address)).map((a) => ({ ...a })),
-        routes: model.routes
+        p !== undefined && networks.some((n) => prefixContains(n, p));
+      return Promise.resolve(
+        model.routes
           .filter((r) => r.proto !== "kernel")
           .filter((r) => inside(r.dst === "default" ? undefined : r.dst) || inside(r.from))
           .map((r) => ({ ...r })),
-        taps: [...model.links].filter(([n, l]) => l.kind === "tap" && n.startsWith(prefix))
-          .map(([n]) => n),
-      });
+      );
     },
+    localAddresses: () => Promise.resolve([...opts.localAddresses ?? []]),
   };
 
-  const platform = journaled(kernel, { log: opts.log });
   return {
-    ...platform,
+    ...journaled(kernel, { log: opts.log, store: opts.store }),
     ops,
     model,
     state() {
@@ -221,8 +216,7 @@ export function createRecorderPlatform(opts: RecorderOptions = {}): RecorderPlat
         ...[...model.links].map(([n, l]) =>
           `link ${n} ${l.kind} ${l.up ? "up" : "down"} mtu ${l.mtu}`
         ),
-        ...[...model.sysctls].filter(([k, v]) => (initialSysctls.get(k) ?? "0") !== v)
-          .map(([k, v]) => `sysctl ${k}=${v}`),
+        ...[...model.drained ?? []].map((t) => `drained ${t}`),
       ];
       return lines.sort();
     },

@@ -7,6 +7,8 @@
 import { TAP_PREFIX } from "../constants.ts";
 import { type Address, type Bits, bitsInNetwork, formatAddressList } from "../addressing.ts";
 import type { Proto } from "../options/node.ts";
+import { describeError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 
 /** An OpenVPN server the list advertises. */
 export interface AdvertisedServer {
@@ -190,4 +192,28 @@ export function machineAddresses(ipJson: string): string[] {
     }
   }
   return out;
+}
+
+/**
+ * Asks the registry for the country of our first address of each family (network parameter
+ * `same_country` set, no `--country`, §7.11); returns whether our list changed.
+ */
+export async function lookupOwnCountries(
+  own: OwnAddresses,
+  getCountry: (ip: string) => Promise<string | null>,
+  log: Logger,
+): Promise<boolean> {
+  let changed = false;
+  for (const { family, ip } of own.firstIps()) {
+    try {
+      const code = await getCountry(ip);
+      if (code && own.setCountry(family, code)) {
+        log.info(`Our country for IPv${family} (${ip}): ${code}`);
+        changed = true;
+      }
+    } catch (e) {
+      log.warn(`Cannot get the country of ${ip} from the registry: ${describeError(e)}`);
+    }
+  }
+  return changed;
 }

@@ -1,92 +1,87 @@
 // The node's side of the OpenVPN hooks (PROTOCOL.md §8.1.4, §7.5 "Server side"): who may
-// connect to our servers, the book of served clients, and the hand-over to the tunnel manager.
+// connect to our servers, the book of served clients, and the hand-over of every event to the
+// tunnel manager and to the `--client` mode client.
 
+import { prefixFromCn } from "../addressing.ts";
+import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { ConnectAnswer, HookEvent } from "../openvpn/hooks.ts";
-import type { Identity } from "./identity.ts";
-import type { EffectiveSettings } from "./settings.ts";
-import { ServedBook } from "./served.ts";
-import type { ServedClient } from "./status.ts";
-import type { TunnelManager } from "./tunnels.ts";
+import { describeError } from "../errors.ts";
+import type { ClientMode } from "./tunnels/client_mode.ts";
+import type { TunnelManager } from "./tunnels/manager.ts";
+import { type AdmissionFacts, refusal, type ServedBook } from "./tunnels/served.ts";
 
-/** What the hook handler reads from the node (null while start-up has not got there). */
-export interface HookView {
-  identity: Identity | null;
-  settings: EffectiveSettings | null;
-  tunnels: TunnelManager | null;
+/** What hook events act on; fields are null while start-up has not made them. */
+export interface HookTargets {
+  admission(): AdmissionFacts;
+  served: ServedBook;
+  /** Protocol of the server on tap `iface` (`tcp`, `udp6`…). */
+  serverProtocol(iface: string): string;
+  manager: TunnelManager | null;
+  clientMode: ClientMode | null;
+  clock: Clock;
+  log: Logger;
 }
 
-/** Handles hook events and keeps the book of clients connected to our servers. */
-export class ServedClients {
-  constructor(
-    readonly log: Logger,
-    readonly now: () => number,
-    /** The one record of served clients (the tunnel manager reads it too). */
-    readonly book: ServedBook = new ServedBook(),
-  ) {}
-
-  /** Clients currently connected to one of our servers. */
-  list(): ServedClient[] {
-    return this.book.list();
-  }
-
-  /**
-   * The OpenVPN server of tap `iface` exited: its clients are gone (OpenVPN ran no
-   * client-disconnect for them). Each is forgotten and reported to the tunnel manager as
-   * disconnected. Returns how many there were.
-   */
-  serverExited(iface: string, tunnels: TunnelManager | null): number {
-    const gone = this.book.dropInterface(iface);
-    if (gone.length) {
-      this.log.info(
-        `OpenVPN server ${iface} exited: forgetting its ${gone.length} client(s) ` +
-          gone.map((e) => e.cn).join(", "),
-      );
-    }
-    for (const e of gone) {
-      tunnels?.onHook({
-        type: "client-disconnect",
-        dev: e.iface,
-        commonName: e.cn,
-        serial: e.serial,
-        trustedIp: e.trustedIp,
-        trustedPort: e.trustedPort,
-        time: Math.floor(this.now() / 1000),
-      });
-    }
-    return gone.length;
-  }
-
-  /**
-   * One hook event: client-connect is refused for our own certificate or a revoked serial
-   * (or when the tunnel manager says so), otherwise accepted and recorded.
-   */
-  handle(ev: HookEvent, view: HookView): ConnectAnswer | void {
-    const log = this.log;
-    const { identity: id, settings: s, tunnels } = view;
-    if (ev.type === "client-connect") {
-      const refuse = (reason: string): ConnectAnswer => {
-        log.warn(`Refusing client ${ev.commonName} on ${ev.dev} from ${ev.trustedIp}: ${reason}`);
-        return { accept: false, reason };
-      };
-      if (!s || !id || !tunnels) return refuse("the node is not ready");
-      if (ev.commonName === id.cn) return refuse("it presents our own certificate");
-      if (s.crl.has(ev.serial)) return refuse(`certificate serial ${ev.serial} is revoked`);
-      const no = tunnels.onClientConnect(ev);
-      if (no) return refuse(no);
-      this.book.connect(ev, this.now());
+/**
+ * One hook event: a connecting client is admitted (refusal() decides) and recorded, or
+ * refused; every event then reaches the tunnel manager.
+ */
+export function handleHook(ev: HookEvent, t: HookTargets): ConnectAnswer | void {
+  const log = t.log;
+  switch (ev.type) {
+    case "client-connect": {
+      const no = refusal(ev, t.admission());
+      if (no) {
+        log.warn(`Refusing client ${ev.commonName} on ${ev.dev} from ${ev.trustedIp}: ${no}`);
+        return { accept: false, reason: no };
+      }
+      t.served.connect(ev, t.clock.now(), t.serverProtocol(ev.dev));
       log.info(`Client ${ev.commonName} connected to ${ev.dev} from ${ev.trustedIp}`);
-      tunnels.onHook(ev);
+      t.manager?.clientConnected(prefixFromCn(ev.commonName));
       return { accept: true };
     }
-    if (ev.type === "client-disconnect") {
-      this.book.disconnect(ev.dev, ev.commonName);
+    case "client-disconnect":
+      t.served.disconnect(ev.dev, ev.commonName);
       log.info(`Client ${ev.commonName} disconnected from ${ev.dev}`);
-    } else if (ev.type === "route-up") {
+      t.manager?.clientDisconnected(ev);
+      return;
+    case "route-up":
       log.info(`Tunnel ${ev.dev} to ${ev.commonName} is up`);
-    } else {
+      t.manager?.routeUp(ev).catch((e) =>
+        log.error(`Cannot handle route-up of ${ev.dev} (${ev.commonName}): ${describeError(e)}`)
+      );
+      return;
+    case "up":
       log.debug(`${ev.dev} is up (mtu ${ev.mtu})`);
-    }
-    tunnels?.onHook(ev);
+      if (t.clientMode?.iface === ev.dev) t.clientMode.up();
+      return;
   }
+}
+
+/**
+ * The OpenVPN server of tap `iface` exited: its clients are gone (OpenVPN ran no
+ * client-disconnect for them). Each is forgotten and reported to the tunnel manager as
+ * disconnected. Returns how many there were.
+ */
+export function serverExited(iface: string, t: HookTargets): number {
+  const gone = t.served.dropInterface(iface);
+  if (gone.length) {
+    t.log.info(
+      `OpenVPN server ${iface} exited: forgetting its ${gone.length} client(s) ` +
+        gone.map((e) => e.cn).join(", "),
+    );
+  }
+  for (const e of gone) {
+    t.manager?.clientDisconnected({
+      type: "client-disconnect",
+      dev: e.iface,
+      commonName: e.cn,
+      serial: e.serial,
+      trustedIp: e.trustedIp,
+      trustedPort: e.trustedPort,
+      time: Math.floor(t.clock.now() / 1000),
+    });
+  }
+  return gone.length;
 }

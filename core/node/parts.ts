@@ -1,17 +1,17 @@
 // What a node is built from (STYLE.md 5): every seam to the machine, passed in by
-// cmd/node.ts (real parts) or by tests (recorders and fakes).
+// platform/node_parts.ts (the real ones) or by tests (recorders and fakes). One kernel, one
+// registry client, one babeld connection, one peer socket.
 
 import type { BabelClient } from "../babel/local.ts";
 import type { BabelConfig } from "../babel/config.ts";
+import type { Clock } from "../clock.ts";
+import type { Kernel } from "../kernel.ts";
 import type { Logger } from "../log.ts";
 import type { ConnectAnswer, HookEvent } from "../openvpn/hooks.ts";
-import type { Platform } from "../../platform/types.ts";
 import type { NodeCache } from "./cache.ts";
-import type { Clock } from "../clock.ts";
 import type { Identity, ReadFile } from "./identity.ts";
 import type { ManagedProcess } from "./supervisor.ts";
-import type { NodeRegistry, SyncFiles } from "./sync.ts";
-import type { TunnelManagerFactory } from "./tunnels.ts";
+import type { NodeRegistry, SyncFiles } from "./registry_sync.ts";
 
 /** Files and folders the node touches. */
 export interface NodeFiles extends SyncFiles {
@@ -47,7 +47,7 @@ export interface NodeHost {
 export interface NodeBabel {
   /** Writes the configuration and starts babeld; resolves once its socket answers. */
   start(config: BabelConfig): Promise<ManagedProcess>;
-  /** A local-interface client for the socket (connects and reconnects by itself). */
+  /** The node's one local-interface client (connects and reconnects by itself). */
   client(socket: string): BabelClient;
 }
 
@@ -78,20 +78,33 @@ export interface NodeShell {
   spawn(cmd: string, env: Record<string, string>): ManagedProcess;
 }
 
+/** The node's UDP socket of the peer protocol (platform/udp.ts fits). */
+export interface PeerSocket {
+  send(host: string, port: number, bytes: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** Everything `new Node(...)` needs besides its options. */
 export interface NodeParts {
-  platform: Platform;
-  /** The registry client, built once the identity (key, CA) is known. */
+  /** The kernel (addresses, routes, taps, drained taps), journaled in the run folder. */
+  kernel: Kernel;
+  /** The registry client, built once the identity (key, CA) is known: one HMAC session. */
   registry(identity: Identity): NodeRegistry;
   babel: NodeBabel;
   openvpn: NodeOpenVpn;
+  /**
+   * Binds UDP 326 and feeds every datagram to `onDatagram`; `onError` hears of failed
+   * receives (the socket keeps receiving) and failed handlers.
+   */
+  peerSocket(
+    onDatagram: (host: string, port: number, bytes: Uint8Array) => Promise<void>,
+    onError: (error: Error) => void,
+  ): PeerSocket;
   shell: NodeShell;
   files: NodeFiles;
   host: NodeHost;
   /** Opens `<state>/cache.db`. */
   openCache(path: string): NodeCache;
-  clock: Clock;
-  log: Logger;
   /**
    * Serves the control socket at `path` (platform/control.ts): one JSON request, one JSON
    * answer. Absent: the node has no control socket.
@@ -100,9 +113,8 @@ export interface NodeParts {
     path: string,
     handler: (request: Record<string, unknown>) => unknown,
   ): Promise<{ close(): Promise<void> }>;
-  /**
-   * Builds the tunnel manager answering the peer protocol, in every mode (default: a base
-   * manager without one); in `--client` mode it runs beside the single client.
-   */
-  tunnels?: TunnelManagerFactory;
+  clock: Clock;
+  log: Logger;
+  /** Randomness of the tunnel choices (default Math.random). */
+  random?: () => number;
 }

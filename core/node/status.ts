@@ -1,96 +1,33 @@
-// The node's status snapshot: plain data for `re6st status` and the control socket
-// (issue "Status"), plus the recent-errors log tap.
+// The node's status: the versioned status document of docs/status.md (core/status/document.ts),
+// assembled from the piece each part of the node reports, and the ring of recent errors.
 
+import type { BabelClient } from "../babel/local.ts";
+import { PROTOCOL_VERSION, SOFTWARE_VERSION } from "../constants.ts";
 import type { Logger } from "../log.ts";
-import type { ChildInfo } from "./supervisor.ts";
-import type { TunnelInfo } from "./tunnels.ts";
+import { versionOf } from "../netconfig/version.ts";
+import {
+  type ChildStatus,
+  STATUS_SCHEMA_VERSION,
+  type StatusDocument,
+  type TunnelStatus,
+} from "../status/document.ts";
+import { babelStatus } from "./babel.ts";
+import type { Identity } from "./identity.ts";
+import type { EffectiveSettings } from "./settings.ts";
 
 /** Life-cycle of the node. */
 export type NodeState = "starting" | "running" | "stopping" | "stopped";
 
-/** A client connected to one of our OpenVPN servers. */
-export interface ServedClient {
-  /** CN form of the client's prefix. */
-  peer: string;
-  iface: string;
-  serial: string;
-  /** Client's real address `ip port`. */
-  remote: string;
-  since: number;
-}
-
-/** A Babel neighbour. */
-export interface NeighbourInfo {
-  address: string;
-  iface: string;
-  cost: number;
-  /** CN form of the node it originates routes for, when identified (§7.4). */
-  peer: string | null;
-}
-
-/** A snapshot of what the node is doing; every time is in ms since the epoch. */
-export interface NodeStatus {
-  state: NodeState;
-  pid: number;
-  startedAt: number;
-  identity: {
-    prefix: string;
-    cn: string;
-    ip: string;
-    subnet: string;
-    network: string;
-    /** Certificate serial, decimal. */
-    serial: string;
-    mainInterface: string;
-  } | null;
-  certificate: {
-    notAfter: number;
-    caNotAfter: number;
-    /** When the node restarts to renew the certificate or the CA, null before the check. */
-    nextRenewal: number | null;
-  } | null;
-  registry: {
-    url: string;
-    /** Outcome of the last exchange with the registry: null before any. */
-    lastContactOk: boolean | null;
-    lastContact: number | null;
-    lastError: string | null;
-    /** registry_prefix is a known node in Babel (§7.4), null when unknown. */
-    reachableThroughOverlay: boolean | null;
-  };
-  networkConfig: {
-    /** Version number of the signed blob in force, null before the first configuration. */
-    version: number | null;
-    protocol: number | null;
-    minProtocol: number | null;
-    registryPrefix: string | null;
-    hello: number | null;
-    clientCount: number | null;
-    maxClients: number | null;
-    tunnelRefresh: number | null;
-    encrypt: boolean | null;
-  };
-  /** babeld and every OpenVPN process. */
-  children: ChildInfo[];
-  tunnels: TunnelInfo[];
-  served: ServedClient[];
-  peers: { cacheSize: number };
-  babel: {
-    connected: boolean;
-    neighbours: NeighbourInfo[];
-    /** Installed routes (IPv6 and IPv4). */
-    routes: number;
-    /** Node prefixes Babel has an installed route to. */
-    knownNodes: number;
-  };
-  gateway: boolean;
-  /** Most recent errors and warnings, oldest first. */
-  errors: { time: number; level: "error" | "warning"; message: string }[];
+/** A recent error or warning. */
+export interface ErrorEntry {
+  time: number;
+  level: "error" | "warning";
+  message: string;
 }
 
 /** Keeps the last `max` errors and warnings logged through {@link tapErrors}. */
 export interface ErrorRing {
-  entries: NodeStatus["errors"];
+  entries: ErrorEntry[];
   max: number;
 }
 
@@ -113,4 +50,98 @@ export function tapErrors(log: Logger, ring: ErrorRing, now: () => number, prefi
     trace: (m) => log.trace(m),
     child: (p) => tapErrors(log.child(p), ring, now, `${prefix}${p}: `),
   };
+}
+
+/** The pieces of the node's status, as its parts report them. */
+export interface StatusPieces {
+  state: NodeState;
+  pid: number;
+  /** Times in ms since the epoch. */
+  startedAt: number;
+  now: number;
+  identity: Identity | null;
+  settings: EffectiveSettings | null;
+  /** The signed network version blob in force, if any. */
+  version: Uint8Array | null;
+  cacheSize: number;
+  registry: { url: string; ok: boolean | null; at: number | null; error: string | null };
+  /** When the node restarts to renew its certificate or the CA (ms), null before the check. */
+  nextRenewal: number | null;
+  children: ChildStatus[];
+  /** Tunnels, given the Babel cost of a peer's neighbour on an interface. */
+  tunnels(costOf: (iface: string, peer: string) => number | null): TunnelStatus[];
+  babel: BabelClient | null;
+  gateway: boolean;
+  errors: readonly ErrorEntry[];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The node's status document. */
+export function nodeStatus(p: StatusPieces): StatusDocument {
+  const id = p.identity;
+  const s = p.settings;
+  const { registryKnown, ...babel } = babelStatus(p.babel, id, s?.registryPrefix ?? null);
+  const neighbourOn = (iface: string, peer: string) =>
+    babel.neighbours.find((n) => n.interface === iface && (peer === "" || n.peer === peer));
+  const tunnels = p.tunnels((iface, peer) => neighbourOn(iface, peer)?.cost ?? null)
+    // The --client mode tunnel names no peer: the Babel neighbour on its tap does.
+    .map((t) => t.peer ? t : { ...t, peer: neighbourOn(t.interface, "")?.peer ?? "" });
+  const isRegistryNode = id !== null && s?.registryPrefix === id.prefix;
+  const version = p.version ? versionOf(p.version) : null;
+  return {
+    schema: STATUS_SCHEMA_VERSION,
+    software: SOFTWARE_VERSION,
+    protocol: PROTOCOL_VERSION,
+    pid: p.pid,
+    state: p.state === "stopped" ? "stopping" : p.state,
+    startedAt: iso(p.startedAt),
+    now: iso(p.now),
+    identity: {
+      prefix: id?.prefix ?? "",
+      cn: id?.cn ?? "",
+      ip: id?.ip ?? "",
+      subnet: id?.subnet ?? "",
+      network: id?.networkCidr ?? "",
+      serial: id?.cert.serial.toString() ?? "",
+    },
+    certificate: {
+      notAfter: iso(id?.cert.notAfter.getTime() ?? 0),
+      renewAt: iso(p.nextRenewal ?? 0),
+    },
+    registry: {
+      url: p.registry.url,
+      // Through the overlay (§7.4); the registry node reaches its registry directly.
+      reachable: registryKnown || (isRegistryNode && p.registry.ok === true),
+      lastContact: p.registry.at === null ? null : iso(p.registry.at),
+      lastError: p.registry.error,
+    },
+    networkConfig: {
+      version: version === null ? null : Number(version),
+      hello: s?.helloS ?? null,
+      clientCount: s?.clientCount ?? null,
+      maxClients: s?.maxClients ?? null,
+      tunnelRefresh: s?.tunnelRefreshS ?? null,
+      encrypt: s?.encrypt ?? null,
+    },
+    children: p.children,
+    tunnels,
+    // Peers with a direct Babel adjacency identified as nodes (§7.4).
+    peers: {
+      cacheSize: p.cacheSize,
+      connected: babel.neighbours.filter((n) => n.peer !== null).length,
+    },
+    babel,
+    gateway: { enabled: p.gateway },
+    errors: p.errors.map((e) => ({ time: iso(e.time), message: `${e.level}: ${e.message}` })),
+  };
+}
+
+/** Answers one control socket request (`{"request": "status"}`). */
+export function controlAnswer(
+  request: Record<string, unknown>,
+  status: () => StatusDocument,
+): unknown {
+  if (request.request === "status") return status();
+  return { error: `unknown request ${JSON.stringify(request.request ?? null)}` };
 }

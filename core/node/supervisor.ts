@@ -5,6 +5,7 @@
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { backoffDelays, type Clock } from "../clock.ts";
+import type { ChildStatus } from "../status/document.ts";
 
 /** How a child process ended. */
 export interface ProcessExit {
@@ -21,21 +22,6 @@ export interface ManagedProcess {
   readonly exited: Promise<ProcessExit>;
   /** Asks it to stop (SIGTERM, then SIGKILL) and resolves once it has exited. */
   stop(graceMs?: number): Promise<ProcessExit>;
-}
-
-/** Life-cycle state of a supervised child (same words as the status document). */
-export type ChildState = "starting" | "running" | "restarting" | "stopped" | "failed";
-
-/** Plain-data view of a supervised child. */
-export interface ChildInfo {
-  name: string;
-  pid: number | null;
-  state: ChildState;
-  restarts: number;
-  /** Last unexpected exit in words, with its last log line. */
-  lastExit: string | null;
-  /** When the current process was started (ms), null when none runs. */
-  since: number | null;
 }
 
 /** Options of {@link supervise}. */
@@ -64,7 +50,8 @@ export interface Supervised {
   readonly name: string;
   /** Current process, if one runs. */
   readonly process: ManagedProcess | null;
-  info(): ChildInfo;
+  /** The child as the status document shows it. */
+  info(): ChildStatus;
   /** First start: resolves once running, throws (and gives up) if the first start fails. */
   start(): Promise<void>;
   /** Stops supervising and stops the child; resolves once it has exited. Idempotent. */
@@ -83,7 +70,7 @@ export function supervise(o: SuperviseOptions): Supervised {
   const stableMs = o.stableMs ?? 60_000;
   const stopCtrl = new AbortController();
   let current: ManagedProcess | null = null;
-  let state: ChildState = "stopped";
+  let state: ChildStatus["state"] = "stopped";
   let restarts = 0;
   let lastExit: string | null = null;
   let since: number | null = null;
@@ -153,7 +140,6 @@ export function supervise(o: SuperviseOptions): Supervised {
       state,
       restarts,
       lastExit,
-      since,
     }),
     async start() {
       if (loop) throw new Error(`${o.name} is already supervised`);

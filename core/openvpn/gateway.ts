@@ -2,7 +2,7 @@
 // route `<ip>/32 via <GW>`, gateways taken round-robin, routes shared by tunnels to the same
 // address (reference-counted) and removed when the last one goes.
 
-import type { RouteSpec } from "../../platform/types.ts";
+import type { RouteSpec } from "../kernel.ts";
 
 /** Host routes towards tunnel remotes through the `--remote-gateway` gateways. */
 export interface RemoteGateways {

@@ -42,6 +42,7 @@ export const CONF_SPEC: CommandSpec = {
       short: "d",
       dest: "dir",
       type: "string",
+      path: true,
       metavar: "DIR",
       default: ".",
       help: "folder for the files",

@@ -118,9 +118,10 @@ export function expandArgs(spec: CommandSpec, argv: string[], reader: FileReader
         throw new UsageError("option --config expects a file name");
       }
       front.push(...optionFileTokens(spec, file, reader));
-      rest.push({ text: "--config" }, { text: file });
+      rest.push({ text: "--config" }, { text: file, dir: reader.cwd });
     } else {
-      rest.push({ text: a });
+      // Relative paths on the command line are relative to the working directory.
+      rest.push({ text: a, dir: reader.cwd });
     }
   }
   return [...front, ...rest];

@@ -90,11 +90,12 @@ export function requestTarget(method: string, params: [string, string][] = []): 
 }
 
 /** User-Agent sent to the registry: `re6stnet/<version>, <platform>` (§4.1). */
-export function userAgent(platform = defaultPlatform()): string {
+export function userAgent(platform = platformString()): string {
   return `re6stnet/${SOFTWARE_VERSION}, ${platform}`;
 }
 
-function defaultPlatform(): string {
+/** This machine as the reference names platforms, e.g. `Linux-x86_64`. */
+export function platformString(): string {
   const os = Deno.build.os;
   return `${os.charAt(0).toUpperCase()}${os.slice(1)}-${Deno.build.arch}`;
 }

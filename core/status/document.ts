@@ -28,6 +28,8 @@ export interface TunnelStatus {
   /** ISO time at which the tunnel came up (or was started, if not yet up). */
   since: string;
   established: boolean;
+  /** Being retired (drained, then closed, §7.5, §8.4.5). */
+  retiring: boolean;
   /** Babel cost of the neighbour on that interface, when babel knows it. */
   babelCost: number | null;
 }
@@ -137,6 +139,7 @@ export const STATUS_JSON_SCHEMA = {
       remote: strOrNull,
       since: str,
       established: bool,
+      retiring: bool,
       babelCost: intOrNull,
     })),
     peers: obj({ cacheSize: int, connected: int }),

@@ -10,15 +10,16 @@ import type { BabelSnapshot } from "../../core/babel/view.ts";
 import { memoryLogger } from "../../core/log.ts";
 import { openCache } from "../../core/node/cache.ts";
 import { type ManualClock, manualClock } from "../../core/clock.ts";
-import type { OverlayParts } from "../../core/node/overlay.ts";
 import type { NodeParts } from "../../core/node/parts.ts";
 import type { ManagedProcess, ProcessExit } from "../../core/node/supervisor.ts";
-import type { NodeRegistry } from "../../core/node/sync.ts";
+import type { NodeRegistry } from "../../core/node/registry_sync.ts";
 import { signVersion } from "../../core/netconfig/version.ts";
 import type { ConnectAnswer, HookEvent } from "../../core/openvpn/hooks.ts";
 import { NODE_SPEC, type NodeOptions, toNodeOptions } from "../../core/options/node.ts";
 import { parseCommandLine } from "../../core/options/parser.ts";
-import { createRecorderPlatform, type RecorderPlatform } from "../../platform/recorder.ts";
+import { parseJournal } from "../../platform/journal.ts";
+import type { JournalStore } from "../../platform/kernel_ops.ts";
+import { createRecorderKernel, type RecorderKernel } from "../../platform/recorder.ts";
 import { TEST_CA_CERT_PEM, TEST_CA_KEY_PEM } from "./vectors.ts";
 
 export { TEST_CA_CERT_PEM, TEST_CA_KEY_PEM };
@@ -114,7 +115,10 @@ export interface FakeRegistry extends NodeRegistry {
   calls: string[];
 }
 
-/** Creates a fake registry; unset methods reject like an unreachable registry. */
+/**
+ * Creates a fake registry; unset methods reject like an unreachable registry, except
+ * getBootstrapPeer and getCountry, which know nothing.
+ */
 export function fakeRegistry(h: Partial<Omit<NodeRegistry, "url">> = {}): FakeRegistry {
   const calls: string[] = [];
   const down = (m: string) => () => Promise.reject(new Error(`Registry http://reg/ ${m}: down`));
@@ -129,6 +133,11 @@ export function fakeRegistry(h: Partial<Omit<NodeRegistry, "url">> = {}): FakeRe
     getDh: wrap("getDh", h.getDh),
     renewCertificate: wrap("renewCertificate", h.renewCertificate),
     getCa: wrap("getCa", h.getCa),
+    getBootstrapPeer: wrap("getBootstrapPeer", h.getBootstrapPeer ?? (() => Promise.resolve(null))),
+    getCountry(address) {
+      calls.push("getCountry");
+      return h.getCountry ? h.getCountry(address) : Promise.resolve(null);
+    },
   };
 }
 
@@ -184,10 +193,32 @@ export function fakeBabelClient(snapshot?: BabelSnapshot): BabelClient & { close
   };
 }
 
-/** Fake parts with a recorder platform and in-memory files; inspect what the node did. */
+/** The kernel journal of a node under test (its run folder is /run). */
+export const TEST_JOURNAL = "/run/kernel-journal.json";
+
+/** A journal store kept in `files` at `path`, as the run folder's file would be. */
+export function mapJournal(files: Map<string, string>, path = TEST_JOURNAL): JournalStore {
+  return {
+    save(changes) {
+      files.set(path, JSON.stringify(changes) + "\n");
+      return Promise.resolve();
+    },
+    load: () => Promise.resolve(parseJournal(files.get(path) ?? "[]")),
+  };
+}
+
+/** An open peer socket of a fake world: its callbacks, what it sent, whether it was closed. */
+export interface FakeSocket {
+  onDatagram: (host: string, port: number, bytes: Uint8Array) => Promise<void>;
+  onError: (e: Error) => void;
+  sent: { host: string; port: number; bytes: Uint8Array }[];
+  closed: boolean;
+}
+
+/** Fake parts with a recorder kernel and in-memory files; inspect what the node did. */
 export interface FakeWorld {
   parts: NodeParts;
-  platform: RecorderPlatform;
+  kernel: RecorderKernel;
   clock: ManualClock;
   log: ReturnType<typeof memoryLogger>;
   files: Map<string, string>;
@@ -202,24 +233,31 @@ export interface FakeWorld {
   shellRuns: { cmd: string; env: Record<string, string> }[];
   registry: FakeRegistry;
   babel: ReturnType<typeof fakeBabelClient>;
+  sockets: FakeSocket[];
   db: DatabaseSync;
 }
 
-/** Builds a fake world; `files` holds the identity files, `registry` answers. */
+/**
+ * Builds a fake world; `files` holds the identity files, `registry` answers, babeld shows
+ * `snapshot`; `kernel` builds the recorder kernel (given the journal store in `files`).
+ */
 export function fakeWorld(o: {
   files: Record<string, string>;
   registry: FakeRegistry;
   upExit?: number;
-  platform?: RecorderPlatform;
+  kernel?: (store: JournalStore) => RecorderKernel;
+  snapshot?: BabelSnapshot;
 }): FakeWorld {
   const files = new Map(Object.entries(o.files));
   const clock = manualClock(Date.now());
   const log = memoryLogger(4);
-  const platform = o.platform ?? createRecorderPlatform({ loopbackLinkLocalRoute: true });
+  const store = mapJournal(files);
+  const kernel = o.kernel?.(store) ??
+    createRecorderKernel({ loopbackLinkLocalRoute: true, store });
   const db = new DatabaseSync(":memory:");
-  const babel = fakeBabelClient();
+  const babel = fakeBabelClient(o.snapshot);
   const w: FakeWorld = {
-    platform,
+    kernel,
     clock,
     log,
     files,
@@ -232,13 +270,14 @@ export function fakeWorld(o: {
     shellRuns: [],
     registry: o.registry,
     babel,
+    sockets: [],
     db,
     parts: undefined as unknown as NodeParts,
   };
   const notFound = (path: string) =>
     Object.assign(new Error(`No such file: ${path}`), { name: "NotFound" });
   w.parts = {
-    platform,
+    kernel,
     registry: () => o.registry,
     babel: {
       start(config) {
@@ -265,6 +304,20 @@ export function fakeWorld(o: {
           },
         });
       },
+    },
+    peerSocket(onDatagram, onError) {
+      const s: FakeSocket = { onDatagram, onError, sent: [], closed: false };
+      w.sockets.push(s);
+      return {
+        send(host, port, bytes) {
+          s.sent.push({ host, port, bytes });
+          return Promise.resolve();
+        },
+        close() {
+          s.closed = true;
+          return Promise.resolve();
+        },
+      };
     },
     shell: {
       run(cmd, env) {
@@ -333,66 +386,7 @@ export function fakeWorld(o: {
     },
     clock,
     log,
-  };
-  return w;
-}
-
-/** Fake machine parts of the overlay (core/node/overlay.ts), recording what it did. */
-export interface FakeOverlayParts extends OverlayParts {
-  /** Open peer sockets: their datagram and error callbacks, and whether they were closed. */
-  sockets: {
-    onDatagram: (host: string, port: number, bytes: Uint8Array) => Promise<void>;
-    onError: (e: Error) => void;
-    sent: { host: string; port: number; bytes: Uint8Array }[];
-    closed: boolean;
-  }[];
-  /** `nft` command lines run. */
-  commands: string[];
-}
-
-/**
- * Fake overlay parts over `registry` (bootstrap: no peer) and an always-connected babeld
- * showing `snapshot`.
- */
-export function fakeOverlayParts(
-  registry: NodeRegistry,
-  snapshot?: BabelSnapshot,
-): FakeOverlayParts {
-  const f: FakeOverlayParts = {
-    sockets: [],
-    commands: [],
-    openPeerSocket(onDatagram, onError) {
-      const s = {
-        onDatagram,
-        onError,
-        sent: [] as FakeOverlayParts["sockets"][0]["sent"],
-        closed: false,
-      };
-      f.sockets.push(s);
-      return {
-        send(host, port, bytes) {
-          s.sent.push({ host, port, bytes });
-          return Promise.resolve();
-        },
-        close() {
-          s.closed = true;
-          return Promise.resolve();
-        },
-      };
-    },
-    babelClient: () => fakeBabelClient(snapshot),
-    registry: () => ({
-      ...registry,
-      url: registry.url,
-      getBootstrapPeer: () => Promise.resolve(null),
-      getCountry: () => Promise.resolve(null),
-    }),
-    nft(args) {
-      f.commands.push(["nft", ...args].join(" "));
-      return Promise.resolve();
-    },
-    localAddresses: () => Promise.resolve([]),
     random: () => 0.5,
   };
-  return f;
+  return w;
 }

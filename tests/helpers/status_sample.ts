@@ -46,6 +46,7 @@ export function sampleStatus(over: Partial<StatusDocument> = {}): StatusDocument
       remote: "192.0.2.1:1194",
       since: "2026-11-22T11:30:00.000Z",
       established: true,
+      retiring: false,
       babelCost: 96,
     }],
     peers: { cacheSize: 4, connected: 2 },

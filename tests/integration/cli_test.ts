@@ -133,11 +133,14 @@ Deno.test("a failure with nested causes reaches the operator as one line ending 
   COMMANDS["fail-test"] = {
     summary: "test only",
     hidden: true,
-    run: () => {
-      const os = new Deno.errors.PermissionDenied("Permission denied (os error 13)");
-      const open = new Error('Cannot open "/var/lib/re6stnet/cache.db"', { cause: os });
-      return Promise.reject(new Error("Cannot load the peer cache", { cause: open }));
-    },
+    load: () =>
+      Promise.resolve({
+        run: () => {
+          const os = new Deno.errors.PermissionDenied("Permission denied (os error 13)");
+          const open = new Error('Cannot open "/var/lib/re6stnet/cache.db"', { cause: os });
+          return Promise.reject(new Error("Cannot load the peer cache", { cause: open }));
+        },
+      }),
   };
   try {
     const io = recordingIo();

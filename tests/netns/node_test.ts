@@ -353,7 +353,7 @@ Deno.test({
         }, { what: "A up again", timeoutMs: 30_000 });
         const log = await Deno.readTextFile(`${second.dir}/log/re6stnet.log`);
         assert.match(log, /Stopping 2 process\(es\) left by a previous run: /);
-        assert.match(log, /Removing \d+ leftover\(s\) of a previous run: .*tap re6stnet-tcp/);
+        assert.match(log, /Removed \d+ leftover\(s\) of a previous run: .*tap re6stnet-tcp/);
         const names = (await processes(lab, "a")).map((p) => p.name).sort();
         // One babeld and one OpenVPN: the stale ones are gone (hooks come and go meanwhile).
         assert.deepEqual(names.filter((n) => n === "babeld" || n === "openvpn"), [
@@ -371,6 +371,50 @@ Deno.test({
       await lab.exec("a", ["ip", "-6", "route", "del", "unreachable", "2001:db8:42:fe::/64"]);
       await lab.exec("a", ["ip", "link", "del", "dev", "re6stnet-op"]);
       await stopCleanly(lab, second);
+    }),
+});
+
+Deno.test({
+  name: "a node started from its folder with relative paths runs, and status --run run reads it",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withNetwork("noderel", async ({ lab, dir, ca, certs, keys }) => {
+      // As an operator would: cd /etc/re6stnet && re6st node --config re6stnet.conf -r run ...
+      const d = `${dir}/a`;
+      await Deno.mkdir(d, { recursive: true });
+      await Deno.writeTextFile(`${d}/ca.crt`, ca);
+      await Deno.writeTextFile(`${d}/cert.crt`, certs[0]);
+      await Deno.writeTextFile(`${d}/cert.key`, keys[0], { mode: 0o600 });
+      await Deno.writeTextFile(
+        `${d}/re6stnet.conf`,
+        `registry http://${REGISTRY_IP}:${PORT}/\nca ca.crt\ncert cert.crt\nkey cert.key\n`,
+      );
+      const argv = ["node", "--config", "re6stnet.conf", "-r", "run", "-s", ".", "-l", "."];
+      const child = lab.spawn("a", [...selfArgv(), ...argv], {
+        cwd: d,
+        log: `${d}/stdout.log`,
+      });
+      const n: RunningNode = { side: "a", child, dir: d, ip: "" };
+      try {
+        n.ip = await lab.waitFor(() => nodeIp(lab, "a"), {
+          what: "A's address",
+          timeoutMs: 30_000,
+        });
+        const inFolder = (...args: string[]) =>
+          lab.exec("a", ["sh", "-c", `cd "$0" && exec "$@"`, d, ...selfArgv(), ...args]);
+        const r = await inFolder("status", "--json", "--run", "run");
+        assert.equal(r.code, 0, `re6st status --run run: ${r.stderr}`);
+        const doc = JSON.parse(r.stdout);
+        assert.equal(doc.identity.ip, n.ip);
+        assert.ok(await Deno.stat(`${d}/re6stnet.log`), "the log is in the folder (-l .)");
+        assert.ok(await Deno.stat(`${d}/cache.db`), "the cache is in the folder (-s .)");
+      } catch (e) {
+        console.error(await nodeLog(n));
+        throw e;
+      }
+      await stopCleanly(lab, n);
     }),
 });
 

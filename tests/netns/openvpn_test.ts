@@ -16,7 +16,7 @@ import {
 } from "../../core/openvpn/args.ts";
 import type { HookEvent } from "../../core/openvpn/hooks.ts";
 import { startHookServer, writeHookScript } from "../../platform/hook_server.ts";
-import { linuxKernel } from "../../platform/linux.ts";
+import { linuxKernelOps } from "../../platform/linux.ts";
 import { type OpenVpnProcess, startOpenVpn } from "../../platform/openvpn.ts";
 import { createRunner, type Runner } from "../../platform/runner.ts";
 import { selfArgv, selfEnv } from "../../platform/self.ts";
@@ -134,7 +134,7 @@ async function tunnel(encrypt: boolean, proto: ServerProto) {
     const link = await lab.link("srv", "cli", { v4: "10.77.0.0/24" });
     const srvHost = lab.host("srv"), cliHost = lab.host("cli");
     // Taps are made as the node makes them (ip tuntap, platform/linux.ts), in the namespace.
-    const cliKernel = linuxKernel(cliHost.runner);
+    const cliKernel = linuxKernelOps(cliHost.runner);
     // The encrypted run also carries the IPv4 payload (§1.6): one /24 per node.
     const ipv4 = (x: number) =>
       encrypt ? { ipv4: { address: `10.42.${x}.1`, netmask: "255.255.255.0" } } : {};

@@ -7,6 +7,7 @@ import {
   formatAddressList,
   ipFromBits,
   ipv4Block,
+  isPublicIpv4,
   networkCidr,
   networkFromSerial,
   nodeIp,
@@ -279,4 +280,28 @@ Deno.test("an IPv4-mapped address reads as plain IPv4; other addresses are uncha
   assert.equal(unmapIpv4("::FFFF:10.0.0.1"), "10.0.0.1");
   assert.equal(unmapIpv4("2001:db8::1"), "2001:db8::1");
   assert.equal(unmapIpv4("192.0.2.7"), "192.0.2.7");
+});
+
+Deno.test("public IPv4 addresses are told apart from private, shared, reserved and bad ones", () => {
+  for (const ip of ["11.42.0.254", "8.8.8.8", "100.63.255.255", "100.128.0.1", "172.32.0.1"]) {
+    assert.equal(isPublicIpv4(ip), true, ip);
+  }
+  for (
+    const ip of [
+      "10.1.2.3",
+      "172.16.0.1",
+      "192.168.1.1",
+      "100.64.0.1",
+      "127.0.0.1",
+      "169.254.1.1",
+      "0.0.0.0",
+      "192.0.2.1",
+      "198.51.100.1",
+      "203.0.113.9",
+      "224.0.0.1",
+      "255.255.255.255",
+      "1.2.3",
+      "",
+    ]
+  ) assert.equal(isPublicIpv4(ip), false, ip);
 });

@@ -282,3 +282,33 @@ Deno.test("shell splitting honours quotes, escapes and comments", () => {
   assert.deepEqual(shellSplit("x#y"), ["x#y"]);
   assert.throws(() => shellSplit('"open'), /unterminated double quote/);
 });
+
+Deno.test("relative paths on the command line are resolved against the working folder", () => {
+  const o = node([
+    "--config",
+    "re6stnet.conf",
+    "-r",
+    "run",
+    "-s",
+    ".",
+    "-l",
+    "./log",
+    "--dh=dh.pem",
+  ], {
+    "/etc/re6stnet/re6stnet.conf":
+      "registry http://r/\nca ca.crt\ncert cert.crt\nkey /k/cert.key\n",
+  });
+  assert.equal(o.run, "/etc/re6stnet/run");
+  assert.equal(o.state, "/etc/re6stnet");
+  assert.equal(o.log, "/etc/re6stnet/log");
+  assert.equal(o.dh, "/etc/re6stnet/dh.pem");
+  assert.equal(o.ca, "/etc/re6stnet/ca.crt", "relative to the option file");
+  assert.equal(o.key, "/k/cert.key");
+  assert.equal(o.registry, "http://r/", "a URL is not a path");
+  const s = toStatusOptions(parseCommandLine(STATUS_SPEC, ["--run", "run"], files({}, "/srv")));
+  assert.equal(s.run, "/srv/run");
+  const c = toConfOptions(
+    parseCommandLine(CONF_SPEC, ["--registry", "http://r/", "-d", "cfg"], files({}, "/srv")),
+  );
+  assert.equal(c.dir, "/srv/cfg");
+});

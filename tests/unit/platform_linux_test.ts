@@ -1,14 +1,19 @@
 import assert from "node:assert/strict";
+import { EMPTY_KERNEL_STATE, type KernelState } from "../../core/kernel.ts";
 import {
   addressArgv,
-  createLinuxPlatform,
-  linkArgv,
-  linuxKernel,
+  createLinuxKernel,
+  linuxKernelOps as linuxKernel,
   routeArgv,
   routeFromJson,
   tapArgv,
 } from "../../platform/linux.ts";
 import { CommandError, type RecordedReply, recordingRunner } from "../../platform/runner.ts";
+
+/** A state with defaults for what is not given. */
+function state(s: Partial<KernelState>): KernelState {
+  return { ...EMPTY_KERNEL_STATE, ...s };
+}
 
 /** A recording runner answering from a table keyed by the command line. */
 function scripted(replies: Record<string, RecordedReply> = {}, netns?: string) {
@@ -51,10 +56,6 @@ Deno.test("argv builders produce the reference command lines of PROTOCOL §8.2",
   );
   assert.equal(tapArgv("add", "re6stnet3").join(" "), "ip tuntap add dev re6stnet3 mode tap");
   assert.equal(tapArgv("del", "re6stnet3").join(" "), "ip link del dev re6stnet3");
-  assert.equal(
-    linkArgv("re6stnet3", { up: true, mtu: 1400 }).join(" "),
-    "ip link set dev re6stnet3 up mtu 1400",
-  );
 });
 
 Deno.test("adding something that exists reports false and is not journaled", async () => {
@@ -68,12 +69,16 @@ Deno.test("adding something that exists reports false and is not journaled", asy
       stderr: "RTNETLINK answers: File exists\n",
     },
   });
-  const p = createLinuxPlatform(runner);
-  assert.equal(await p.addAddress({ address: "2001:db8::1/64", dev: "lo" }), false);
-  assert.equal(await p.addRoute({ type: "unreachable", dst: "2001:db8::/48" }), false);
+  const p = createLinuxKernel(runner);
+  const want = state({
+    addresses: [{ address: "2001:db8::1/64", dev: "lo" }],
+    routes: [{ type: "unreachable", dst: "2001:db8::/48" }],
+  });
+  await p.apply(want);
+  await p.apply(want);
   assert.deepEqual(p.changes(), []);
-  await p.undoAll();
-  assert.equal(runner.calls.length, 2);
+  await p.apply(EMPTY_KERNEL_STATE);
+  assert.equal(runner.calls.length, 2, "tried once, never removed");
 });
 
 Deno.test("removing something already gone reports false instead of failing", async () => {
@@ -98,10 +103,11 @@ Deno.test("removing something already gone reports false instead of failing", as
 });
 
 Deno.test("other failures raise a CommandError naming the command", async () => {
-  const p = createLinuxPlatform(scripted({
+  const p = createLinuxKernel(scripted({
     "ip -6 addr add 2001:db8::1/64 dev eth9": { code: 1, stderr: 'Cannot find device "eth9"\n' },
   }, "r6-test"));
-  await assert.rejects(p.addAddress({ address: "2001:db8::1/64", dev: "eth9" }), (e: unknown) => {
+  const want = state({ addresses: [{ address: "2001:db8::1/64", dev: "eth9" }] });
+  await assert.rejects(p.apply(want), (e: unknown) => {
     assert.ok(e instanceof CommandError);
     assert.deepEqual(e.argv, [
       "ip",
@@ -155,129 +161,100 @@ Deno.test("creating a tap that already exists as a tap reports false", async () 
   await assert.rejects(k.createTap("lo"), CommandError);
 });
 
-Deno.test("undoAll removes exactly what was added, newest first, once", async () => {
-  const r = scripted({
-    "sysctl -n net.ipv6.conf.all.forwarding": { stdout: "0\n" },
-  });
-  const p = createLinuxPlatform(r);
-  await p.setSysctl("net.ipv6.conf.all.forwarding", "1");
-  await p.createTap("re6stnet0");
-  await p.setLink("re6stnet0", { up: true, mtu: 1400 });
-  await p.addAddress({ address: "2001:db8:42:6::1/64", dev: "lo" });
-  await p.removeLoopbackLinkLocalRoute();
-  await p.addRoute({ type: "unreachable", dst: "2001:db8:42::/48" });
+Deno.test("the empty state removes exactly what was added, newest first, once", async () => {
+  const r = scripted();
+  const p = createLinuxKernel(r);
+  await p.apply(state({
+    taps: ["re6stnet0"],
+    addresses: [{ address: "2001:db8:42:6::1/64", dev: "lo" }],
+    routes: [{ type: "unreachable", dst: "2001:db8:42::/48" }],
+    drained: ["re6stnet0"],
+  }));
   const start = r.lines();
-  await p.undoAll();
-  await p.undoAll();
+  assert.deepEqual(start, [
+    "ip tuntap add dev re6stnet0 mode tap",
+    "ip -6 addr add 2001:db8:42:6::1/64 dev lo",
+    "ip -6 route add unreachable 2001:db8:42::/48",
+    "nft delete table inet re6st_drain",
+    "nft -f -",
+    "nft add element inet re6st_drain taps { re6stnet0 }",
+  ]);
+  await p.apply(EMPTY_KERNEL_STATE);
+  await p.apply(EMPTY_KERNEL_STATE);
   assert.deepEqual(r.lines().slice(start.length), [
+    "nft delete element inet re6st_drain taps { re6stnet0 }",
     "ip -6 route del unreachable 2001:db8:42::/48",
     "ip -6 addr del 2001:db8:42:6::1/64 dev lo",
     "ip link del dev re6stnet0",
-    "sysctl -q -w net.ipv6.conf.all.forwarding=0",
   ]);
   assert.deepEqual(p.changes(), []);
 });
 
-Deno.test("a failed undo stays journaled so a second undoAll retries it", async () => {
+Deno.test("a failed removal stays journaled so the next apply retries it", async () => {
   let fail = true;
   const r = recordingRunner((argv) =>
     fail && argv.join(" ") === "ip -6 addr del 2001:db8::1/64 dev lo"
       ? { code: 2, stderr: "RTNETLINK answers: Operation not permitted\n" }
       : undefined
   );
-  const p = createLinuxPlatform(r);
-  await p.addAddress({ address: "2001:db8::1/64", dev: "lo" });
-  await p.addRoute({ type: "unreachable", dst: "2001:db8::/48" });
-  await assert.rejects(p.undoAll(), AggregateError);
+  const p = createLinuxKernel(r);
+  await p.apply(state({
+    addresses: [{ address: "2001:db8::1/64", dev: "lo" }],
+    routes: [{ type: "unreachable", dst: "2001:db8::/48" }],
+  }));
+  await assert.rejects(p.apply(EMPTY_KERNEL_STATE), /Operation not permitted/);
   assert.deepEqual(p.changes(), [{
     kind: "address",
     spec: { address: "2001:db8::1/64", dev: "lo" },
   }]);
   fail = false;
-  await p.undoAll();
+  await p.apply(EMPTY_KERNEL_STATE);
   assert.deepEqual(p.changes(), []);
 });
 
-Deno.test("leftovers are parsed from ip -j output and filtered by network and tap name", async () => {
-  const addr = [
-    {
-      ifname: "lo",
-      addr_info: [
-        { family: "inet6", local: "2001:db8:42:6::1", prefixlen: 64 },
-        { family: "inet6", local: "::1", prefixlen: 128 },
-        { family: "inet", local: "10.42.1.1", prefixlen: 24 },
-      ],
-    },
-    { ifname: "eth0", addr_info: [{ family: "inet6", local: "2001:db8:99::5", prefixlen: 64 }] },
-  ];
+Deno.test("babeld's routes inside the networks are found in ip -j output and removed", async () => {
   const route6 = [
     { dst: "2001:db8:42:6::/64", dev: "lo", protocol: "kernel", metric: 256 },
     { type: "unreachable", dst: "2001:db8:42::/48", dev: "lo", metric: 1024 },
     {
       dst: "2001:db8:42:9::/64",
       gateway: "fe80::2",
-      dev: "re6stnet0",
+      dev: "eth0",
       protocol: "babel",
       metric: 1024,
     },
-    { dst: "default", from: "2001:db8:42::/48", gateway: "fe80::3", dev: "re6stnet1", table: "9" },
-    { dst: "2001:db8:99::/64", dev: "eth0", protocol: "kernel", metric: 256 },
+    {
+      dst: "default",
+      from: "2001:db8:42::/48",
+      gateway: "fe80::3",
+      dev: "eth0",
+      protocol: "babel",
+      table: "9",
+    },
+    { dst: "2001:db8:99::/64", gateway: "fe80::4", dev: "eth0", protocol: "babel" },
     { type: "local", dst: "2001:db8:42:6::1", dev: "lo", table: "local", protocol: "kernel" },
   ];
-  const route4 = [{ type: "unreachable", dst: "10.42.0.0/16", protocol: "static" }];
-  const links = [
-    { ifname: "lo" },
-    { ifname: "re6stnet0", linkinfo: { info_kind: "tun", info_data: { type: "tap" } } },
-    { ifname: "re6stnet-udp", linkinfo: { info_kind: "tun", info_data: { type: "tap" } } },
-    { ifname: "re6stnetx", linkinfo: { info_kind: "veth" } },
-    { ifname: "tap0", linkinfo: { info_kind: "tun", info_data: { type: "tap" } } },
+  const route4 = [
+    { type: "unreachable", dst: "10.42.0.0/16", protocol: "static" },
+    { dst: "10.42.7.0/24", gateway: "10.0.0.7", dev: "eth0", protocol: "babel" },
   ];
   const r = scripted({
-    "ip -j addr show": { stdout: JSON.stringify(addr) },
     "ip -j -6 route show table all": { stdout: JSON.stringify(route6) },
     "ip -j -4 route show table all": { stdout: JSON.stringify(route4) },
-    "ip -j -d link show": { stdout: JSON.stringify(links) },
+    "nft delete table inet re6st_drain": { code: 1, stderr: "Error: No such file or directory\n" },
   });
-  const p = createLinuxPlatform(r);
-  const l = await p.listLeftovers({ networks: ["2001:db8:42::/48", "10.42.0.0/16"] });
-  assert.deepEqual(l, {
-    addresses: [
-      { address: "2001:db8:42:6::1/64", dev: "lo" },
-      { address: "10.42.1.1/24", dev: "lo" },
-    ],
-    routes: [
-      { dst: "2001:db8:42::/48", family: 6, type: "unreachable", metric: 1024 },
-      {
-        dst: "2001:db8:42:9::/64",
-        family: 6,
-        via: "fe80::2",
-        dev: "re6stnet0",
-        proto: "babel",
-        metric: 1024,
-      },
-      {
-        dst: "default",
-        family: 6,
-        from: "2001:db8:42::/48",
-        via: "fe80::3",
-        dev: "re6stnet1",
-        table: "9",
-      },
-      { dst: "10.42.0.0/16", family: 4, type: "unreachable", proto: "static" },
-    ],
-    taps: ["re6stnet0", "re6stnet-udp"],
+  const removed = await createLinuxKernel(r).clearLeftovers({
+    networks: ["2001:db8:42::/48", "10.42.0.0/16"],
   });
-  const before = r.calls.length;
-  await p.removeLeftovers(l);
-  assert.deepEqual(r.lines().slice(before), [
-    "ip -6 route del unreachable 2001:db8:42::/48 metric 1024",
-    "ip -6 route del 2001:db8:42:9::/64 via fe80::2 dev re6stnet0 proto babel metric 1024",
-    "ip -6 route del default from 2001:db8:42::/48 via fe80::3 dev re6stnet1 table 9",
-    "ip -4 route del unreachable 10.42.0.0/16 proto static",
-    "ip -6 addr del 2001:db8:42:6::1/64 dev lo",
-    "ip -4 addr del 10.42.1.1/24 dev lo",
-    "ip link del dev re6stnet0",
-    "ip link del dev re6stnet-udp",
+  assert.deepEqual(removed, [
+    "route 2001:db8:42:9::/64 via fe80::2 dev eth0 proto babel",
+    "route default from 2001:db8:42::/48 via fe80::3 dev eth0 proto babel table 9",
+    "route 10.42.7.0/24 via 10.0.0.7 dev eth0 proto babel",
+  ]);
+  assert.deepEqual(r.lines().filter((l) => / del /.test(l)), [
+    "ip -6 route del 2001:db8:42:9::/64 via fe80::2 dev eth0 proto babel metric 1024",
+    "ip -6 route del default from 2001:db8:42::/48 via fe80::3 dev eth0 proto babel table 9",
+    "ip -4 route del 10.42.7.0/24 via 10.0.0.7 dev eth0 proto babel",
   ]);
 });
 
