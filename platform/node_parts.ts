@@ -22,6 +22,7 @@ import { createRunner, type Runner } from "./runner.ts";
 import { selfArgv, selfEnv } from "./self.ts";
 import { openPrivateDatabase } from "./sqlite_file.ts";
 import { openUdpSocket } from "./udp.ts";
+import { createPortMapper } from "./upnp.ts";
 
 /** Implementation: the node's registry calls must not hold the tunnel manager (or a stop). */
 const REGISTRY_TIMEOUT_MS = 20_000;
@@ -82,7 +83,12 @@ export const realFiles: NodeFiles = {
     try {
       await Deno.remove(path, { recursive: true });
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      if (e instanceof Deno.errors.NotFound) return;
+      // A mount point (systemd's RuntimeDirectory=/run/re6stnet) cannot go: empty it instead.
+      if (!(e instanceof Deno.errors.Busy) && (e as { code?: string }).code !== "EBUSY") throw e;
+      for await (const entry of Deno.readDir(path)) {
+        await Deno.remove(`${path}/${entry.name}`, { recursive: true });
+      }
     }
   },
 };
@@ -201,6 +207,7 @@ export function realNodeParts(opts: NodeOptions, log: Logger): NodeParts {
         onReset: (why) => log.warn(`Cache ${path} reset (old file kept as ${path}.bak): ${why}`),
       }),
     serveControl: (path, handler) => serveControl(path, handler, (m) => log.warn(m)),
+    portMapper: () => createPortMapper(),
     clock: systemClock,
     log,
   };

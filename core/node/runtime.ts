@@ -2,6 +2,7 @@
 // far, read by the status and undone by the teardown; and the small helpers both share.
 
 import type { BabelClient } from "../babel/local.ts";
+import { ovpnLogFile } from "../openvpn/args.ts";
 import type { Logger } from "../log.ts";
 import type { NodeOptions } from "../options/node.ts";
 import type { PeerProtocol } from "../peer/protocol.ts";
@@ -19,6 +20,7 @@ import type { ManagedProcess, Supervised } from "./supervisor.ts";
 import type { ClientMode } from "./tunnels/client_mode.ts";
 import type { TunnelManager } from "./tunnels/manager.ts";
 import type { ServedBook } from "./tunnels/served.ts";
+import type { UpnpForwarding, UpnpResult } from "../upnp/forwarding.ts";
 
 /** Everything one life of the node holds; null until start-up made it. */
 export interface NodeRuntime {
@@ -46,6 +48,8 @@ export interface NodeRuntime {
   manager: TunnelManager | null;
   clientMode: ClientMode | null;
   own: OwnAddresses | null;
+  /** UPnP port forwarding, when the node maps its IPv4 ports, and how its start went. */
+  upnp: { forwarding: UpnpForwarding; started: Promise<UpnpResult> } | null;
   protocol: PeerProtocol | null;
   socket: PeerSocket | null;
   /** The overlay's loops (tunnel manager, configuration updates, country lookup). */
@@ -97,7 +101,7 @@ export async function startOpenVpn(
   name: string,
   args: readonly string[],
 ): Promise<ManagedProcess> {
-  const logFile = rt.options.ovpnlog ? `${rt.options.log}/${name}.log` : undefined;
+  const logFile = rt.options.ovpnlog ? ovpnLogFile(rt.options.log, name) : undefined;
   const proc = await rt.parts.openvpn.start(name, args, logFile);
   track(rt, proc, "openvpn");
   return proc;
