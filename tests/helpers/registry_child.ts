@@ -48,7 +48,7 @@ export async function reap(child: Deno.ChildProcess): Promise<void> {
 }
 
 /** Waits until the registry on `port` answers getCa. */
-export async function waitReady(port: number, timeoutMs = 20_000): Promise<void> {
+export async function waitReady(port: number, timeoutMs = 30_000): Promise<void> {
   await waitFor(async () => {
     try {
       const r = await fetch(`http://127.0.0.1:${port}/getCa`);

@@ -2,8 +2,8 @@
 // `deno run -A tests/helpers/registry_proc.ts '<RegistryConfig JSON>' ['<options JSON>']`.
 // Options: `clockOffsetFile`: the registry's clock runs ahead of the real one by the number of
 // seconds written in that file (read at each reading; 0 while the file is absent);
-// `openFileLimit`: RegistryDeps.openFileLimit; `throwAfterMs`: an uncaught error that long
-// after the start; `libcrypto`: RegistryDeps.libcrypto.
+// `openFileLimit`: RegistryDeps.openFileLimit; `throwWhenFile`: an uncaught error once that
+// file exists (polled); `libcrypto`: RegistryDeps.libcrypto.
 
 import { runRegistryUntilSignal } from "../../cmd/registry_daemon.ts";
 import { type Clock, systemClock } from "../../core/clock.ts";
@@ -12,14 +12,21 @@ const config = JSON.parse(Deno.args[0]);
 const opts: {
   clockOffsetFile?: string;
   openFileLimit?: number | null;
-  throwAfterMs?: number;
+  throwWhenFile?: string;
   libcrypto?: string;
 } = JSON.parse(Deno.args[1] ?? "{}");
 
-if (opts.throwAfterMs !== undefined) {
-  setTimeout(() => {
+if (opts.throwWhenFile !== undefined) {
+  const file = opts.throwWhenFile;
+  const poll = setInterval(() => {
+    try {
+      Deno.statSync(file);
+    } catch {
+      return;
+    }
+    clearInterval(poll);
     throw new Error("test: an uncaught error");
-  }, opts.throwAfterMs);
+  }, 20);
 }
 
 function offsetClock(file: string): Clock {

@@ -220,6 +220,7 @@ Deno.test("a SIGTERM as soon as `re6st registry` can catch it stops it with stat
     await sharedWaitFor(() => catchesSigterm(child.pid), {
       what: "the registry catching SIGTERM",
       intervalMs: 1,
+      timeoutMs: 30_000,
     });
     child.kill("SIGTERM");
     const status = await child.status;
@@ -237,9 +238,11 @@ Deno.test("a SIGTERM as soon as `re6st registry` can catch it stops it with stat
 Deno.test("an uncaught error reaches registry.log as well as stderr", async () => {
   const files = await registryFiles();
   const port = freePort();
-  const child = spawn({ ...files.config, port }, { throwAfterMs: 300 });
+  const trigger = `${files.dir}/throw-now`;
+  const child = spawn({ ...files.config, port }, { throwWhenFile: trigger });
   try {
     await waitReady(port);
+    await Deno.writeTextFile(trigger, "");
     const status = await child.status;
     assert.equal(status.code, 1);
     const stderr = await new Response(child.stderr).text();
