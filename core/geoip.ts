@@ -19,6 +19,12 @@ export interface GeoIp {
   lookup(ip: string): Location | null;
 }
 
+/** An open GeoIP database file. */
+export interface GeoIpDatabase extends GeoIp {
+  /** What the database is, for a log line: path, type and build date. */
+  readonly description: string;
+}
+
 /** Environment variable naming the MaxMind database (§8.6, §9.3). */
 export const GEOIP_ENV = "GEOIP2_MMDB";
 

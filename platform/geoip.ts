@@ -6,13 +6,7 @@
 import { Buffer } from "node:buffer";
 import { Reader } from "mmdb-lib";
 import { describeError } from "../core/errors.ts";
-import { type GeoIp, GEOIP_ENV, geoIpAddress, locationOfRecord } from "../core/geoip.ts";
-
-/** An open GeoIP database. */
-export interface GeoIpDatabase extends GeoIp {
-  /** What the database is, for a log line: path, type and build date. */
-  readonly description: string;
-}
+import { GEOIP_ENV, geoIpAddress, type GeoIpDatabase, locationOfRecord } from "../core/geoip.ts";
 
 /** The database cannot be used: names the file and the variable that named it. */
 export class GeoIpFileError extends Error {

@@ -1,0 +1,46 @@
+// The node's memory at rest matters: modules it does not need are imported only when used.
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+
+interface Dep {
+  specifier: string;
+  code?: { specifier?: string };
+  isDynamic?: boolean;
+}
+
+/** Modules `entry` loads at start (static code imports, transitively; type imports skipped). */
+async function staticGraph(entry: string): Promise<Set<string>> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", entry],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.equal(out.code, 0, "deno info");
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: { specifier: string; dependencies?: Dep[] }[];
+  };
+  const deps = new Map(info.modules.map((m) => [m.specifier, m.dependencies ?? []]));
+  const seen = new Set<string>();
+  const visit = (s: string) => {
+    if (seen.has(s)) return;
+    seen.add(s);
+    for (const d of deps.get(s) ?? []) {
+      if (!d.isDynamic && d.code?.specifier) visit(d.code.specifier);
+    }
+  };
+  visit(new URL(entry, "file://").href);
+  return seen;
+}
+
+Deno.test("node and registry load the GeoIP reader (mmdb-lib) only when GEOIP2_MMDB is set", async () => {
+  for (const entry of ["../../cmd/node.ts", "../../cmd/registry_daemon.ts"]) {
+    const graph = await staticGraph(fileURLToPath(new URL(entry, import.meta.url)));
+    assert.ok(graph.size > 10, `the graph of ${entry} was read`);
+    const loaded = [...graph].filter((s) => /mmdb-lib|\/platform\/geoip\.ts$/.test(s));
+    assert.deepEqual(loaded, [], entry);
+  }
+  const reader = await staticGraph(
+    fileURLToPath(new URL("../../platform/geoip.ts", import.meta.url)),
+  );
+  assert.ok([...reader].some((s) => s.includes("mmdb-lib")), "platform/geoip.ts loads mmdb-lib");
+});
