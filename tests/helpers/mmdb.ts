@@ -153,10 +153,6 @@ export function writeMmdb(networks: readonly MmdbNetwork[], o: MmdbOptions = {})
   }
   const value = (r: Rec) =>
     r === null ? nodeCount : "node" in r ? r.node : nodeCount + 16 + offsets[r.data];
-  const tree = nodes.flatMap(([l, r]) => [
-    ...bigEndian(value(l), RECORD_BITS / 8),
-    ...bigEndian(value(r), RECORD_BITS / 8),
-  ]);
   const metadata = encodeValue({
     node_count: nodeCount,
     record_size: RECORD_BITS,
@@ -168,13 +164,21 @@ export function writeMmdb(networks: readonly MmdbNetwork[], o: MmdbOptions = {})
     build_epoch: BigInt(o.buildEpoch ?? 1_700_000_000),
     description: { en: "re6st test database" },
   });
-  return Uint8Array.from([
-    ...tree,
-    ...new Array(16).fill(0),
-    ...data.flat(),
-    ...METADATA_MARKER,
-    ...metadata,
-  ]);
+  const nodeBytes = (RECORD_BITS / 8) * 2;
+  const treeBytes = nodeCount * nodeBytes;
+  const out = new Uint8Array(treeBytes + 16 + size + METADATA_MARKER.length + metadata.length);
+  nodes.forEach(([l, r], i) => {
+    out.set(bigEndian(value(l), RECORD_BITS / 8), i * nodeBytes);
+    out.set(bigEndian(value(r), RECORD_BITS / 8), i * nodeBytes + RECORD_BITS / 8);
+  });
+  let at = treeBytes + 16; // the separator: 16 zero bytes
+  for (const d of data) {
+    out.set(d, at);
+    at += d.length;
+  }
+  out.set(METADATA_MARKER, at);
+  out.set(metadata, at + METADATA_MARKER.length);
+  return out;
 }
 
 /** Points ::ffff:0:0/96 at the IPv4 subtree (::/96), as MaxMind's IPv6 files do. */
