@@ -49,7 +49,7 @@ export const HELLO_DEFAULT_S = 15;
 /**
  * Implementation: Babel hellos on tunnel interfaces come this many times as often as the
  * network's hello (at least every TUNNEL_HELLO_MIN_S), so that a dead tunnel is noticed in
- * about three of them, well within two network hellos; updates keep the network's pace.
+ * about three of them, well within two network hellos; full updates follow every four hellos.
  */
 export const TUNNEL_HELLO_DIVISOR = 4;
 export const TUNNEL_HELLO_MIN_S = 1;

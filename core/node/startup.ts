@@ -4,12 +4,13 @@
 // peer protocol, configuration updates) and the operator's commands.
 
 import { formatAddressList, parseAddressList, prefixFromCn } from "../addressing.ts";
-import { buildBabelConfig } from "../babel/config.ts";
+import { buildBabelConfig, signKeyStatement } from "../babel/config.ts";
+import { bytesEqual } from "../crypto.ts";
 import { runFile } from "../constants.ts";
 import { describeError } from "../errors.ts";
 import { clientArgs, type CommonArgs, singleClientArgs } from "../openvpn/args.ts";
 import { createOwnAddresses, ipFamily, lookupOwnCountries, upnpUse } from "./addresses.ts";
-import { babelInput, babelTunnelParams } from "./babel.ts";
+import { type BabelChange, babelInput, babelTunnelParams } from "./babel.ts";
 import { runUp, startDaemons } from "./commands.ts";
 import { handleHook, type HookTargets, serverExited } from "./hooks.ts";
 import { ipv4State, networkRoute, nodeAddress } from "./kernel_state.ts";
@@ -167,17 +168,22 @@ export async function startUp(rt: NodeRuntime): Promise<void> {
   checkStop(stop);
 
   // 11. babeld, supervised, and the node's one local-interface client; then the overlay.
-  const babelConfig = buildBabelConfig(babelInput(o, s, identity, taps, o.interface));
+  // Built again at each (re)start, with the settings and the sign key then in force.
+  rt.babelSignKey = s.hmacSign;
+  const babelConfig = () =>
+    buildBabelConfig(
+      babelInput(o, { ...rt.settings!, hmacSign: rt.babelSignKey }, identity, taps, o.interface),
+    );
   rt.babeld = supervise({
     name: "babeld",
-    start: () => p.babel.start(babelConfig),
+    start: () => p.babel.start(babelConfig()),
     clock: p.clock,
     log,
     onStarted: (proc) => track(rt, proc, "babeld"),
   });
   await rt.babeld.start();
   checkStop(stop);
-  rt.babel = p.babel.client(babelConfig.paths.socket);
+  rt.babel = p.babel.client(babelConfig().paths.socket);
   await unlessStopped(rt.babel.waitConnected(), stop);
   await startOverlay(rt, common);
   await rt.clientMode?.start();
@@ -364,6 +370,9 @@ function configTarget(rt: NodeRuntime): ConfigTarget {
       void rt.parts.clock.sleep(delayS * 1000, stop).then(() => {
         if (!stop.aborted) rt.restart(reason);
       }),
+    current: () => rt.settings!,
+    babel: (change) => applyBabelChange(rt, change),
+    clock: rt.parts.clock,
     overridden: new Set([
       ...(o.clientCount !== undefined ? ["client_count"] : []),
       ...(o.maxClients !== undefined ? ["max_clients"] : []),
@@ -407,4 +416,51 @@ function startUpnp(rt: NodeRuntime): void {
     },
   });
   rt.upnp = { forwarding, started: forwarding.start(s.servers) };
+}
+
+/**
+ * Applies a change of Babel parameters (babel.ts babelChange): babeld restarts with the new
+ * settings, or, in a key rotation, the sign key is replaced in place at the switch time every
+ * node shares, so that neighbours never disagree for longer than the clocks do.
+ */
+async function applyBabelChange(rt: NodeRuntime, change: BabelChange): Promise<void> {
+  const log = rt.log;
+  if (change.kind === "none") return;
+  if (change.kind === "restart") {
+    rt.babelSignKey = rt.settings!.hmacSign;
+    await rt.babeld?.restart(change.reason);
+    return;
+  }
+  const stop = rt.end.signal;
+  const waitMs = change.atMs - rt.parts.clock.now();
+  if (waitMs > 0) {
+    log.info(
+      `New Babel key: babeld switches to it in ${Math.round(waitMs / 1000)} s, with the network`,
+    );
+    // Configuration updates go on meanwhile.
+    void rt.parts.clock.sleep(waitMs, stop)
+      .then(() => stop.aborted ? undefined : switchSignKey(rt))
+      .catch((e) => log.error(`Cannot switch to the new Babel key: ${describeError(e)}`));
+    return;
+  }
+  await switchSignKey(rt);
+}
+
+/** Replaces babeld's sign key in place with the one in force (a later one if it moved on). */
+async function switchSignKey(rt: NodeRuntime): Promise<void> {
+  const log = rt.log;
+  const key = rt.settings!.hmacSign;
+  if (!key || (rt.babelSignKey && bytesEqual(rt.babelSignKey, key))) return;
+  try {
+    const r = await rt.babel!.command(signKeyStatement(key));
+    if (r.status !== "ok") throw new Error(`babeld answered "${r.status}"`);
+    rt.babelSignKey = key;
+    log.info("babeld signs with the new Babel key now (key rotation)");
+  } catch (e) {
+    // The command holds the key: say why without it, then restart babeld with the key.
+    const why = e instanceof Error && e.name === "BabelCommandError" ? "refused" : describeError(e);
+    log.warn(`babeld did not take the new Babel key in place (${why}); restarting it with it`);
+    rt.babelSignKey = key;
+    await rt.babeld?.restart("new Babel key");
+  }
 }

@@ -172,17 +172,24 @@ export function fakeProcess(name: string, args: readonly string[] = []): FakePro
   return p;
 }
 
-/** A babel client that is always connected and shows `snapshot`. */
-export function fakeBabelClient(snapshot?: BabelSnapshot): BabelClient & { closed: boolean } {
+/** A babel client that is always connected and shows `snapshot`; it records commands. */
+export function fakeBabelClient(
+  snapshot?: BabelSnapshot,
+): BabelClient & { closed: boolean; commands: string[] } {
   const snap = snapshot ?? { interfaces: [], neighbours: [], xroutes: [], routes: [] };
+  const commands: string[] = [];
   return {
+    commands,
     closed: false,
     connected: true,
     info: { version: "babeld-1.12.1", host: "test", myId: "00:00:00:00:00:00:00:01" },
     view: () => snap,
     waitConnected: () => Promise.resolve(),
     dump: () => Promise.resolve(snap),
-    command: () => Promise.resolve({ status: "ok" }),
+    command(line) {
+      commands.push(line);
+      return Promise.resolve({ status: "ok" });
+    },
     addInterface: () => Promise.resolve(),
     flushInterface: () => Promise.resolve(true),
     subscribe: () => () => {},

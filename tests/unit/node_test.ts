@@ -3,6 +3,9 @@ import { DatabaseSync } from "node:sqlite";
 import { openCache } from "../../core/node/cache.ts";
 import { Node, type NodeExit } from "../../core/node/node.ts";
 import type { ClientConnectEvent } from "../../core/openvpn/hooks.ts";
+import { parseCertificate } from "../../core/cert.ts";
+import { rsaEncrypt } from "../../core/crypto.ts";
+import { encodeRelay } from "../../core/peer/frame.ts";
 import {
   STATUS_JSON_SCHEMA,
   type StatusDocument,
@@ -67,6 +70,10 @@ async function started(w: FakeWorld, args: string[] = []): Promise<[Node, Promis
 /** What a start and a stop do besides the node's own objects: clear babeld's leftovers. */
 const CLEAR_DRAIN = "nft delete table inet re6st_drain";
 
+const b64 = (b: Uint8Array) => btoa(String.fromCharCode(...b));
+/** A second Babel key. */
+const KEY2 = Uint8Array.from({ length: 16 }, (_, i) => 0xf0 + i);
+
 const START_OPS = [
   CLEAR_DRAIN,
   // Source routing probe (§7.1 step 4).
@@ -121,7 +128,7 @@ Deno.test("babeld and the OpenVPN server run with the generated arguments and st
   assert.match(conf, /^key type blake2s128 id sign value 000102030405060708090a0b0c0d0e0f$/m);
   assert.match(
     conf,
-    /^interface re6stnet-tcp type tunnel hello-interval 3.75 update-interval 60$/m,
+    /^interface re6stnet-tcp type tunnel hello-interval 3.75$/m,
   );
   assert.deepEqual(w.babelConfigs[0].args.slice(0, 4), ["-h", "15", "-H", "15"]);
   assert.equal(w.files.get("/st/dh.pem"), DH, "DH parameters fetched into the state folder");
@@ -407,7 +414,7 @@ Deno.test("--client mode runs one supervised client on re6stnet and no server", 
   assert.ok(!w.kernel.ops.some((l) => l.includes("re6stnet-tcp")));
   assert.match(
     w.babelConfigs[0].configText,
-    /^interface re6stnet type tunnel hello-interval 3.75 update-interval 60$/m,
+    /^interface re6stnet type tunnel hello-interval 3.75$/m,
   );
   node.stop();
   await run;
@@ -569,6 +576,63 @@ Deno.test("when an OpenVPN server dies its clients are forgotten", async () => {
   assert.ok(
     w.log.lines.some((l) => /OpenVPN server re6stnet-tcp exited: forgetting its 1 client/.test(l)),
   );
+  node.stop();
+  await run;
+});
+
+Deno.test("a key rotation swaps babeld's sign key in place at the shared switch time", async () => {
+  const key = await nodeKeyPem();
+  const cert = nodeCertPem(key);
+  const pub = parseCertificate(cert).publicKey;
+  const K0 = Uint8Array.from({ length: 16 }, (_, i) => i);
+  let body = networkConfigBody(cert);
+  const w = fakeWorld({
+    files: { "/c/ca.crt": TEST_CA_CERT_PEM, "/c/cert.crt": cert, "/c/cert.key": key },
+    registry: fakeRegistry({
+      getNetworkConfig: () => Promise.resolve(body),
+      getDh: () => Promise.resolve(DH),
+    }),
+  });
+  const [node, run] = await started(w);
+  const server = w.processes.find((p) => p.name === "openvpn re6stnet-tcp")!;
+  const startedAt = node.status().startedAt;
+  // The registry tells its node through the ::1 relay; the node fetches 1 s later.
+  const announce = async (version: number, extra: Record<string, unknown>, babelKey = K0) => {
+    body = networkConfigBody(cert, { version, extra, babelKey });
+    await w.sockets[0].onDatagram("::1", 40000, encodeRelay("0000000000000110", 0));
+    await w.clock.advance(1000);
+    await until(() => node.status().networkConfig.version === version, `version ${version}`);
+  };
+  // Phase 1: a second key is accepted. Stock babeld checks the sign key only: nothing to do.
+  await announce(2, { babel_hmac_accept: b64(rsaEncrypt(pub, KEY2)) });
+  assert.deepEqual(w.babel.commands, []);
+  // Phase 2: sign with the new key, at the time the registry set for every node.
+  const switchAt = w.clock.now() + 30_000;
+  await announce(3, {
+    babel_hmac_accept: b64(rsaEncrypt(pub, K0)),
+    babel_key_switch_at: switchAt / 1000,
+  }, KEY2);
+  assert.deepEqual(w.babel.commands, [], "not before the switch time");
+  await w.clock.advance(30_000);
+  await until(() => w.babel.commands.length === 1, "the key switched");
+  assert.equal(
+    w.babel.commands[0],
+    "key type blake2s128 id sign value f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff",
+  );
+  assert.equal(w.babelConfigs.length, 1, "babeld was not restarted");
+  assert.equal(server.stopped, false, "the OpenVPN server still runs");
+  assert.equal(node.status().startedAt, startedAt, "the node did not restart");
+  assert.ok(w.log.lines.some((l) => /babeld signs with the new Babel key now/.test(l)));
+  assert.ok(!w.log.lines.some((l) => l.includes("f0f1f2f3")), "the key is never logged");
+  // Phase 3: only the new key; babeld already signs with it.
+  await announce(4, {}, KEY2);
+  assert.equal(w.babel.commands.length, 1);
+  // babel_default changes need a new babeld: it restarts alone, with the key in force.
+  await announce(5, { babel_default: "rtt-max 400" }, KEY2);
+  await until(() => w.babelConfigs.length === 2, "babeld restarted");
+  assert.match(w.babelConfigs[1].configText, /id sign value f0f1f2f3/);
+  assert.match(w.babelConfigs[1].configText, /^default rtt-max 400 key sign$/m);
+  assert.equal(server.stopped, false);
   node.stop();
   await run;
 });
