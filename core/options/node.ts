@@ -7,6 +7,7 @@ import {
 } from "../constants.ts";
 import { parseIpv4, parseIpv6, prefixFromCn } from "../addressing.ts";
 import { describeError, UsageError } from "../errors.ts";
+import { checkListenOption } from "./listen.ts";
 import type { ParsedOptions } from "./parser.ts";
 import type { CommandSpec } from "./spec.ts";
 
@@ -28,6 +29,14 @@ export const NODE_SPEC: CommandSpec = {
   optionFiles: true,
   options: [
     { long: "version", short: "V", dest: "version", type: "flag", help: "print version and exit" },
+    {
+      long: "metrics",
+      dest: "metrics",
+      type: "string",
+      metavar: "ADDR:PORT",
+      help: "serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (an IP literal; " +
+        "[v6]:PORT for IPv6); off by default",
+    },
     {
       long: "ip",
       dest: "ip",
@@ -289,6 +298,8 @@ export const NODE_SPEC: CommandSpec = {
 /** Options of `re6st node`, typed and checked. */
 export interface NodeOptions {
   config?: string;
+  /** `--metrics ADDR:PORT` (checked), or undefined when metrics are off. */
+  metrics?: string;
   ip: string[];
   registry: string;
   log: string;
@@ -387,6 +398,7 @@ export function toNodeOptions(p: ParsedOptions): NodeOptions {
     disableProto,
     client: p.client as string | undefined,
     neighbour,
+    metrics: checkListenOption(p.metrics, "metrics"),
   };
 }
 
