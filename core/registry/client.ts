@@ -77,7 +77,8 @@ export class RegistryForbiddenError extends RegistryError {
 export function errorReason(body: Uint8Array): string | null {
   if (!body.length || body.length > 1024) return null;
   const line = new TextDecoder().decode(body).split("\n")[0].trim();
-  return line && !/[\x00-\x1f\x7f<]/.test(line) ? line : null; // not an HTML error page
+  // Printable text only: not an HTML error page, nothing that could move the terminal.
+  return line && /^[\x20-\x7e]+$/.test(line) && !line.includes("<") ? line : null;
 }
 
 /** Bootstrap peer announced by the registry (§7.3). */
