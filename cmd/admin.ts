@@ -97,16 +97,20 @@ async function execute(client: RegistryClient, c: AdminCommand): Promise<Outcome
 /** The failure of a registry call in words an administrator can act on, and its exit code. */
 function failure(e: RegistryError, c: AdminCommand): { code: number; message: string } {
   if (e instanceof RegistryForbiddenError) {
+    // This implementation says why; others (the reference) answer a bare 403.
     const why = e.reason ??
       (c.kind === "token-add"
         ? "this machine is not an authorized origin of the registry, or registration by " +
           "e-mail is disabled there (--prefix-length 0)"
         : "this machine is not an authorized origin of the registry (by default only " +
-          "127.0.0.1 and ::1; see its --authorized-origin)");
+          "127.0.0.1 and ::1; see its --authorized-origin)" +
+          (c.kind === "revoke" ? ", or the CN is the registry's own node" : ""));
     return { code: EXIT.forbidden, message: `${e.url}: forbidden (HTTP 403): ${why}` };
   }
   const detail: Record<number, string | undefined> = {
-    404: c.kind === "revoke" ? `no certificate with CN ${c.cnOrSerial}` : undefined,
+    404: c.kind === "revoke"
+      ? `no certificate with ${/^\d+$/.test(c.cnOrSerial) ? "serial" : "CN"} ${c.cnOrSerial}`
+      : undefined,
     409: c.kind === "token-add" ? `token ${c.token} already exists` : undefined,
     500: c.kind === "revoke" && /^\d+$/.test(c.cnOrSerial)
       ? `no certificate with serial ${c.cnOrSerial}, or the registry failed (HTTP 500)`

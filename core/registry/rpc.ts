@@ -77,9 +77,14 @@ function originRefusal(
   const reason = `private method ${method} called from ${seen}; this registry accepts ` +
     `private methods only from ${authorized.join(", ")} (--authorized-origin)` +
     (xff === null ? "" : ", the X-Forwarded-For address included");
+  return withReason(fail(403, `private method from ${seen}`, method), reason);
+}
+
+/** A refusal that tells the client why in a line of text (403s: `re6st admin` shows it). */
+function withReason(res: RpcResponse, reason: string): RpcResponse {
   return {
-    ...fail(403, `private method from ${seen}`, method),
-    headers: { "Content-Type": "text/plain; charset=utf-8" },
+    ...res,
+    headers: { ...res.headers, "Content-Type": "text/plain; charset=utf-8" },
     body: enc.encode(reason + "\n"),
   };
 }
@@ -150,7 +155,10 @@ export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<Rp
     type = result.type;
     note = result.note;
   } catch (e) {
-    if (e instanceof HttpError) return fail(e.status, e.message, name);
+    if (e instanceof HttpError) {
+      const res = fail(e.status, e.message, name);
+      return e.status === 403 ? withReason(res, e.message) : res;
+    }
     return fail(500, `internal error: ${describeError(e)}`, name);
   }
   const headers: Record<string, string> = {};

@@ -39,3 +39,29 @@ export function sample(
   if (!hits.length) return undefined;
   return Number(hits[0].value ?? hits[0].count);
 }
+
+/**
+ * One labelled series of a histogram: buckets, count and sum. The parser merges the series of
+ * a labelled histogram, so the series' lines are picked out (labels removed) and parsed alone.
+ */
+export function histogramSeries(
+  text: string,
+  name: string,
+  labels: Record<string, string>,
+): { buckets: Record<string, string>; count: number; sum: number } | undefined {
+  const pairs = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const lines = text.split("\n").filter((l) =>
+    l === `# TYPE ${name} histogram` ||
+    (/^\w+\{/.test(l) && l.startsWith(name + "_") && pairs.every((p) => l.includes(p)))
+  ).map((l) =>
+    pairs.reduce(
+      (s, p) => s.replace(new RegExp(`,?${p},?`), (m) => m.length > p.length + 1 ? "," : ""),
+      l,
+    )
+      .replace("{}", "")
+  );
+  const f = parseMetrics(lines.join("\n") + "\n").get(name);
+  const m = f?.metrics[0];
+  if (!m?.buckets) return undefined;
+  return { buckets: m.buckets, count: Number(m.count), sum: Number(m.sum) };
+}
