@@ -26,6 +26,13 @@ export const NODE_SPEC: CommandSpec = {
     "addresses and network versions with peers on UDP port 326, and keeps reshaping its tunnels. " +
     "Options come from the command line, then option files (@FILE or --config FILE: `key value` " +
     "lines, # comments), then the network configuration published by the registry.",
+  epilog: [
+    "Restarts: when the node must start again (certificate renewal, new network parameters,",
+    "its own certificate revoked), it tears everything down and re-executes the program on",
+    "disk with the same arguments, in the same process (same pid), so an upgrade installed",
+    "meanwhile takes effect. Exit status: 0 after SIGTERM or SIGINT, 255 after SIGHUP or",
+    "SIGUSR2 (start it again), 1 when it cannot run, 2 on bad options.",
+  ].join("\n"),
   optionFiles: true,
   options: [
     { long: "version", short: "V", dest: "version", type: "flag", help: "print version and exit" },
