@@ -46,6 +46,13 @@ export const HELLO0_INTERVAL_S = 60;
 export const CONNECTED_WINDOW_S = 60;
 /** Default Babel hello interval (§4.7). */
 export const HELLO_DEFAULT_S = 15;
+/**
+ * Implementation: Babel hellos on tunnel interfaces come this many times as often as the
+ * network's hello (at least every TUNNEL_HELLO_MIN_S), so that a dead tunnel is noticed in
+ * about three of them, well within two network hellos; updates keep the network's pace.
+ */
+export const TUNNEL_HELLO_DIVISOR = 4;
+export const TUNNEL_HELLO_MIN_S = 1;
 /** Tunnel manager tick (§7.5). */
 export const TUNNEL_TICK_S = 5;
 /** Delay before fetching a newly announced configuration / retry (§7.7). */

@@ -22,6 +22,7 @@ import { createRunner, type Runner } from "./runner.ts";
 import { selfArgv, selfEnv } from "./self.ts";
 import { openPrivateDatabase } from "./sqlite_file.ts";
 import { openUdpSocket } from "./udp.ts";
+import { createPortMapper } from "./upnp.ts";
 
 /** Implementation: the node's registry calls must not hold the tunnel manager (or a stop). */
 const REGISTRY_TIMEOUT_MS = 20_000;
@@ -201,6 +202,7 @@ export function realNodeParts(opts: NodeOptions, log: Logger): NodeParts {
         onReset: (why) => log.warn(`Cache ${path} reset (old file kept as ${path}.bak): ${why}`),
       }),
     serveControl: (path, handler) => serveControl(path, handler, (m) => log.warn(m)),
+    portMapper: () => createPortMapper(),
     clock: systemClock,
     log,
   };

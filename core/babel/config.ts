@@ -14,7 +14,7 @@
 // * kernel IPv6 subtrees are required, so the `ipv6-subtrees false` variants are not built.
 
 import { type Bits, networkCidr, nodeIp } from "../addressing.ts";
-import { BABEL_KEY_BYTES } from "../constants.ts";
+import { BABEL_KEY_BYTES, TUNNEL_HELLO_DIVISOR, TUNNEL_HELLO_MIN_S } from "../constants.ts";
 
 /** Files babeld uses. */
 export interface BabelPaths {
@@ -143,8 +143,22 @@ function authParams(input: Pick<BabelConfigInput, "hmacSign" | "hmacAccept">): s
   return hmacAccept?.length === 0 ? ["key sign", "accept-bad-signatures true"] : ["key sign"];
 }
 
+/**
+ * Hello and update intervals of a tunnel interface for the network hello `helloS`: hellos
+ * faster than the network's (a dead tunnel is noticed sooner), updates at its pace (4 × hello).
+ */
+export function tunnelTiming(helloS: number): string {
+  const hello = Math.max(TUNNEL_HELLO_MIN_S, helloS / TUNNEL_HELLO_DIVISOR);
+  const interval = (s: number) => String(Math.round(s * 100) / 100);
+  return `hello-interval ${interval(Math.min(hello, helloS))} update-interval ${
+    interval(4 * helloS)
+  }`;
+}
+
 /** Options of a tunnel interface added at run time. */
 export interface TunnelParamsInput {
+  /** Network hello, seconds (tunnel interfaces get faster hellos, {@link tunnelTiming}). */
+  helloS?: number;
   babelDefault: string;
   hmacSign?: Uint8Array;
   hmacAccept?: Uint8Array;
@@ -155,6 +169,7 @@ export interface TunnelParamsInput {
 /** Parameters of an `interface <tap> …` statement sent at run time (§8.4.4). */
 export function tunnelParams(input: TunnelParamsInput): string {
   const parts = ["type tunnel", checkParams("babel_default", input.babelDefault)];
+  if (input.helloS !== undefined) parts.push(tunnelTiming(input.helloS));
   parts.push(...authParams(input));
   if (input.rxcost !== undefined) {
     if (!Number.isInteger(input.rxcost) || input.rxcost < 1 || input.rxcost > 0xffff) {
@@ -219,7 +234,8 @@ export function buildBabelConfig(input: BabelConfigInput): BabelConfig {
   }
   lines.push("redistribute deny", `install pref-src ${ip}`);
   if (v4) lines.push(`install pref-src ${v4.address}`);
-  for (const tap of tunnels) lines.push(`interface ${tap} type tunnel`);
+  const timing = tunnelTiming(input.helloS);
+  for (const tap of tunnels) lines.push(`interface ${tap} type tunnel ${timing}`);
 
   const hello = String(input.helloS);
   const args = [

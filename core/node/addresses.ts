@@ -1,11 +1,12 @@
 // The node's own address list (PROTOCOL.md §7.10), answered to code 1 requests (§6.5) and
-// saved in the cache (row ''). Per address family, either explicit (`--ip` literals) or
-// learned: from the address a server saw us coming from (`external_ip`, §8.1.4), and until
-// then from the machine's own addresses outside the re6st network. UPnP is not implemented:
-// `--ip upnp` behaves like `any` (learning), as the reference does when no IGD answers.
+// saved in the cache (row ''). Per address family, either explicit (`--ip` literals), mapped
+// (IPv4 through the LAN's UPnP gateway: its external address and ports, core/upnp/) or learned:
+// from the address a server saw us coming from (`external_ip`, §8.1.4), and until then from
+// the machine's own addresses outside the re6st network.
 
 import { TAP_PREFIX } from "../constants.ts";
 import { type Address, type Bits, bitsInNetwork, formatAddressList } from "../addressing.ts";
+import { prefixContains } from "../cidr.ts";
 import type { Proto } from "../options/node.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -26,7 +27,10 @@ export interface OwnAddressesInput {
   network: Bits;
   /** The list saved by the previous run, if any (keeps learned addresses and countries). */
   cached?: string | null;
-  /** The machine's addresses (any interface); used while a family has nothing learned. */
+  /**
+   * The machine's addresses (any interface), `ip/len` (or a bare IP); used while a family has
+   * nothing learned, and to tell peers of our own networks from the others.
+   */
   local?: readonly string[];
   /** `--country`, for every family. */
   country?: string;
@@ -34,12 +38,27 @@ export interface OwnAddressesInput {
   withCountry?: boolean;
 }
 
+/** Whether the node maps its IPv4 ports with UPnP (§7.10), and who asked. */
+export type UpnpUse = "explicit" | "default" | null;
+
+/** `--ip upnp` asks for UPnP; without any IPv4 `--ip` it is tried by default (not with `--client`). */
+export function upnpUse(ips: readonly string[], clientMode: boolean): UpnpUse {
+  if (clientMode) return null;
+  if (ips.includes("upnp")) return "explicit";
+  if (ips.includes("any") || ips.some((ip) => ipFamily(ip) === 4)) return null;
+  return "default";
+}
+
 /** The own address list, mutable as addresses are learned. */
 export interface OwnAddresses {
-  /** Current entries, families grouped, in preference order. */
-  list(): Address[];
-  /** Text form with countries when enabled (§1.5). */
-  text(): string;
+  /**
+   * Current entries, families grouped, in preference order, as a peer at `peer` (its address
+   * list, when known) should see them: our private interface addresses go only to peers of our
+   * own networks once a server told us how the world sees us.
+   */
+  list(peer?: readonly Address[] | null): Address[];
+  /** Text form with countries when enabled (§1.5), as {@link list} gives it. */
+  text(peer?: readonly Address[] | null): string;
   /** Whether the family takes its address from external_ip. */
   learning(family: 4 | 6): boolean;
   /** A server saw us as `ip`: adopt it for its family if learning; true when the list changed. */
@@ -48,6 +67,11 @@ export interface OwnAddresses {
   country(family: 4 | 6): string | undefined;
   /** Sets our country for a family (from the registry's getCountry); true when it changed. */
   setCountry(family: 4 | 6, code: string): boolean;
+  /**
+   * The IPv4 entries the UPnP gateway maps for us (external address and ports), or null when
+   * UPnP gives none: IPv4 then goes back to learning, unless `--ip upnp` asked for UPnP only.
+   */
+  setMapped(entries: readonly Address[] | null): void;
   /** First address of each family, to ask the registry for its country. */
   firstIps(): { family: 4 | 6; ip: string }[];
 }
@@ -77,6 +101,16 @@ export function advertisable(ip: string, network: Bits): boolean {
   } catch {
     return false;
   }
+}
+
+/** RFC 1918, shared (CGNAT) and unique local addresses: reachable only inside some network. */
+export function isPrivateAddress(ip: string): boolean {
+  const f = ipFamily(ip);
+  if (f === 6) return /^f[cd]/i.test(ip);
+  if (f !== 4) return false;
+  const [a, b] = ip.split(".").map(Number);
+  return a === 10 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) ||
+    (a === 100 && b >= 64 && b < 128);
 }
 
 /** Builds the own address list (§7.10). */
@@ -109,9 +143,16 @@ export function createOwnAddresses(input: OwnAddressesInput): OwnAddresses {
     if (!learned.has(f)) learned.set(f, [ip]);
     if (country && !input.country && !countries.has(f)) countries.set(f, country);
   }
-  for (const ip of input.local ?? []) {
+  /** Our interface addresses, and the networks they sit in (`ip/len`). */
+  const localIps = new Map<4 | 6, string[]>();
+  const localNets: string[] = [];
+  for (const entry of input.local ?? []) {
+    const [ip, len] = entry.split("/");
     const f = ipFamily(ip);
-    if (!f || explicit.has(f) || !advertisable(ip, input.network)) continue;
+    if (!f || !advertisable(ip, input.network)) continue;
+    if (len) localNets.push(entry);
+    localIps.set(f, [...(localIps.get(f) ?? []), ip]);
+    if (explicit.has(f)) continue;
     const have = learned.get(f);
     if (have?.length && input.cached) continue; // the saved list wins over interfaces
     note(f);
@@ -120,12 +161,32 @@ export function createOwnAddresses(input: OwnAddressesInput): OwnAddresses {
   }
   note(4);
   note(6);
+  const upnpOnly = input.ips.includes("upnp");
+  /** IPv4 entries mapped by UPnP (null: none; then learning, or nothing with `--ip upnp`). */
+  let mapped: Address[] | null = null;
 
-  const ipsOf = (f: 4 | 6) => explicit.get(f) ?? learned.get(f) ?? [];
-  const list = (): Address[] => {
+  /** A server told us how the world sees us: private addresses it did not confirm stay home. */
+  let told = false;
+  const confirmed = new Set<string>();
+  const ipsOf = (f: 4 | 6) => f === 4 && upnpOnly ? [] : explicit.get(f) ?? learned.get(f) ?? [];
+  const inside = (peer: readonly Address[] | null | undefined) =>
+    peer?.some((a) => localNets.some((n) => prefixContains(n, a.ip))) ?? false;
+  const visibleIps = (f: 4 | 6, peerInside: boolean): string[] => {
+    const ips = ipsOf(f);
+    if (explicit.has(f) || (f === 4 && upnpOnly)) return ips;
+    if (peerInside) return [...new Set([...ips, ...(localIps.get(f) ?? [])])];
+    return told ? ips.filter((ip) => !isPrivateAddress(ip) || confirmed.has(ip)) : ips;
+  };
+  const list = (peer?: readonly Address[] | null): Address[] => {
     const out: Address[] = [];
+    const peerInside = inside(peer);
     for (const f of order) {
-      for (const ip of ipsOf(f)) {
+      if (f === 4 && mapped?.length) {
+        const c = countries.get(4);
+        out.push(...mapped.map((a) => (input.withCountry && c ? { ...a, country: c } : { ...a })));
+        continue;
+      }
+      for (const ip of visibleIps(f, peerInside)) {
         for (const s of input.servers) {
           if (serverFamily(s.proto) !== f) continue;
           const a: Address = { ip, port: s.port, proto: s.proto };
@@ -139,13 +200,18 @@ export function createOwnAddresses(input: OwnAddressesInput): OwnAddresses {
   };
   return {
     list,
-    text: () => formatAddressList(list()),
-    learning: (f) => !explicit.has(f),
+    text: (peer) => formatAddressList(list(peer)),
+    learning: (f) => !explicit.has(f) && !(f === 4 && (upnpOnly || mapped?.length)),
     learn(ip) {
       const f = ipFamily(ip);
       if (!f || explicit.has(f) || !advertisable(ip, input.network)) return false;
+      if (f === 4 && (upnpOnly || mapped?.length)) return false;
+      const wasTold = told;
+      told = true;
+      confirmed.add(ip);
       const have = learned.get(f);
-      if (have?.length === 1 && have[0] === ip) return false;
+      // Being told may hide private addresses of the other family: that changes the list too.
+      if (have?.length === 1 && have[0] === ip) return !wasTold;
       learned.set(f, [ip]);
       note(f);
       return true;
@@ -156,10 +222,13 @@ export function createOwnAddresses(input: OwnAddressesInput): OwnAddresses {
       countries.set(f, code);
       return true;
     },
+    setMapped(entries) {
+      mapped = entries === null ? null : [...entries];
+    },
     firstIps() {
       const out: { family: 4 | 6; ip: string }[] = [];
       for (const f of order) {
-        const ip = ipsOf(f)[0];
+        const ip = f === 4 && mapped?.length ? mapped[0].ip : ipsOf(f)[0];
         if (ip && input.servers.some((s) => serverFamily(s.proto) === f)) {
           out.push({ family: f, ip });
         }
@@ -170,8 +239,8 @@ export function createOwnAddresses(input: OwnAddressesInput): OwnAddresses {
 }
 
 /**
- * Global addresses of the machine from `ip -j addr show`, except on loopback and re6st's own
- * taps (`re6stnet…`): candidates for the own address list (§7.10).
+ * Global addresses of the machine from `ip -j addr show` (`ip/len`), except on loopback and
+ * re6st's own taps (`re6stnet…`): candidates for the own address list (§7.10).
  */
 export function machineAddresses(ipJson: string): string[] {
   let links: unknown;
@@ -187,8 +256,9 @@ export function machineAddresses(ipJson: string): string[] {
       continue;
     }
     if (!Array.isArray(l.addr_info)) continue;
-    for (const a of l.addr_info as { local?: unknown; scope?: unknown }[]) {
-      if (typeof a?.local === "string" && a.scope === "global") out.push(a.local);
+    for (const a of l.addr_info as { local?: unknown; scope?: unknown; prefixlen?: unknown }[]) {
+      if (typeof a?.local !== "string" || a.scope !== "global") continue;
+      out.push(typeof a.prefixlen === "number" ? `${a.local}/${a.prefixlen}` : a.local);
     }
   }
   return out;

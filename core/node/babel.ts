@@ -44,6 +44,7 @@ export function babelInput(
 /** Babel parameters of a tunnel interface announced at run time. */
 export function babelTunnelParams(s: EffectiveSettings): string {
   return tunnelParams({
+    helloS: s.helloS,
     babelDefault: s.babelDefault,
     hmacSign: s.hmacSign,
     hmacAccept: s.hmacSign ? s.hmacAccept : undefined,

@@ -44,6 +44,8 @@ export interface NodeCache {
   addPeer(prefix: Bits, address: string, preferred?: string): void;
   /** Whether the peer has a row, usable or not. */
   hasPeer(prefix: Bits): boolean;
+  /** Address list of a peer, usable or not, or null when not cached. */
+  knownAddress(prefix: Bits): string | null;
   /** Address list of a peer if it is usable (try = 0), else null. */
   peerAddress(prefix: Bits): string | null;
   /** Peers with the given try value (default 0), random order, without `exclude`. */
@@ -184,6 +186,7 @@ export function openCache(db: DatabaseSync, opts: { random?: () => number } = {}
       });
     },
     hasPeer: (prefix) => prefix !== "" && getAddress(prefix) !== null,
+    knownAddress: (prefix) => prefix === "" ? null : getAddress(prefix),
     peerAddress(prefix) {
       const r = db.prepare(
         "SELECT address FROM peer JOIN volatile.stat ON prefix = peer WHERE prefix = ? AND try = 0",

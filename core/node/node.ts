@@ -52,6 +52,7 @@ export class Node {
       manager: null,
       clientMode: null,
       own: null,
+      upnp: null,
       protocol: null,
       socket: null,
       loops: [],
@@ -115,6 +116,7 @@ export class Node {
         ...(rt.manager?.status(costOf) ?? []),
       ],
       babel: rt.babel,
+      upnp: rt.upnp?.forwarding.status() ?? null,
       gateway: this.options.gateway,
       errors: rt.errors.entries,
     });

@@ -12,6 +12,7 @@ import type { NodeCache } from "./cache.ts";
 import type { Identity, ReadFile } from "./identity.ts";
 import type { ManagedProcess } from "./supervisor.ts";
 import type { NodeRegistry, SyncFiles } from "./registry_sync.ts";
+import type { PortMapper } from "../upnp/port_mapper.ts";
 
 /** Files and folders the node touches. */
 export interface NodeFiles extends SyncFiles {
@@ -114,6 +115,8 @@ export interface NodeParts {
     path: string,
     handler: (request: Record<string, unknown>, signal: AbortSignal) => unknown,
   ): Promise<{ close(): Promise<void> }>;
+  /** The LAN's UPnP gateway client (absent: the node never maps ports). */
+  portMapper?(): PortMapper;
   clock: Clock;
   log: Logger;
   /** Randomness of the tunnel choices (default Math.random). */

@@ -19,8 +19,8 @@ export interface PeeringOptions {
   settings(): EffectiveSettings;
   /** Our current signed network version, if any. */
   version: Uint8Array | null;
-  /** Our address list text (§7.10). */
-  addressList(): string;
+  /** Our address list text (§7.10) for the peer `prefix` (null: any newcomer). */
+  addressList(prefix: Bits | null): string;
   manager: TunnelManager;
   /** A newer network configuration exists: fetch it (netconfig.ts). */
   onNewerVersion(): void;

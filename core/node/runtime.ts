@@ -19,6 +19,7 @@ import type { ManagedProcess, Supervised } from "./supervisor.ts";
 import type { ClientMode } from "./tunnels/client_mode.ts";
 import type { TunnelManager } from "./tunnels/manager.ts";
 import type { ServedBook } from "./tunnels/served.ts";
+import type { UpnpForwarding, UpnpResult } from "../upnp/forwarding.ts";
 
 /** Everything one life of the node holds; null until start-up made it. */
 export interface NodeRuntime {
@@ -46,6 +47,8 @@ export interface NodeRuntime {
   manager: TunnelManager | null;
   clientMode: ClientMode | null;
   own: OwnAddresses | null;
+  /** UPnP port forwarding, when the node maps its IPv4 ports, and how its start went. */
+  upnp: { forwarding: UpnpForwarding; started: Promise<UpnpResult> } | null;
   protocol: PeerProtocol | null;
   socket: PeerSocket | null;
   /** The overlay's loops (tunnel manager, configuration updates, country lookup). */

@@ -3,12 +3,12 @@
 // servers, the node's address, babeld, then the overlay (own address list, tunnel manager,
 // peer protocol, configuration updates) and the operator's commands.
 
-import { formatAddressList, prefixFromCn } from "../addressing.ts";
+import { formatAddressList, parseAddressList, prefixFromCn } from "../addressing.ts";
 import { buildBabelConfig } from "../babel/config.ts";
 import { runFile } from "../constants.ts";
 import { describeError } from "../errors.ts";
 import { clientArgs, type CommonArgs, singleClientArgs } from "../openvpn/args.ts";
-import { createOwnAddresses, lookupOwnCountries } from "./addresses.ts";
+import { createOwnAddresses, ipFamily, lookupOwnCountries, upnpUse } from "./addresses.ts";
 import { babelInput, babelTunnelParams } from "./babel.ts";
 import { runUp, startDaemons } from "./commands.ts";
 import { handleHook, type HookTargets, serverExited } from "./hooks.ts";
@@ -38,6 +38,8 @@ import { controlAnswer } from "./control.ts";
 import { supervise } from "./supervisor.ts";
 import { clientMode } from "./tunnels/client_mode.ts";
 import { TunnelManager } from "./tunnels/manager.ts";
+import { createUpnpForwarding } from "../upnp/forwarding.ts";
+import { recordStore } from "../upnp/record.ts";
 
 /** Longest single timer wait (setTimeout's limit is 2^31 − 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -155,6 +157,7 @@ export async function startUp(rt: NodeRuntime): Promise<void> {
     }, rt.servers);
   }
   checkStop(stop);
+  startUpnp(rt);
 
   // 10. Node address, then the network's unreachable route.
   const address = nodeAddress(identity, o.mainInterface);
@@ -235,6 +238,10 @@ async function startOverlay(rt: NodeRuntime, common: CommonArgs): Promise<void> 
     country: o.country,
     withCountry: s.sameCountry.length > 0,
   });
+  if (rt.upnp) {
+    const r = await unlessStopped(rt.upnp.started, stop);
+    own.setMapped(r.kind === "mapped" ? r.addresses : null);
+  }
   cache.setOwnAddress(own.text());
   log.info(`Our address list: ${own.text() || "(empty: not reachable from outside)"}`);
   const updates = new NetconfUpdates({
@@ -268,7 +275,17 @@ async function startOverlay(rt: NodeRuntime, common: CommonArgs): Promise<void> 
       kernel: (state) => rt.kernel.set("tunnels", state),
     },
     bootstrap: () => rt.registry!.getBootstrapPeer(),
-    addresses: own,
+    addresses: {
+      ...own,
+      // A server saw us elsewhere than the gateway says: UPnP looks again (§7.10).
+      learn: (ip) => {
+        if (rt.upnp && ipFamily(ip) === 4) {
+          if (!own.list().some((x) => x.ip === ip)) rt.upnp.forwarding.refresh();
+          return false;
+        }
+        return own.learn(ip);
+      },
+    },
     remoteGateways: o.remoteGateway,
     served: rt.served,
     babelParams: () => babelTunnelParams(rt.settings!),
@@ -284,7 +301,11 @@ async function startOverlay(rt: NodeRuntime, common: CommonArgs): Promise<void> 
     identity: id,
     settings: () => rt.settings!,
     version: cache.version(),
-    addressList: () => own.text(),
+    // Peers of our own networks also get our private addresses (addresses.ts).
+    addressList: (prefix) => {
+      const known = prefix === null ? null : cache.knownAddress(prefix);
+      return own.text(known === null ? null : parseAddressList(known));
+    },
     manager,
     onNewerVersion: () => updates.newVersion(),
     send: (host, port, bytes) => rt.socket?.send(host, port, bytes),
@@ -363,4 +384,27 @@ function armRenewal(rt: NodeRuntime): void {
     }
     if (!signal.aborted) rt.restart("certificate or CA renewal is due");
   })();
+}
+
+/**
+ * UPnP port forwarding of the IPv4 servers (§7.10), when `--ip` asks for it or gives no IPv4
+ * address; it searches the gateway while babeld starts, and the overlay waits for the answer.
+ */
+function startUpnp(rt: NodeRuntime): void {
+  const s = rt.settings!;
+  const p = rt.parts;
+  const use = upnpUse(rt.options.ip, s.clientMode !== null);
+  if (!use || !p.portMapper || !runsServers(s)) return;
+  const forwarding = createUpnpForwarding({
+    mapper: p.portMapper(),
+    store: recordStore(p.files, runFile(rt.options.run, "upnpRecord")),
+    clock: p.clock,
+    log: rt.log.child("upnp"),
+    description: `re6st ${rt.identity!.cn}`,
+    onChange: (entries) => {
+      rt.own?.setMapped(entries.length ? entries : null);
+      if (rt.own) rt.cache?.setOwnAddress(rt.own.text());
+    },
+  });
+  rt.upnp = { forwarding, started: forwarding.start(s.servers) };
 }

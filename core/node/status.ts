@@ -14,6 +14,7 @@ import {
 import { babelStatus } from "./babel.ts";
 import type { Identity } from "./identity.ts";
 import type { EffectiveSettings } from "./settings.ts";
+import type { UpnpStatus } from "../upnp/forwarding.ts";
 
 /** Life-cycle of the node. */
 export type NodeState = "starting" | "running" | "stopping" | "stopped";
@@ -71,6 +72,8 @@ export interface StatusPieces {
   /** Tunnels, given the Babel cost of a peer's neighbour on an interface. */
   tunnels(costOf: (iface: string, peer: string) => number | null): TunnelStatus[];
   babel: BabelClient | null;
+  /** UPnP port forwarding, null when the node does not use it. */
+  upnp: UpnpStatus | null;
   gateway: boolean;
   errors: readonly ErrorEntry[];
 }
@@ -132,6 +135,7 @@ export function nodeStatus(p: StatusPieces): StatusDocument {
       connected: babel.neighbours.filter((n) => n.peer !== null).length,
     },
     babel,
+    upnp: p.upnp,
     gateway: { enabled: p.gateway },
     errors: p.errors.map((e) => ({ time: iso(e.time), message: `${e.level}: ${e.message}` })),
   };

@@ -2,6 +2,7 @@
 // kernel change it made and what babeld left, then the run folder. Runs after a stop, a
 // restart request or a failed start-up, whatever start-up had brought up.
 
+import { runFile } from "../constants.ts";
 import { describeError } from "../errors.ts";
 import { leftoverScope, type NodeRuntime } from "./runtime.ts";
 
@@ -32,6 +33,7 @@ export async function tearDown(rt: NodeRuntime): Promise<void> {
   if (rt.babel) await attempt("close the babeld client", () => rt.babel!.close());
   if (rt.babeld) await attempt("stop babeld", () => rt.babeld!.stop());
   if (rt.hookServer) await attempt("close the hook socket", () => rt.hookServer!.close());
+  if (rt.upnp) await attempt("remove the UPnP mappings", () => rt.upnp!.forwarding.stop());
   await attempt("remove addresses, routes and taps", () => rt.kernel.clear());
   if (rt.identity) {
     await attempt(
@@ -41,10 +43,14 @@ export async function tearDown(rt: NodeRuntime): Promise<void> {
   }
   if (rt.control) await attempt("close the control socket", () => rt.control!.close());
   const left = p.kernel.owned().length;
-  if (rt.record && left) {
+  const mapped = await p.files.exists(runFile(rt.options.run, "upnpRecord")).catch(() => false);
+  if (rt.record && (left || mapped)) {
     log.warn(
-      `Keeping ${rt.options.run}: its kernel journal lists ${left} change(s) ` +
-        "that could not be undone; the next start removes them",
+      `Keeping ${rt.options.run}: ` +
+        (left ? `its kernel journal lists ${left} change(s) that could not be undone` : "") +
+        (left && mapped ? ", and " : "") +
+        (mapped ? "UPnP mappings could not all be removed" : "") +
+        "; the next start removes them",
     );
   } else if (rt.record) {
     await attempt(`remove ${rt.options.run}`, () => p.files.remove(rt.options.run));

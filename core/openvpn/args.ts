@@ -250,6 +250,8 @@ export function clientArgs(c: CommonArgs, k: ClientArgs): string[] {
     "SIGTERM",
     "--ping-exit",
     String(tunnelTimeout(c.hello)),
+    // Over UDP, the server learns at once that we leave and frees the client's slot.
+    ...(t.proto.startsWith("udp") ? ["--explicit-exit-notify", "1"] : []),
     "--route-up",
     c.hook,
     ...extraArgs(c),

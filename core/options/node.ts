@@ -51,8 +51,11 @@ export const NODE_SPEC: CommandSpec = {
       append: true,
       metavar: "ADDR",
       help: "address advertised to peers for our OpenVPN servers: an IPv4 or IPv6 literal, " +
-        "'any' (learned from the address peers see us coming from) or 'upnp' (treated like " +
-        "'any': UPnP is not implemented); 'any'/'upnp' at most once and not with IPv4 literals",
+        "'any' (learned from the address peers see us coming from) or 'upnp' (map the IPv4 " +
+        "servers' ports on the LAN's UPnP gateway and advertise its external address and " +
+        "ports; without a gateway, no IPv4 address is advertised). Without an IPv4 value UPnP " +
+        "is tried, and when no gateway answers the address is learned. 'any'/'upnp' at most " +
+        "once and not with IPv4 literals",
     },
     {
       long: "registry",

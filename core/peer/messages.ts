@@ -12,8 +12,11 @@ import type { Session } from "./session.ts";
 
 /** What the node provides to answer and react to peer messages (§6.5). All optional. */
 export interface PeerHandlers {
-  /** Our advertised address list (§1.5, §7.10), country fields included; "" when none. */
-  addressList?(): string;
+  /**
+   * Our address list (§1.5, §7.10) for the peer `prefix` (null: the registry, for any
+   * newcomer), country fields included; "" when none.
+   */
+  addressList?(prefix: Bits | null): string;
   /** A peer sent its address list in answer to our request (code 1). */
   onAddress?(prefix: Bits, addressList: string): void;
   /** A peer gossiped a newer valid version blob, already adopted as ours: fetch in 1 s (§7.7). */
@@ -75,7 +78,7 @@ export function handleMessage(
       return handleVersion(ctx, peer, body);
     case Code.ADDRESS:
       if (body.length === 0) {
-        const list = ctx.handlers.addressList?.() ?? "";
+        const list = ctx.handlers.addressList?.(peer?.prefix ?? null) ?? "";
         return textAnswer(peer && peer.protocol < COUNTRY_MIN_PROTOCOL ? stripCountry(list) : list);
       }
       if (peer) ctx.handlers.onAddress?.(peer.prefix, dec.decode(body));

@@ -85,6 +85,21 @@ export interface StatusDocument {
     /** Node prefixes (CN form) babel has routes to. */
     knownNodes: number;
   };
+  /** UPnP port forwarding of the IPv4 servers, null when the node does not use it. */
+  upnp: {
+    state: "searching" | "mapped" | "client-only" | "stopped";
+    gateway: string | null;
+    externalIp: string | null;
+    mappings: {
+      protocol: string;
+      externalIp: string;
+      externalPort: number;
+      internalClient: string;
+      internalPort: number;
+      leaseEnd: string | null;
+    }[];
+    lastError: string | null;
+  } | null;
   gateway: { enabled: boolean };
   errors: { time: string; message: string }[];
 }
@@ -149,6 +164,24 @@ export const STATUS_JSON_SCHEMA = {
       routes: int,
       knownNodes: int,
     }),
+    upnp: {
+      type: ["object", "null"],
+      required: ["state", "gateway", "externalIp", "mappings", "lastError"],
+      properties: {
+        state: { enum: ["searching", "mapped", "client-only", "stopped"] },
+        gateway: strOrNull,
+        externalIp: strOrNull,
+        mappings: arr(obj({
+          protocol: str,
+          externalIp: str,
+          externalPort: int,
+          internalClient: str,
+          internalPort: int,
+          leaseEnd: strOrNull,
+        })),
+        lastError: strOrNull,
+      },
+    },
     gateway: obj({ enabled: bool }),
     errors: arr(obj({ time: str, message: str })),
   }),

@@ -13,6 +13,19 @@ function table(rows: string[][]): string[] {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
 }
 
+/** The UPnP line(s) of the summary: one per mapping, or why there is none. */
+function upnpLines(u: StatusDocument["upnp"]): string[] {
+  if (!u) return [];
+  if (!u.mappings.length) {
+    return [`  upnp      ${u.state}${u.lastError ? `: ${u.lastError}` : ""}`];
+  }
+  return u.mappings.map((m) =>
+    `  upnp      ${m.externalIp}:${m.externalPort}/${m.protocol} → ` +
+    `${m.internalClient}:${m.internalPort}` +
+    (m.leaseEnd ? ` (lease until ${m.leaseEnd.slice(11, 16)})` : "")
+  );
+}
+
 /** Renders the status document as a summary for people. */
 export function renderStatus(doc: StatusDocument): string {
   const id = doc.identity;
@@ -32,6 +45,7 @@ export function renderStatus(doc: StatusDocument): string {
     `${doc.babel.knownNodes} nodes known`,
     `  peers     ${doc.peers.cacheSize} cached, ${doc.peers.connected} with a session` +
     (doc.gateway.enabled ? "   gateway: exporting a default route" : ""),
+    ...upnpLines(doc.upnp),
     "",
   ];
   if (doc.tunnels.length) {

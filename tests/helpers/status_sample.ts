@@ -56,6 +56,7 @@ export function sampleStatus(over: Partial<StatusDocument> = {}): StatusDocument
       routes: 5,
       knownNodes: 4,
     },
+    upnp: null,
     gateway: { enabled: false },
     errors: [],
     ...over,

@@ -3,147 +3,23 @@
 // other's re6st address through the tunnel; babeld killed under A comes back and routing
 // returns; after SIGTERM neither namespace keeps a re6st address, route, tap or process.
 import assert from "node:assert/strict";
-import { createCa, createCsr } from "../../core/cert.ts";
-import { generateRsaKey } from "../../core/crypto.ts";
-import { memoryLogger } from "../../core/log.ts";
-import type { RegistryConfig } from "../../core/registry/config.ts";
-import { RegistryClient } from "../../core/registry/client.ts";
-import { startRegistry } from "../../cmd/registry_daemon.ts";
-import { createRunner } from "../../platform/runner.ts";
 import { selfArgv } from "../../platform/self.ts";
 import { type Child, createLab, isRoot, type Lab } from "./lab.ts";
+import {
+  enroll,
+  nodeIp,
+  nodeLog,
+  PORT,
+  processes,
+  type RunningNode,
+  startNode,
+  stopCleanly,
+  traces,
+} from "./node_lab.ts";
 
-const NETWORK = "001000000000000100001101101110000000000001000010"; // 2001:db8:42::/48
-const PORT = 8080;
 const REGISTRY_IP = "10.0.0.1";
 const LAN_IP = { a: "10.0.0.2", b: "10.0.0.3" } as const;
-type Side = keyof typeof LAN_IP;
-
-/** A 2048-bit CA (OpenSSL 3 refuses smaller keys in TLS), a registry database with two nodes. */
-async function enroll(
-  dir: string,
-): Promise<{ config: RegistryConfig; certs: string[]; keys: string[] }> {
-  const ca = await createCa({ network: NETWORK, notBefore: new Date(Date.now() - 3600_000) });
-  await Deno.writeTextFile(`${dir}/ca.crt`, ca.certPem);
-  await Deno.writeTextFile(`${dir}/ca.key`, ca.keyPem, { mode: 0o600 });
-  const config: RegistryConfig = {
-    ca: `${dir}/ca.crt`,
-    key: `${dir}/ca.key`,
-    db: `${dir}/registry.db`,
-    port: PORT,
-    ipv4Bind: REGISTRY_IP,
-    ipv6Bind: "",
-    anonymousPrefixLength: 16,
-    logfile: `${dir}/registry.log`,
-    run: `${dir}/registry-run`,
-    verbose: 3,
-    hello: 2,
-  };
-  // Enrolled on loopback through the real RPC, then the database moves into a namespace.
-  const running = await startRegistry({ ...config, port: 0, ipv4Bind: "127.0.0.1" }, {
-    log: memoryLogger(0),
-    openRelaySocket: () => null,
-  });
-  const keys = await Promise.all([generateRsaKey(2048), generateRsaKey(2048)]);
-  const certs: string[] = [];
-  try {
-    const client = new RegistryClient(`http://127.0.0.1:${running.port}/`);
-    for (const key of keys) {
-      const pem = await client.requestCertificate("", createCsr(key, []));
-      assert.ok(pem, "requestCertificate gave a certificate");
-      certs.push(pem);
-    }
-  } finally {
-    await running.stop();
-  }
-  return { config, certs, keys };
-}
-
-interface RunningNode {
-  side: Side;
-  child: Child;
-  dir: string;
-  ip: string;
-}
-
-/** Writes a node's files and starts `re6st node` inside its namespace. */
-async function startNode(
-  lab: Lab,
-  side: Side,
-  dir: string,
-  ca: string,
-  cert: string,
-  key: string,
-  extra: string[],
-): Promise<RunningNode> {
-  const d = `${dir}/${side}`;
-  await Deno.mkdir(d, { recursive: true });
-  await Deno.writeTextFile(`${d}/ca.crt`, ca);
-  await Deno.writeTextFile(`${d}/cert.crt`, cert);
-  await Deno.writeTextFile(`${d}/cert.key`, key, { mode: 0o600 });
-  const argv = [
-    ...selfArgv(),
-    "node",
-    "--registry",
-    `http://${REGISTRY_IP}:${PORT}/`,
-    "--ca",
-    `${d}/ca.crt`,
-    "--cert",
-    `${d}/cert.crt`,
-    "--key",
-    `${d}/cert.key`,
-    "-s",
-    `${d}/state`,
-    "-l",
-    `${d}/log`,
-    "-r",
-    `${d}/run`,
-    "-v",
-    "3",
-    ...extra,
-  ];
-  const child = lab.spawn(side, argv, { log: `${d}/stdout.log` });
-  return { side, child, dir: d, ip: "" };
-}
-
-async function nodeLog(n: RunningNode): Promise<string> {
-  const read = (p: string) => Deno.readTextFile(p).catch(() => "");
-  const log = (await read(`${n.dir}/log/re6stnet.log`)).split("\n")
-    .filter((l) => !l.includes(" DEBUG openvpn: ")).join("\n");
-  return `--- ${n.side} re6stnet.log (without OpenVPN's own lines)\n${log}\n` +
-    `--- ${n.side} stdout\n${await read(`${n.dir}/stdout.log`)}` +
-    `--- ${n.side} babeld.log (tail)\n${(await read(`${n.dir}/log/babeld.log`)).slice(-2000)}`;
-}
-
-/** The node IP once the node put it on lo. */
-async function nodeIp(lab: Lab, side: Side): Promise<string | null> {
-  const r = await lab.exec(side, ["ip", "-6", "-o", "addr", "show", "dev", "lo"]);
-  return /inet6 (2001:db8:42:[0-9a-f:]+)\/64/.exec(r.stdout)?.[1] ?? null;
-}
-
-/** re6st traces in a namespace: addresses and routes in the network, taps, processes. */
-async function traces(lab: Lab, side: Side): Promise<string[]> {
-  const out: string[] = [];
-  const addr = await lab.exec(side, ["ip", "-6", "-o", "addr", "show"]);
-  out.push(...addr.stdout.split("\n").filter((l) => l.includes("2001:db8:42:")));
-  const routes = await lab.exec(side, ["ip", "-6", "route", "show", "table", "all"]);
-  out.push(...routes.stdout.split("\n").filter((l) => l.includes("2001:db8:42:")));
-  const links = await lab.exec(side, ["ip", "-o", "link", "show"]);
-  out.push(...links.stdout.split("\n").filter((l) => l.includes("re6stnet")));
-  out.push(...(await processes(lab, side)).map((p) => `process ${p.pid} ${p.name}`));
-  return out;
-}
-
-async function processes(lab: Lab, side: Side): Promise<{ pid: number; name: string }[]> {
-  // Listed from outside the namespace, so the listing command itself is not counted.
-  const r = await createRunner().run(["ip", "netns", "pids", lab.host(side).ns]);
-  const out = [];
-  for (const pid of r.stdout.split(/\s+/).filter((p) => p)) {
-    const name = await Deno.readTextFile(`/proc/${pid}/comm`).catch(() => "?");
-    out.push({ pid: Number(pid), name: name.trim() });
-  }
-  return out;
-}
+const REGISTRY = `http://${REGISTRY_IP}:${PORT}/`;
 
 /** A lab with a registry (reg) and two enrolled, not yet started nodes (a, b). */
 interface Network {
@@ -204,19 +80,6 @@ async function withNetwork(name: string, fn: (n: Network) => Promise<void>): Pro
   }
 }
 
-/** Sends SIGTERM, expects exit status 0 and no trace of re6st in the node's namespace. */
-async function stopCleanly(lab: Lab, n: RunningNode): Promise<void> {
-  n.child.kill("SIGTERM");
-  const s = await n.child.status;
-  assert.equal(s.code, 0, `node ${n.side} exit status\n${await nodeLog(n)}`);
-  assert.deepEqual(await traces(lab, n.side), [], `re6st traces left in ${n.side}`);
-  assert.equal(
-    await Deno.stat(`${n.dir}/run`).then(() => true, () => false),
-    false,
-    `run folder of ${n.side} removed`,
-  );
-}
-
 Deno.test({
   name: "two nodes reach each other through a tunnel, survive a babeld crash and leave nothing",
   ignore: !isRoot,
@@ -228,13 +91,16 @@ Deno.test({
       // A serves (TCP 1194); B connects to A in --client mode. A's --daemon shell starts a
       // background process: it must be stopped with the shell at teardown.
       nodes.push(
-        await startNode(lab, "a", dir, ca, certs[0], keys[0], [
+        await startNode(lab, "a", dir, { ca, cert: certs[0], key: keys[0], registry: REGISTRY }, [
           "--daemon",
           "sleep 1000 >/dev/null 2>&1 & wait",
         ]),
       );
       nodes.push(
-        await startNode(lab, "b", dir, ca, certs[1], keys[1], ["--client", `${LAN_IP.a},1194,tcp`]),
+        await startNode(lab, "b", dir, { ca, cert: certs[1], key: keys[1], registry: REGISTRY }, [
+          "--client",
+          `${LAN_IP.a},1194,tcp`,
+        ]),
       );
       const [a, b] = nodes;
       try {
@@ -316,7 +182,12 @@ Deno.test({
   sanitizeOps: false,
   fn: () =>
     withNetwork("node9", async ({ lab, dir, ca, certs, keys }) => {
-      const first = await startNode(lab, "a", dir, ca, certs[0], keys[0], []);
+      const first = await startNode(lab, "a", dir, {
+        ca,
+        cert: certs[0],
+        key: keys[0],
+        registry: REGISTRY,
+      }, []);
       await lab.waitFor(async () => {
         const names = (await processes(lab, "a")).map((p) => p.name);
         return names.includes("babeld") && names.includes("openvpn") &&
@@ -341,7 +212,12 @@ Deno.test({
       ];
       for (const argv of mine) assert.equal((await lab.exec("a", argv)).code, 0, argv.join(" "));
 
-      const second = await startNode(lab, "a", dir, ca, certs[0], keys[0], []);
+      const second = await startNode(lab, "a", dir, {
+        ca,
+        cert: certs[0],
+        key: keys[0],
+        registry: REGISTRY,
+      }, []);
       try {
         let exited = false;
         second.child.status.then(() => exited = true);
@@ -439,12 +315,22 @@ Deno.test({
           timeoutMs: 20_000,
         });
 
-      const a = await startNode(lab, "a", dir, ca, certs[0], keys[0], []);
+      const a = await startNode(lab, "a", dir, {
+        ca,
+        cert: certs[0],
+        key: keys[0],
+        registry: REGISTRY,
+      }, []);
       await retrying(a);
       await stopCleanly(lab, a);
       assert.match(await logOf(a), /Stopping: SIGTERM/);
 
-      const b = await startNode(lab, "a", `${dir}/second`, ca, certs[0], keys[0], []);
+      const b = await startNode(lab, "a", `${dir}/second`, {
+        ca,
+        cert: certs[0],
+        key: keys[0],
+        registry: REGISTRY,
+      }, []);
       await retrying(b);
       await Deno.rename(`${b.dir}/log/re6stnet.log`, `${b.dir}/log/re6stnet.log.1`);
       b.child.kill("SIGUSR1");

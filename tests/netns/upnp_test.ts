@@ -7,44 +7,12 @@ import assert from "node:assert/strict";
 import type { UpnpResult, UpnpStatus } from "../../core/upnp/forwarding.ts";
 import { runFile } from "../../core/constants.ts";
 import { type Child, createLab, isRoot, type Lab } from "./lab.ts";
+import { dnatRules, startMiniupnpd } from "./miniupnpd.ts";
 
 const LAN = { router: "10.77.0.1", inside: "10.77.0.2" };
 /** miniupnpd refuses a private external address (/work/shared/LAB-NOTES.md): not RFC 1918. */
 const WAN = { router: "11.42.0.254", outside: "11.42.0.1" };
 const PROBE = new URL("./upnp_probe.ts", import.meta.url).pathname;
-
-/** miniupnpd's chains, all in one inet table (LAB-NOTES.md), NAT behind the WAN side. */
-const NFT = [
-  "table inet filter {",
-  "chain forward { type filter hook forward priority 0; policy accept; jump miniupnpd; }",
-  "chain miniupnpd { }",
-  "chain prerouting_miniupnpd { }",
-  "chain postrouting_miniupnpd { }",
-  "chain prerouting { type nat hook prerouting priority -100; policy accept; " +
-  "jump prerouting_miniupnpd; }",
-  "chain postrouting { type nat hook postrouting priority 100; policy accept; " +
-  'jump postrouting_miniupnpd; oifname "wan" masquerade; }',
-  "}",
-  "",
-].join("\n");
-
-const MINIUPNPD_CONF = [
-  "ext_ifname=wan",
-  "listening_ip=lan",
-  "enable_upnp=yes",
-  "enable_natpmp=no",
-  "secure_mode=yes",
-  "system_uptime=yes",
-  "allow 1024-65535 10.77.0.0/24 1024-65535",
-  "deny 0-65535 0.0.0.0/0 0-65535",
-  "upnp_table_name=filter",
-  "upnp_nat_table_name=filter",
-  "upnp_forward_chain=miniupnpd",
-  "upnp_nat_chain=prerouting_miniupnpd",
-  "upnp_nat_postrouting_chain=postrouting_miniupnpd",
-  "uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b",
-  "",
-].join("\n");
 
 interface Probe {
   child: Child;
@@ -77,21 +45,6 @@ function startProbe(lab: Lab, dir: string, name: string, servers: unknown[]): Pr
       return JSON.parse(line) as T;
     },
   };
-}
-
-/** The rules miniupnpd added to its DNAT chain: `<proto> <external port> <to>` each. */
-async function dnatRules(lab: Lab): Promise<string[]> {
-  const r = await lab.exec("router", [
-    "nft",
-    "list",
-    "chain",
-    "inet",
-    "filter",
-    "prerouting_miniupnpd",
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-  return [...r.stdout.matchAll(/@nh,72,8 0x(6|11) th dport (\d+) dnat ip to (\S+)/g)]
-    .map((m) => `${m[1] === "6" ? "tcp" : "udp"} ${m[2]} ${m[3]}`).sort();
 }
 
 async function echoThrough(lab: Lab, proto: string, port: number, text: string): Promise<string> {
@@ -134,22 +87,8 @@ Deno.test({
         ifB: "eth0",
       });
       await lab.route("inside", "default", LAN.router);
-      await lab.host("router").runner.run(["nft", "-f", "-"], { stdin: NFT });
       await Deno.mkdir(`${dir}/run`);
-      await Deno.writeTextFile(`${dir}/miniupnpd.conf`, MINIUPNPD_CONF);
-      const upnpdLog = `${dir}/miniupnpd.log`;
-      lab.spawn("router", [
-        "miniupnpd",
-        "-d",
-        "-f",
-        `${dir}/miniupnpd.conf`,
-        "-P",
-        `${dir}/miniupnpd.pid`,
-      ], { log: upnpdLog });
-      await lab.waitFor(
-        async () => (await Deno.readTextFile(upnpdLog).catch(() => "")).includes("HTTP listening"),
-        { what: `miniupnpd listening in the router (${upnpdLog})` },
-      );
+      await startMiniupnpd(lab, "router", dir);
 
       // A run that maps TCP 2000, then is killed: its mapping stays, recorded in the run folder.
       const killed = startProbe(lab, dir, "killed", [{ port: 2000, proto: "tcp" }]);
@@ -157,7 +96,7 @@ Deno.test({
       assert.equal(first.result.kind, "mapped", JSON.stringify(first.result));
       killed.child.kill("SIGKILL");
       await killed.child.status;
-      assert.deepEqual(await dnatRules(lab), [`tcp 2000 ${LAN.inside}:2000`]);
+      assert.deepEqual(await dnatRules(lab, "router"), [`tcp 2000 ${LAN.inside}:2000`]);
       assert.ok(await exists(runFile(`${dir}/run`, "upnpRecord")), "the record outlives the kill");
       // Another program of the inside host maps a port of its own.
       const other = await lab.exec("inside", [
@@ -200,7 +139,7 @@ Deno.test({
         await Deno.readTextFile(node.log),
         /Removed UPnP mapping 2000\/tcp → 10\.77\.0\.2:2000 left by a previous run/,
       );
-      assert.deepEqual(await dnatRules(lab), [
+      assert.deepEqual(await dnatRules(lab, "router"), [
         `tcp 1194 ${LAN.inside}:1194`,
         `tcp 3000 ${LAN.inside}:3000`,
         `udp 1194 ${LAN.inside}:1194`,
@@ -219,7 +158,7 @@ Deno.test({
       const stopped = await node.json<{ stopped: boolean }>(1, "the second run's stop");
       assert.equal(stopped.stopped, true);
       assert.equal((await node.child.status).code, 0);
-      assert.deepEqual(await dnatRules(lab), [`tcp 3000 ${LAN.inside}:3000`]);
+      assert.deepEqual(await dnatRules(lab, "router"), [`tcp 3000 ${LAN.inside}:3000`]);
       assert.equal(await exists(runFile(`${dir}/run`, "upnpRecord")), false);
     } finally {
       await lab.cleanup();

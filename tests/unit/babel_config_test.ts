@@ -5,6 +5,7 @@ import {
   type BabelConfigInput,
   buildBabelConfig,
   tunnelParams,
+  tunnelTiming,
 } from "../../core/babel/config.ts";
 import { BABEL_DEFAULT } from "../../core/constants.ts";
 
@@ -53,13 +54,18 @@ function statements(text: string): string[] {
   return text.split("\n").filter((l) => l && !l.startsWith("#"));
 }
 
-/** Applies the §8.4.4 changes to reference statements: -X → socket, install → in deny. */
+/**
+ * Applies our changes to reference statements: -X → socket (§8.4.4), install → in deny
+ * (§8.4.4), and faster hellos on tunnels (hello 15 s: every 3.75 s, updates every 60 s).
+ */
 function stock(reference: string[], socket: string): string[] {
   return [
     `local-path-readwrite ${socket}`,
     ...reference.map((s) =>
       s.startsWith("install ip ::/0 eq 0 src-ip ::/0 src-eq 0")
         ? "in ip ::/0 eq 0 src-ip ::/0 src-eq 0 deny"
+        : s.endsWith(" type tunnel")
+        ? `${s} hello-interval 3.75 update-interval 60`
         : s
     ),
   ];
@@ -108,11 +114,11 @@ Deno.test("user -B arguments come before the interfaces, -i interfaces before th
 });
 
 Deno.test("a gateway announces the default route from the network instead of refusing plain defaults", () => {
-  const lines = statements(buildBabelConfig(input({ gateway: true })).configText);
+  const c = buildBabelConfig(input({ gateway: true }));
   const reference = REFERENCE_STATEMENTS.map((s) =>
     s.startsWith("install ip ::/0") ? "redistribute ip ::/0 eq 0 src-prefix 2001:db8:42::/48" : s
   );
-  assert.deepEqual(lines.slice(1), reference);
+  assert.deepEqual(statements(c.configText), stock(reference, c.paths.socket));
 });
 
 Deno.test("the IPv4 payload is redistributed after the default line and used as preferred source", () => {
@@ -150,7 +156,8 @@ Deno.test("run-time tap parameters repeat the default statement, keys and an opt
   // The exact form verified in PROTOCOL.md §8.4.4.
   assert.equal(
     c.tunnelParams,
-    "type tunnel max-rtt-penalty 5000 rtt-max 500 rtt-decay 125 key sign",
+    "type tunnel max-rtt-penalty 5000 rtt-max 500 rtt-decay 125 " +
+      "hello-interval 3.75 update-interval 60 key sign",
   );
   assert.equal(
     tunnelParams({
@@ -163,6 +170,13 @@ Deno.test("run-time tap parameters repeat the default statement, keys and an opt
   );
   assert.equal(tunnelParams({ babelDefault: "" }), "type tunnel");
   assert.throws(() => tunnelParams({ babelDefault: "", rxcost: 0 }), BabelConfigError);
+});
+
+Deno.test("tunnels say hello four times as often as the network, at least every second", () => {
+  assert.equal(tunnelTiming(15), "hello-interval 3.75 update-interval 60");
+  assert.equal(tunnelTiming(4), "hello-interval 1 update-interval 16");
+  assert.equal(tunnelTiming(2), "hello-interval 1 update-interval 8");
+  assert.equal(tunnelTiming(0.5), "hello-interval 0.5 update-interval 2", "never slower");
 });
 
 Deno.test("a node prefix filling all 128 bits redistributes a host route", () => {

@@ -128,7 +128,10 @@ Deno.test("babeld and the OpenVPN server run with the generated arguments and st
   assert.match(conf, /^local-path-readwrite \/run\/babeld.sock$/m);
   assert.match(conf, /^redistribute ip 2001:db8:42:6::1\/64 eq 64$/m);
   assert.match(conf, /^key type blake2s128 id sign value 000102030405060708090a0b0c0d0e0f$/m);
-  assert.match(conf, /^interface re6stnet-tcp type tunnel$/m);
+  assert.match(
+    conf,
+    /^interface re6stnet-tcp type tunnel hello-interval 3.75 update-interval 60$/m,
+  );
   assert.deepEqual(w.babelConfigs[0].args.slice(0, 4), ["-h", "15", "-H", "15"]);
   assert.equal(w.files.get("/st/dh.pem"), DH, "DH parameters fetched into the state folder");
   const order: string[] = [];
@@ -411,7 +414,10 @@ Deno.test("--client mode runs one supervised client on re6stnet and no server", 
   assert.match(args, /--client --remote 192.0.2.1 1194 tcp --ping-restart 60/);
   assert.ok(w.kernel.ops.includes("ip tuntap add dev re6stnet mode tap"));
   assert.ok(!w.kernel.ops.some((l) => l.includes("re6stnet-tcp")));
-  assert.match(w.babelConfigs[0].configText, /^interface re6stnet type tunnel$/m);
+  assert.match(
+    w.babelConfigs[0].configText,
+    /^interface re6stnet type tunnel hello-interval 3.75 update-interval 60$/m,
+  );
   node.stop();
   await run;
   assert.deepEqual(w.kernel.state(), ["link lo other up mtu 65536"]);

@@ -155,7 +155,16 @@ Deno.test("the UDP client command line is the reference's with the documented 2.
     remote: { ip: "198.51.100.7", port: 1194, proto: "udp" },
     peerCn: "6/16",
   });
-  assert.deepEqual(got, to26(REF_UDP_CLIENT));
+  // Our addition: a UDP client tells the server when it leaves, which frees its slot at once.
+  const ref = to26(REF_UDP_CLIENT);
+  const at = ref.indexOf("--route-up");
+  assert.deepEqual(got, [...ref.slice(0, at), "--explicit-exit-notify", "1", ...ref.slice(at)]);
+  const tcp = clientArgs(common, {
+    iface: "re6stnet1",
+    remote: { ip: "198.51.100.7", port: 1194, proto: "tcp" },
+    peerCn: "6/16",
+  });
+  assert.equal(tcp.includes("--explicit-exit-notify"), false, "TCP closes its connection");
 });
 
 Deno.test("unencrypted tunnels ask OpenVPN 2.6 for no cipher and no 64 MB renegotiation", () => {

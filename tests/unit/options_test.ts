@@ -241,7 +241,7 @@ Deno.test("help texts say what this build does with GeoIP, 'upnp' and the status
   assert.doesNotMatch(registry, /enables/);
   assert.match(
     flat(renderHelp(NODE_SPEC)),
-    /'upnp' \(treated like 'any': UPnP is not implemented\)/,
+    /'upnp' \(map the IPv4 servers' ports on the LAN's UPnP gateway.*Without an IPv4 value UPnP is tried/,
   );
   const status = renderHelp(STATUS_SPEC);
   assert.match(flat(status), /with --registry, the time limit of each request/);

@@ -57,3 +57,38 @@ Deno.test("the summary shows identity, tunnels and processes", () => {
   });
   assert.match(renderStatus(sick), /UNHEALTHY: babeld is not running/);
 });
+
+Deno.test("the summary shows each UPnP mapping, or why there is none", () => {
+  const mapped = sampleStatus({
+    upnp: {
+      state: "mapped",
+      gateway: "http://10.77.0.1:5000/ctl/IPConn",
+      externalIp: "11.42.0.254",
+      mappings: [{
+        protocol: "tcp",
+        externalIp: "11.42.0.254",
+        externalPort: 1194,
+        internalClient: "10.77.0.2",
+        internalPort: 1194,
+        leaseEnd: "2026-12-06T18:40:00.000Z",
+      }],
+      lastError: null,
+    },
+  });
+  assert.deepEqual(validateSchema(mapped, STATUS_JSON_SCHEMA), []);
+  assert.match(
+    renderStatus(mapped),
+    /upnp {6}11\.42\.0\.254:1194\/tcp → 10\.77\.0\.2:1194 \(lease until 18:40\)/,
+  );
+  const none = sampleStatus({
+    upnp: {
+      state: "client-only",
+      gateway: null,
+      externalIp: null,
+      mappings: [],
+      lastError: "no UPnP gateway answered",
+    },
+  });
+  assert.match(renderStatus(none), /upnp {6}client-only: no UPnP gateway answered/);
+  assert.doesNotMatch(renderStatus(sampleStatus()), /upnp/);
+});
