@@ -24,7 +24,7 @@ import { unixConnector } from "../platform/babel_socket.ts";
 import { LogFile } from "../platform/log_file.ts";
 import { prepareRegistryDb, registryMailer, walSyncer } from "../platform/registry_files.ts";
 import { listenHttp, openRelaySocket } from "../platform/registry_listen.ts";
-import type { serveRegistryMetrics } from "./metrics.ts";
+import type { serveRegistryMetrics } from "./registry_metrics.ts";
 
 export type { RunningRegistry } from "../core/registry/service.ts";
 
@@ -107,7 +107,7 @@ export async function runRegistryUntilSignal(
   let metrics: ReturnType<typeof serveRegistryMetrics> | null = null;
   try {
     if (resolved.metrics) {
-      const { serveRegistryMetrics } = await import("./metrics.ts"); // prom-client when asked
+      const { serveRegistryMetrics } = await import("./registry_metrics.ts"); // prom-client when asked
       metrics = serveRegistryMetrics(resolved.metrics, log.child("metrics"));
     }
     running = await startRegistry(resolved, { ...deps, log, onRequest: metrics?.metrics.observe });

@@ -43,4 +43,6 @@ Deno.test("a node without --metrics does not load prom-client or the metrics cod
     fileURLToPath(new URL("../../cmd/metrics.ts", import.meta.url)),
   );
   assert.ok([...metrics].some((s) => s.includes("prom-client")), "--metrics loads prom-client");
+  const registryCode = [...metrics].filter((s) => /core\/registry\/|nodemailer/.test(s));
+  assert.deepEqual(registryCode, [], "a node's metrics load no registry code");
 });
