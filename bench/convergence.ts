@@ -31,6 +31,8 @@ interface Row {
   childrenRssMb: { mean: number; max: number } | null;
   nodeCpuPct: { mean: number; max: number } | null;
   allCpuPct: { mean: number; max: number } | null;
+  /** Babel's traffic at rest through a tunnel tap (received + sent), bytes per second. */
+  tunnelBytesPerS: { mean: number; max: number } | null;
   error?: string;
 }
 
@@ -81,6 +83,7 @@ async function measure(n: number, a: Args): Promise<Row> {
     childrenRssMb: null,
     nodeCpuPct: null,
     allCpuPct: null,
+    tunnelBytesPerS: null,
   };
   const lab = await createLab(`conv${n}`);
   let net: Network | undefined;
@@ -125,6 +128,7 @@ async function measure(n: number, a: Args): Promise<Row> {
     row.childrenRssMb = stats(usage.map((u) => u.childrenRssMb));
     row.nodeCpuPct = stats(usage.map((u) => u.nodeCpuPct));
     row.allCpuPct = stats(usage.map((u) => u.allCpuPct));
+    row.tunnelBytesPerS = stats(usage.flatMap((u) => u.tapBytesPerS));
   } catch (e) {
     row.error = (e as Error).message;
     console.error(`  [${n} nodes] FAILED: ${row.error}`);
@@ -148,29 +152,40 @@ if (import.meta.main) {
   const args = parseArgs(Deno.args);
   const rows: Row[] = [];
   for (const n of args.sizes) rows.push(await measure(n, args));
-  console.log(`\nConvergence (babel hello ${args.hello} s; at rest: ${args.restS} s window)`);
+  const goalS = 3 * args.hello + 5;
+  console.log(
+    `\nConvergence (babel hello ${args.hello} s; goal: all pairs within 3 × hello + 5 s = ` +
+      `${goalS} s; at rest: ${args.restS} s window; traffic at rest goal < 1000 B/s per tunnel)`,
+  );
+  const xHello = (s: number | null) => (s === null ? "-" : `${(s / args.hello).toFixed(1)}×`);
   console.log(table([
     [
       "NODES",
       "HELLO",
       "ALL CONNECTED (s)",
       "TO ALL-PAIRS (s)",
+      "× HELLO",
+      "GOAL MET",
       "TUNNELS",
       "NODE RSS MiB mean/max",
       "BABELD+OPENVPN RSS MiB",
       "NODE CPU % mean/max",
       "ALL CPU %",
+      "TUNNEL B/s mean/max",
     ],
     ...rows.map((r) => [
       String(r.nodes),
       String(r.hello),
       f(r.connectedS),
       r.error ? `failed: ${r.error.split("\n")[0]}` : f(r.convergenceS),
+      xHello(r.convergenceS),
+      r.convergenceS === null ? "-" : r.convergenceS <= goalS ? "yes" : "no",
       r.tunnels === null ? "-" : String(r.tunnels),
       mm(r.nodeRssMb),
       mm(r.childrenRssMb),
       mm(r.nodeCpuPct, 2),
       mm(r.allCpuPct, 2),
+      mm(r.tunnelBytesPerS, 0),
     ]),
   ]));
   console.log(

@@ -228,12 +228,24 @@ if (import.meta.main) {
     await net?.stop();
     await lab.cleanup();
   }
-  console.log(`\nFailover (${args.nodes} nodes, babel hello ${args.hello} s)`);
+  console.log(
+    `\nFailover (${args.nodes} nodes, babel hello ${args.hello} s; goals: a crash or a cut ` +
+      `routed around within 2 × hello = ${2 * args.hello} s, a registry host crash within ` +
+      "2 × hello + the time to open one tunnel)",
+  );
+  const goal = (f: Figure) =>
+    f.what.startsWith("node restart")
+      ? "-"
+      : f.what.startsWith("registry")
+      ? "2×hello + 1 tunnel"
+      : `${2 * args.hello} s`;
   console.log(table([
-    ["EVENT", "TO ALL-PAIRS (s)", "DETAIL"],
+    ["EVENT", "TO ALL-PAIRS (s)", "× HELLO", "GOAL", "DETAIL"],
     ...figures.map((f) => [
       f.what,
       f.seconds === null ? "not regained" : f.seconds.toFixed(1),
+      f.seconds === null ? "-" : `${(f.seconds / args.hello).toFixed(1)}×`,
+      goal(f),
       f.error ? `${f.detail}; ${f.error.split("\n")[0]}` : f.detail,
     ]),
   ]));

@@ -53,6 +53,11 @@ export const HELLO_DEFAULT_S = 15;
  */
 export const TUNNEL_HELLO_DIVISOR = 4;
 export const TUNNEL_HELLO_MIN_S = 1;
+/**
+ * Implementation: longest wait before asking the registry again for a bootstrap peer after it
+ * kept offering one whose tunnel had just failed.
+ */
+export const BOOTSTRAP_BACKOFF_MAX_S = 120;
 /** Tunnel manager tick (§7.5). */
 export const TUNNEL_TICK_S = 5;
 /** Delay before fetching a newly announced configuration / retry (§7.7). */

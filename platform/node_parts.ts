@@ -83,7 +83,12 @@ export const realFiles: NodeFiles = {
     try {
       await Deno.remove(path, { recursive: true });
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      if (e instanceof Deno.errors.NotFound) return;
+      // A mount point (systemd's RuntimeDirectory=/run/re6stnet) cannot go: empty it instead.
+      if (!(e instanceof Deno.errors.Busy) && (e as { code?: string }).code !== "EBUSY") throw e;
+      for await (const entry of Deno.readDir(path)) {
+        await Deno.remove(`${path}/${entry.name}`, { recursive: true });
+      }
     }
   },
 };

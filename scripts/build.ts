@@ -1,7 +1,20 @@
 // Builds dist/re6st with `deno compile`. Deno needs its "denort" runtime for that, which it
 // downloads from its release server unless DENORT_BIN points at one. Where neither works
 // (machines without internet access) this fails with one clear line.
-const out = "dist/re6st";
+// Usage: deno task build [--target TRIPLE] [--output FILE], e.g. the release workflow's
+// `--target aarch64-unknown-linux-gnu --output dist/re6st-aarch64-linux`.
+const opts: { target?: string; output?: string } = {};
+for (let i = 0; i < Deno.args.length; i += 2) {
+  const [flag, value] = [Deno.args[i], Deno.args[i + 1]];
+  if ((flag !== "--target" && flag !== "--output") || !value) {
+    console.error(
+      `build: usage: deno task build [--target TRIPLE] [--output FILE] (got "${flag}")`,
+    );
+    Deno.exit(2);
+  }
+  opts[flag.slice(2) as "target" | "output"] = value;
+}
+const out = opts.output ?? "dist/re6st";
 const denort = Deno.env.get("DENORT_BIN");
 if (denort) {
   try {
@@ -11,7 +24,8 @@ if (denort) {
     Deno.exit(1);
   }
 }
-const args = ["compile", "-A", "--unstable-net", "--output", out, "main.ts"];
+const target = opts.target ? ["--target", opts.target] : [];
+const args = ["compile", "-A", "--unstable-net", ...target, "--output", out, "main.ts"];
 const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped" });
 const { code, stderr } = await child.output();
 const text = new TextDecoder().decode(stderr);

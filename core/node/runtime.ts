@@ -2,6 +2,7 @@
 // far, read by the status and undone by the teardown; and the small helpers both share.
 
 import type { BabelClient } from "../babel/local.ts";
+import { ovpnLogFile } from "../openvpn/args.ts";
 import type { Logger } from "../log.ts";
 import type { NodeOptions } from "../options/node.ts";
 import type { PeerProtocol } from "../peer/protocol.ts";
@@ -100,7 +101,7 @@ export async function startOpenVpn(
   name: string,
   args: readonly string[],
 ): Promise<ManagedProcess> {
-  const logFile = rt.options.ovpnlog ? `${rt.options.log}/${name}.log` : undefined;
+  const logFile = rt.options.ovpnlog ? ovpnLogFile(rt.options.log, name) : undefined;
   const proc = await rt.parts.openvpn.start(name, args, logFile);
   track(rt, proc, "openvpn");
   return proc;

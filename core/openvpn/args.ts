@@ -83,6 +83,14 @@ export function serverIface(proto: ServerProto): string {
   return `${TAP_PREFIX}-${proto}`;
 }
 
+/**
+ * The `--ovpnlog` file of the OpenVPN process on `iface`: `<logDir>/<iface>.log`, except for the
+ * `--client` mode tap `re6stnet`, whose name is the node's own log's.
+ */
+export function ovpnLogFile(logDir: string, iface: string): string {
+  return `${logDir}/${iface === TAP_PREFIX ? `${TAP_PREFIX}-client` : iface}.log`;
+}
+
 /** `--ping-exit`/`--ping-restart` value: 4 × hello (§0 `timeout`). */
 export function tunnelTimeout(hello: number): number {
   return 4 * hello;
@@ -162,7 +170,7 @@ function extraArgs(c: CommonArgs): string[] {
 /** Arguments after the role's: per-interface log file and the data channel cipher. */
 function suffix(c: CommonArgs, iface: string): string[] {
   return [
-    ...(c.logDir === undefined ? [] : ["--log-append", `${c.logDir}/${iface}.log`]),
+    ...(c.logDir === undefined ? [] : ["--log-append", ovpnLogFile(c.logDir, iface)]),
     ...cipherArgs(c.encrypt),
   ];
 }

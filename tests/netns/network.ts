@@ -53,6 +53,8 @@ export interface NetworkOptions {
   nodeArgs?: (node: NetNode) => string[];
   /** Extra `re6st registry` arguments. */
   registryArgs?: readonly string[];
+  /** Wraps the command line of `re6st registry` and `re6st node` (e.g. tests/netns/confine.ts). */
+  wrap?: (command: "registry" | "node", argv: string[]) => string[];
 }
 
 /** A node of the network. */
@@ -173,6 +175,7 @@ export async function buildNetwork(lab: Lab, opts: NetworkOptions = {}): Promise
   };
   globalThis.addEventListener("unload", removeWorkDir);
   const re6st = re6stArgv();
+  const wrap = opts.wrap ?? ((_: string, argv: string[]) => argv);
   const verbose = String(opts.verbose ?? 2);
 
   try {
@@ -245,7 +248,11 @@ export async function buildNetwork(lab: Lab, opts: NetworkOptions = {}): Promise
           ...(opts.encrypt ? ["--encrypt"] : []),
           ...(opts.registryArgs ?? []),
         ];
-        const child = lab.spawn(regNode.name, argv, { log: registryOut, env: ENV, cwd: regDir });
+        const child = lab.spawn(regNode.name, wrap("registry", argv), {
+          log: registryOut,
+          env: ENV,
+          cwd: regDir,
+        });
         registry = child;
         let ended = null as ChildStatus | null;
         child.status.then((s) => {
@@ -315,7 +322,7 @@ export async function buildNetwork(lab: Lab, opts: NetworkOptions = {}): Promise
           ...(opts.nodeArgs?.(node) ?? []),
           ...extraArgs,
         ];
-        const child = lab.spawn(node.name, argv, {
+        const child = lab.spawn(node.name, wrap("node", argv), {
           log: join(node.dir, "node.out"),
           env: ENV,
           cwd: node.dir,

@@ -52,6 +52,24 @@ export interface RestUsage {
   nodeCpuPct: number;
   /** CPU of the node and its children together, % of one core. */
   allCpuPct: number;
+  /** Traffic through each tunnel tap (received + sent), bytes per second, at rest. */
+  tapBytesPerS: number[];
+}
+
+/** Bytes received + sent so far by each re6st tap of a host (`ip -s -j link`). */
+export async function tapBytes(lab: Lab, host: string): Promise<Map<string, number>> {
+  const r = await lab.exec(host, ["ip", "-s", "-j", "link", "show"]);
+  const out = new Map<string, number>();
+  if (r.code !== 0) return out;
+  const links = JSON.parse(r.stdout) as {
+    ifname: string;
+    stats64?: { rx?: { bytes?: number }; tx?: { bytes?: number } };
+  }[];
+  for (const l of links) {
+    if (!l.ifname.startsWith("re6stnet")) continue;
+    out.set(l.ifname, (l.stats64?.rx?.bytes ?? 0) + (l.stats64?.tx?.bytes ?? 0));
+  }
+  return out;
 }
 
 /**
@@ -69,9 +87,14 @@ export async function restUsage(
   const pick = (s: ProcSample | null): s is ProcSample =>
     s !== null && (s.pid === nodePid || s.comm === "babeld" || s.comm === "openvpn");
   const before = pids.map(procSample).filter(pick);
+  const tapsBefore = await tapBytes(lab, host);
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, windowMs));
   const seconds = (performance.now() - t0) / 1000;
+  const tapsAfter = await tapBytes(lab, host);
+  const tapBytesPerS = [...tapsAfter].filter(([tap, n]) => tapsBefore.has(tap) && n > 0)
+    .map(([tap, n]) => (n - tapsBefore.get(tap)!) / seconds)
+    .filter((bps) => bps > 0); // a tap of no tunnel (a free one, or a server nobody uses)
   const after = new Map(pids.map(procSample).filter(pick).map((s) => [s.pid, s]));
   let nodeTicks = 0, allTicks = 0, nodeRss = 0, childRss = 0, openvpn = 0;
   for (const b of before) {
@@ -94,6 +117,7 @@ export async function restUsage(
     openvpn,
     nodeCpuPct: pct(nodeTicks),
     allCpuPct: pct(allTicks),
+    tapBytesPerS,
   };
 }
 

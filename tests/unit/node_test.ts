@@ -473,6 +473,13 @@ Deno.test("with --ovpnlog each OpenVPN process appends to <log>/<interface>.log"
   assert.match(w.processes[0].args.join(" "), /--log-append \/lg\/re6stnet-tcp.log/);
   node.stop();
   await run;
+  // In --client mode the tap is `re6stnet`, like the node's own log: not the same file.
+  const c = await world();
+  const [cnode, crun] = await started(c, ["--ovpnlog", "--client", "192.0.2.1,1194,tcp"]);
+  const client = c.processes.find((p) => p.name === "openvpn re6stnet")!;
+  assert.match(client.args.join(" "), /--log-append \/lg\/re6stnet-client.log/);
+  cnode.stop();
+  await crun;
 });
 
 Deno.test("the node asks for a restart when its certificate becomes due for renewal", async () => {

@@ -380,3 +380,34 @@ Deno.test("stop closes every tunnel at once, even while a tick waits for the reg
   await stopping;
   assert.equal(b.manager.clients.size, 0, "nothing opened after stop");
 });
+
+Deno.test("a registry that keeps offering a peer whose tunnel failed is asked less and less often", async () => {
+  let offer = P(1);
+  const b = managerBench({
+    bootstrap: () => Promise.resolve({ prefix: offer, addresses: addr(1) }),
+  });
+  const end = new AbortController();
+  const loop = b.manager.run(end.signal);
+  // P(1) is full: each tunnel to it ends at once.
+  for (let s = 0; s < 120; s++) {
+    await b.clock.advance(1000);
+    const p = b.host.processes.at(-1);
+    if (p && !p.done) p.exit();
+  }
+  const gaps = b.bootstrapCalls.slice(1).map((t, i) => (t - b.bootstrapCalls[i]) / 1000);
+  assert.ok(gaps.length >= 3, `asked again: ${gaps}`);
+  assert.ok(gaps.slice(1).every((g, i) => g >= gaps[i]), `the gaps grow: ${gaps}`);
+  assert.ok(gaps.at(-1)! >= 40, `backed off to at least 40 s: ${gaps}`);
+  assert.ok(b.log.lines.some((l) => /offered 1\/16 again, whose tunnel failed us/.test(l)));
+  // Another peer is taken as soon as the registry offers one.
+  offer = P(2);
+  const before = b.host.processes.length;
+  await b.clock.advance(130_000);
+  assert.ok(
+    b.host.processes.slice(before).some((p) => p.remote.ip === "10.0.0.1" && p.iface),
+    "a tunnel was started",
+  );
+  assert.ok(b.log.lines.some((l) => l.includes("Bootstrap peer from the registry: 2/16")));
+  end.abort();
+  await loop;
+});

@@ -1,11 +1,12 @@
 // Bootstrap (PROTOCOL.md §7.3, §7.5): how a node that has no route to the registry finds the
 // network. It tries the peers of its cache first, then asks the registry for a bootstrap
 // peer; an island (it knows nodes, but not the registry) forces one tunnel towards a node the
-// registry gives. Attempts back off by a random multiple of the timeout.
+// registry gives. Attempts back off by a random multiple of the timeout, and a registry that
+// keeps offering a peer whose tunnel just failed (a full node) is asked less and less often.
 
 import { type Bits, cnFromPrefix } from "../../addressing.ts";
 import type { Clock } from "../../clock.ts";
-import { TUNNEL_TICK_S } from "../../constants.ts";
+import { BOOTSTRAP_BACKOFF_MAX_S, TUNNEL_TICK_S } from "../../constants.ts";
 import { describeError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import type { BootstrapPeer } from "../../registry/client.ts";
@@ -22,6 +23,8 @@ export interface BootstrapOptions {
   ask(): Promise<BootstrapPeer | null>;
   /** Opens a client tunnel (manager.ts makeTunnel); true when started. */
   makeTunnel(p: Bits, addressText: string): Promise<boolean>;
+  /** Whether our tunnel to `p` failed (or was retired) recently (opening.ts avoid). */
+  failedRecently(p: Bits): boolean;
 }
 
 /** Bootstrap state of one node. */
@@ -29,8 +32,10 @@ export class Bootstrap {
   readonly #o: BootstrapOptions;
   /** 0, or the time (ms) before which we do not bootstrap again. */
   #until = 0;
-  /** getBootstrapPeer is asked at most once per tick interval. */
+  /** getBootstrapPeer is asked at most once per tick interval, less often after refusals. */
   #nextAsk = 0;
+  /** Offers in a row of a peer whose tunnel had just failed. */
+  #refused = 0;
 
   constructor(o: BootstrapOptions) {
     this.#o = o;
@@ -116,6 +121,16 @@ export class Bootstrap {
       o.log.warn("Buggy registry: it gave us our own prefix as bootstrap peer; ignored");
       return null;
     }
+    if (o.failedRecently(bp.prefix)) {
+      const waitS = Math.min(BOOTSTRAP_BACKOFF_MAX_S, TUNNEL_TICK_S * 2 ** ++this.#refused);
+      this.#nextAsk = now + waitS * 1000;
+      o.log.info(
+        `The registry offered ${cnFromPrefix(bp.prefix)} again, whose tunnel failed us just ` +
+          `before (a full node?); asking for another bootstrap peer in ${waitS} s`,
+      );
+      return null;
+    }
+    this.#refused = 0;
     o.log.info(`Bootstrap peer from the registry: ${cnFromPrefix(bp.prefix)}`);
     if (bp.addresses) o.cache.addPeer(bp.prefix, bp.addresses);
     return bp;

@@ -117,6 +117,7 @@ export class TunnelManager {
       random,
       ask: o.bootstrap,
       makeTunnel: (p, a) => this.opener.makeTunnel(p, a),
+      failedRecently: (p) => this.opener.avoided(p),
     });
   }
 

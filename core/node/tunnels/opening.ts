@@ -59,6 +59,12 @@ export class TunnelOpener {
     this.#o = o;
   }
 
+  /** Whether `p`'s tunnel was retired or failed less than a tunnel_refresh ago. */
+  avoided(p: Bits): boolean {
+    const until = this.#avoided.get(p);
+    return until !== undefined && until > this.#o.clock.now();
+  }
+
   /** `p` is not chosen again for a tunnel_refresh (its tunnel was retired or failed). */
   avoid(p: Bits): void {
     this.#avoided.set(p, this.#o.clock.now() + this.#o.settings().tunnelRefreshS * 1000);
