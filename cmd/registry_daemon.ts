@@ -15,11 +15,16 @@ import type { Mailer } from "../core/registry/mail.ts";
 import { type Clock, systemClock } from "../core/clock.ts";
 import type { DatagramSocket, RelayOptions, RoutingView } from "../core/registry/relay.ts";
 import { babelRoutingView } from "../core/registry/routes.ts";
-import { type RunningRegistry, startRegistryService } from "../core/registry/service.ts";
+import {
+  type RegistryParts,
+  type RunningRegistry,
+  startRegistryService,
+} from "../core/registry/service.ts";
 import { unixConnector } from "../platform/babel_socket.ts";
 import { LogFile } from "../platform/log_file.ts";
 import { prepareRegistryDb, registryMailer, walSyncer } from "../platform/registry_files.ts";
 import { listenHttp, openRelaySocket } from "../platform/registry_listen.ts";
+import type { serveRegistryMetrics } from "./registry_metrics.ts";
 
 export type { RunningRegistry } from "../core/registry/service.ts";
 
@@ -35,6 +40,8 @@ export interface RegistryDeps {
   geoip?: GeoIp | null;
   /** Mailer override (tests); default from --mailhost. */
   mailer?: Mailer | null;
+  /** Hears of every answered request (the metrics). */
+  onRequest?: RegistryParts["onRequest"];
 }
 
 /** Starts a registry on this machine: files, database, listeners, relay, local babeld (§4, §5). */
@@ -63,6 +70,7 @@ export function startRegistry(
       deps.mailer !== undefined ? deps.mailer : registryMailer(registry.config, log),
     geoip: deps.geoip ?? null,
     listen: listenHttp,
+    onRequest: deps.onRequest,
   });
 }
 
@@ -96,10 +104,17 @@ export async function runRegistryUntilSignal(
     if (deps.log || !logFile.reachesIo) io.err(msg);
   };
   let running;
+  let metrics: ReturnType<typeof serveRegistryMetrics> | null = null;
   try {
-    running = await startRegistry(resolved, { ...deps, log });
+    if (resolved.metrics) {
+      const { serveRegistryMetrics } = await import("./registry_metrics.ts"); // prom-client when asked
+      metrics = serveRegistryMetrics(resolved.metrics, log.child("metrics"));
+    }
+    running = await startRegistry(resolved, { ...deps, log, onRequest: metrics?.metrics.observe });
+    metrics?.attach(running.registry, running.port);
   } catch (e) {
     report(`Cannot start the registry: ${describeError(e)}`);
+    await metrics?.server.close();
     logFile.close();
     return 1;
   }
@@ -126,6 +141,7 @@ export async function runRegistryUntilSignal(
     code = 1;
   } finally {
     for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
+    await metrics?.server.close();
     logFile.close();
   }
   return code;

@@ -35,7 +35,7 @@ import {
 } from "./runtime.ts";
 import { commonOpenVpnArgs, runsServers, startServers } from "./servers.ts";
 import { effectiveSettings, explicitAddresses, nodeEnvironment } from "./settings.ts";
-import { controlAnswer } from "./status.ts";
+import { controlAnswer } from "./control.ts";
 import { supervise } from "./supervisor.ts";
 import { clientMode } from "./tunnels/client_mode.ts";
 import { TunnelManager } from "./tunnels/manager.ts";
@@ -71,7 +71,7 @@ export async function startUp(rt: NodeRuntime): Promise<void> {
   if (p.serveControl) {
     rt.control = await p.serveControl(
       runFile(o.run, "control"),
-      (req) => controlAnswer(req, () => rt.status()),
+      (req, signal) => controlAnswer(rt, req, signal),
     );
   }
   checkStop(stop);

@@ -9,6 +9,7 @@ import {
   TUNNEL_REFRESH_DEFAULT_S,
 } from "../constants.ts";
 import { UsageError } from "../errors.ts";
+import { checkListenOption } from "./listen.ts";
 import type { ParsedOptions } from "./parser.ts";
 import type { CommandSpec } from "./spec.ts";
 
@@ -152,6 +153,14 @@ export const REGISTRY_SPEC: CommandSpec = {
       help: "runtime folder of the node running on this host",
     },
     {
+      long: "metrics",
+      dest: "metrics",
+      type: "string",
+      metavar: "ADDR:PORT",
+      help: "serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (an IP literal; " +
+        "[v6]:PORT for IPv6); off by default",
+    },
+    {
       long: "verbose",
       short: "v",
       dest: "verbose",
@@ -279,6 +288,8 @@ export interface RegistryOptions {
   maxClients: number;
   tunnelRefresh: number;
   sameCountry: string[];
+  /** `--metrics ADDR:PORT` (checked), or undefined when metrics are off. */
+  metrics?: string;
 }
 
 /** Checks and types parsed `re6st registry` options. */
@@ -334,5 +345,6 @@ export function toRegistryOptions(p: ParsedOptions): RegistryOptions {
     maxClients: (p.maxClients as number | undefined) ?? 2 * clientCount,
     tunnelRefresh: p.tunnelRefresh as number,
     sameCountry: p.sameCountry as string[],
+    metrics: checkListenOption(p.metrics, "metrics"),
   };
 }

@@ -82,6 +82,8 @@ export class Registry {
   #signer: Promise<AsyncSigner> | null = null;
   #published: PublishedOptions;
   #net: { canonical: Record<string, Json>; version: Uint8Array } | null = null;
+  /** The configuration changed since the last run (new options or software): version bumped. */
+  bumpedAtStart = false;
 
   private constructor(
     config: ResolvedRegistryConfig,
@@ -164,6 +166,7 @@ export class Registry {
           this.db.setConfig("babel_hmac0", randomBytes(BABEL_KEY_BYTES));
         }
       } else if (this.db.getConfig("last_config") !== lastConfigText(this.canonical())) {
+        this.bumpedAtStart = true;
         this.bumpVersion();
         this.log.info(`Network configuration changed: new version ${this.versionNumber()}`);
       }

@@ -236,7 +236,7 @@ export interface FakeWorld {
   babelConfigs: { args: string[]; configText: string }[];
   hookHandler: ((ev: HookEvent) => ConnectAnswer | void | Promise<ConnectAnswer | void>) | null;
   /** The control socket handler while the node serves it. */
-  control: ((req: Record<string, unknown>) => unknown) | null;
+  control: ((req: Record<string, unknown>, signal: AbortSignal) => unknown) | null;
   shellRuns: { cmd: string; env: Record<string, string> }[];
   registry: FakeRegistry;
   babel: ReturnType<typeof fakeBabelClient>;

@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import type { BabelSnapshot } from "../../core/babel/view.ts";
 import { openCache } from "../../core/node/cache.ts";
 import { Node, type NodeExit } from "../../core/node/node.ts";
 import type { ClientConnectEvent } from "../../core/openvpn/hooks.ts";
 import { parseCertificate } from "../../core/cert.ts";
 import { rsaEncrypt } from "../../core/crypto.ts";
 import { encodeRelay } from "../../core/peer/frame.ts";
+import { isControlStream } from "../../core/status/control.ts";
+import { FOLLOW_INTERVAL_MS } from "../../core/status/follow.ts";
+import { renderRoute, type RouteAnswer } from "../../core/status/route.ts";
 import {
   STATUS_JSON_SCHEMA,
   type StatusDocument,
@@ -34,6 +38,7 @@ async function world(
     upExit?: number;
     netconfig?: () => Promise<Uint8Array>;
     kernel?: (store: JournalStore) => RecorderKernel;
+    snapshot?: BabelSnapshot;
   } = {},
 ): Promise<FakeWorld> {
   const key = await nodeKeyPem();
@@ -47,8 +52,12 @@ async function world(
     }),
     upExit: o.upExit,
     kernel: o.kernel,
+    snapshot: o.snapshot,
   });
 }
+
+/** A control request's signal that never aborts. */
+const NEVER = new AbortController().signal;
 
 /** Lets the node's promise chains run until `cond` holds (no time passes). */
 async function until(cond: () => boolean, what: string): Promise<void> {
@@ -522,7 +531,7 @@ Deno.test("the control socket answers a status document valid against its schema
   const w = await world();
   const [node, run] = await started(w);
   await w.hookHandler!(connect(12n));
-  const doc = w.control!({ request: "status" }) as Record<string, unknown>;
+  const doc = w.control!({ request: "status" }, NEVER) as Record<string, unknown>;
   assert.deepEqual(validateSchema(doc, STATUS_JSON_SCHEMA), []);
   const d = doc as unknown as StatusDocument;
   assert.equal(d.state, "running");
@@ -532,7 +541,10 @@ Deno.test("the control socket answers a status document valid against its schema
     [["server", "9/16", "re6stnet-tcp", "tcp", "198.51.100.9 40000"]],
   );
   assert.deepEqual(d.children.map((c) => c.name), ["babeld", "openvpn re6stnet-tcp"]);
-  assert.match(String((w.control!({ request: "nope" }) as { error: string }).error), /unknown/);
+  assert.match(
+    String((w.control!({ request: "nope" }, NEVER) as { error: string }).error),
+    /unknown/,
+  );
   node.stop();
   await run;
   assert.equal(w.control, null, "the control socket is closed at exit");
@@ -634,5 +646,143 @@ Deno.test("a key rotation swaps babeld's sign key in place at the shared switch 
   assert.match(w.babelConfigs[1].configText, /^default rtt-max 400 key sign$/m);
   assert.equal(server.stopped, false);
   node.stop();
+  await run;
+});
+
+/** Babel's tables on a node whose server tunnel re6stnet-tcp goes to 9/16. */
+function routedSnapshot(): BabelSnapshot {
+  const route = (over: Partial<BabelSnapshot["routes"][number]>) => ({
+    id: "r1",
+    prefix: "2001:db8:42:9::",
+    plen: 64,
+    from: "::",
+    fromPlen: 0,
+    installed: true,
+    routerId: "02:00:00:00:00:00:00:09",
+    metric: 96,
+    refmetric: 0,
+    via: "fe80::9",
+    iface: "re6stnet-tcp",
+    ...over,
+  });
+  return {
+    interfaces: [],
+    neighbours: [
+      {
+        id: "n1",
+        address: "fe80::9",
+        iface: "re6stnet-tcp",
+        reach: 0xffff,
+        ureach: 0,
+        rxcost: 96,
+        txcost: 96,
+        cost: 96,
+      },
+      {
+        id: "n2",
+        address: "fe80::5",
+        iface: "re6stnet1",
+        reach: 0xffff,
+        ureach: 0,
+        rxcost: 96,
+        txcost: 96,
+        cost: 96,
+      },
+    ],
+    xroutes: [],
+    routes: [
+      route({}),
+      route({
+        id: "r2",
+        installed: false,
+        metric: 352,
+        refmetric: 256,
+        via: "fe80::5",
+        iface: "re6stnet1",
+      }),
+      route({
+        id: "r3",
+        prefix: "2001:db8:42:5::",
+        routerId: "02:00:00:00:00:00:00:05",
+        via: "fe80::5",
+        iface: "re6stnet1",
+      }),
+    ],
+  };
+}
+
+Deno.test("the control socket tells which route Babel chose toward an address and the others", async () => {
+  const w = await world({ snapshot: routedSnapshot() });
+  const [node, run] = await started(w);
+  await w.hookHandler!(connect(12n));
+  const answer = w.control!(
+    { request: "route", address: "2001:db8:42:9::1" },
+    NEVER,
+  ) as RouteAnswer;
+  assert.equal(answer.local, false);
+  assert.deepEqual(answer.route, {
+    prefix: "2001:db8:42:9::/64",
+    from: null,
+    node: "9/16",
+    metric: 96,
+    refmetric: 0,
+    nextHop: "fe80::9",
+    interface: "re6stnet-tcp",
+    peer: "9/16",
+    tunnel: { direction: "server", protocol: "tcp", peer: "9/16" },
+    installed: true,
+    routerId: "02:00:00:00:00:00:00:09",
+  });
+  assert.deepEqual(
+    answer.alternatives.map((h) => [h.nextHop, h.interface, h.peer, h.metric, h.installed]),
+    [["fe80::5", "re6stnet1", "5/16", 352, false]],
+  );
+  const text = renderRoute(answer);
+  assert.match(
+    text,
+    /chosen: +2001:db8:42:9::\/64 via fe80::9 on re6stnet-tcp \(server tunnel, tcp\), peer 9\/16, metric 96 toward node 9\/16/,
+  );
+  assert.match(
+    text,
+    /alternatives: 2001:db8:42:9::\/64 via fe80::5 on re6stnet1, peer 5\/16, metric 352/,
+  );
+  const own = w.control!({ request: "route", address: "2001:db8:42:6::1" }, NEVER) as RouteAnswer;
+  assert.deepEqual([own.local, own.route, own.alternatives], [true, null, []]);
+  assert.match(renderRoute(own), /own subnet[\s\S]*none: babeld installed no route/);
+  const bad = w.control!({ request: "route", address: "10.0.0.1" }, NEVER) as { error: string };
+  assert.match(bad.error, /must be an IPv6 address/);
+  node.stop();
+  await run;
+});
+
+Deno.test("a follower gets one line per change until the node stops", async () => {
+  const snap = routedSnapshot();
+  const w = await world({ snapshot: snap });
+  const [node, run] = await started(w);
+  const stream = w.control!({ request: "follow" }, NEVER);
+  assert.ok(isControlStream(stream));
+  const lines = stream.lines[Symbol.asyncIterator]();
+  const first = (await lines.next()).value as Record<string, unknown>;
+  assert.deepEqual(
+    [first.event, first.node, first.state, first.tunnels, first.routes],
+    ["following", "6/16", "running", 0, 2],
+  );
+  await w.hookHandler!(connect(12n)); // a tunnel from 9/16
+  snap.routes.splice(2, 1); // the route to 5/16 is gone
+  const next = lines.next();
+  await w.clock.advance(FOLLOW_INTERVAL_MS);
+  const events = [(await next).value as Record<string, unknown>];
+  for (let i = 0; i < 3; i++) events.push((await lines.next()).value as Record<string, unknown>);
+  assert.deepEqual(events.map((e) => [e.event, e.interface ?? e.node, e.peer]), [
+    ["tunnel-opened", "re6stnet-tcp", "9/16"],
+    ["tunnel-established", "re6stnet-tcp", "9/16"],
+    ["peer-lost", undefined, "5/16"], // identified by the route it originated
+    ["route-lost", "5/16", undefined],
+  ]);
+  assert.match(String(events[0].time), /^\d{4}-\d\d-\d\dT/);
+  const last = lines.next();
+  node.stop();
+  assert.equal(((await last).value as Record<string, unknown>).event, "node-stopping");
+  assert.equal((await lines.next()).done, true);
   await run;
 });
