@@ -58,7 +58,8 @@ export function babelStatus(
   identity: Identity | null,
   registryPrefix: string | null,
 ): StatusDocument["babel"] & { registryKnown: boolean } {
-  if (!babel || !identity) {
+  // While babeld is away its last view is stale: show nothing rather than old routes.
+  if (!babel || !identity || !babel.connected) {
     return { running: false, neighbours: [], routes: 0, knownNodes: 0, registryKnown: false };
   }
   const snap = babel.view();
@@ -68,7 +69,7 @@ export function babelStatus(
     byNeighbour.set(`${nr.neighbour.address}%${nr.neighbour.iface}`, cnFromPrefix(prefix));
   }
   return {
-    running: babel.connected,
+    running: true,
     neighbours: snap.neighbours.map((n) => ({
       address: n.address,
       interface: n.iface,
@@ -113,4 +114,20 @@ export function babelChange(
     return { kind: "rekey", key: after.hmacSign, atMs: Math.max(nowMs, after.hmacSwitchAtMs ?? 0) };
   }
   return { kind: "none" };
+}
+
+/**
+ * The sign key babeld starts with, and when it must take the network's sign key: a node that
+ * starts while a key switch is still ahead (a restart in the middle of a rotation) signs with
+ * the previous key, which its neighbours still sign with, until the shared switch time.
+ */
+export function startingSignKey(
+  s: EffectiveSettings,
+  nowMs: number,
+): { key: Uint8Array | undefined; switchAtMs: number | null } {
+  const at = s.hmacSwitchAtMs;
+  if (s.hmacSign && at != null && at > nowMs && s.hmacAccept?.length) {
+    return { key: s.hmacAccept, switchAtMs: at };
+  }
+  return { key: s.hmacSign, switchAtMs: null };
 }

@@ -10,7 +10,7 @@ import { runFile } from "../constants.ts";
 import { describeError } from "../errors.ts";
 import { clientArgs, type CommonArgs, singleClientArgs } from "../openvpn/args.ts";
 import { createOwnAddresses, ipFamily, lookupOwnCountries, upnpUse } from "./addresses.ts";
-import { type BabelChange, babelInput, babelTunnelParams } from "./babel.ts";
+import { type BabelChange, babelInput, babelTunnelParams, startingSignKey } from "./babel.ts";
 import { runUp, startDaemons } from "./commands.ts";
 import { handleHook, type HookTargets, serverExited } from "./hooks.ts";
 import { ipv4State, networkRoute, nodeAddress } from "./kernel_state.ts";
@@ -169,7 +169,8 @@ export async function startUp(rt: NodeRuntime): Promise<void> {
 
   // 11. babeld, supervised, and the node's one local-interface client; then the overlay.
   // Built again at each (re)start, with the settings and the sign key then in force.
-  rt.babelSignKey = s.hmacSign;
+  const signing = startingSignKey(s, p.clock.now());
+  rt.babelSignKey = signing.key;
   const babelConfig = () =>
     buildBabelConfig(
       babelInput(o, { ...rt.settings!, hmacSign: rt.babelSignKey }, identity, taps, o.interface),
@@ -185,6 +186,10 @@ export async function startUp(rt: NodeRuntime): Promise<void> {
   checkStop(stop);
   rt.babel = p.babel.client(babelConfig().paths.socket);
   await unlessStopped(rt.babel.waitConnected(), stop);
+  if (signing.switchAtMs !== null) {
+    log.info("Babel key rotation under way: babeld signs with the previous key until the switch");
+    await applyBabelChange(rt, { kind: "rekey", key: s.hmacSign!, atMs: signing.switchAtMs });
+  }
   await startOverlay(rt, common);
   await rt.clientMode?.start();
   checkStop(stop);

@@ -786,3 +786,55 @@ Deno.test("a follower gets one line per change until the node stops", async () =
   assert.equal((await lines.next()).done, true);
   await run;
 });
+
+Deno.test("a node started in the middle of a key switch signs with the previous key until the switch time", async () => {
+  const key = await nodeKeyPem();
+  const cert = nodeCertPem(key);
+  const pub = parseCertificate(cert).publicKey;
+  const K0 = Uint8Array.from({ length: 16 }, (_, i) => i);
+  let body: Uint8Array = new Uint8Array();
+  const w = fakeWorld({
+    files: { "/c/ca.crt": TEST_CA_CERT_PEM, "/c/cert.crt": cert, "/c/cert.key": key },
+    registry: fakeRegistry({
+      getNetworkConfig: () => Promise.resolve(body),
+      getDh: () => Promise.resolve(DH),
+    }),
+  });
+  // Phase 2, fetched at start: sign with KEY2 from 20 s on, K0 still accepted.
+  body = networkConfigBody(cert, {
+    babelKey: KEY2,
+    extra: {
+      babel_hmac_accept: b64(rsaEncrypt(pub, K0)),
+      babel_key_switch_at: (w.clock.now() + 20_000) / 1000,
+    },
+  });
+  const [node, run] = await started(w);
+  assert.match(w.babelConfigs[0].configText, /id sign value 000102030405060708090a0b0c0d0e0f/);
+  assert.ok(w.log.lines.some((l) => /key rotation under way/i.test(l)));
+  assert.deepEqual(w.babel.commands, []);
+  await w.clock.advance(20_000);
+  await until(() => w.babel.commands.length === 1, "the key switched");
+  assert.equal(
+    w.babel.commands[0],
+    "key type blake2s128 id sign value f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff",
+  );
+  node.stop();
+  await run;
+});
+
+Deno.test("while babeld is away the status shows no stale Babel routes", async () => {
+  const w = await world({ snapshot: routedSnapshot() });
+  const [node, run] = await started(w);
+  await w.hookHandler!(connect(12n));
+  const up = node.status().babel;
+  assert.deepEqual([up.running, up.knownNodes > 0, up.neighbours.length > 0], [true, true, true]);
+  (w.babel as { connected: boolean }).connected = false;
+  assert.deepEqual(node.status().babel, {
+    running: false,
+    neighbours: [],
+    routes: 0,
+    knownNodes: 0,
+  });
+  node.stop();
+  await run;
+});
