@@ -249,12 +249,15 @@ async function startOverlay(rt: NodeRuntime, common: CommonArgs): Promise<void> 
     country: o.country,
     withCountry: s.sameCountry.length > 0,
   });
-  if (rt.upnp) {
-    const r = await unlessStopped(rt.upnp.started, stop);
-    own.setMapped(r.kind === "mapped" ? r.addresses : null);
-  }
   cache.setOwnAddress(own.text());
   log.info(`Our address list: ${own.text() || "(empty: not reachable from outside)"}`);
+  // The overlay does not wait for the gateway: the mapped address joins the list when known.
+  void rt.upnp?.started.then((r) => {
+    if (stop.aborted || r.kind !== "mapped") return;
+    own.setMapped(r.addresses);
+    cache.setOwnAddress(own.text());
+    log.info(`Our address list, mapped by the UPnP gateway: ${own.text()}`);
+  });
   const updates = new NetconfUpdates({
     clock: p.clock,
     log,
@@ -402,7 +405,7 @@ function armRenewal(rt: NodeRuntime): void {
 
 /**
  * UPnP port forwarding of the IPv4 servers (§7.10), when `--ip` asks for it or gives no IPv4
- * address; it searches the gateway while babeld starts, and the overlay waits for the answer.
+ * address; it searches the gateway while babeld starts; the overlay does not wait for it.
  */
 function startUpnp(rt: NodeRuntime): void {
   const s = rt.settings!;
