@@ -16,7 +16,11 @@ import type { Mailer } from "../core/registry/mail.ts";
 import { type Clock, systemClock } from "../core/clock.ts";
 import type { DatagramSocket, RelayOptions, RoutingView } from "../core/registry/relay.ts";
 import { babelRoutingView } from "../core/registry/routes.ts";
-import { type RunningRegistry, startRegistryService } from "../core/registry/service.ts";
+import {
+  type RegistryParts,
+  type RunningRegistry,
+  startRegistryService,
+} from "../core/registry/service.ts";
 import { unixConnector } from "../platform/babel_socket.ts";
 import { registryRsa } from "../platform/libcrypto.ts";
 import { LogFile } from "../platform/log_file.ts";
@@ -25,6 +29,7 @@ import { fdSoftLimit, serveHttp } from "../platform/registry_http.ts";
 import { openRelaySocket } from "../platform/registry_listen.ts";
 import { registryMailer } from "../platform/registry_mail.ts";
 import { type StopSignals, stopSignals } from "./stop_signals.ts";
+import type { serveRegistryMetrics } from "./registry_metrics.ts";
 
 export type { RunningRegistry } from "../core/registry/service.ts";
 
@@ -51,6 +56,8 @@ export interface RegistryDeps {
    * null: do not fit it (tests of running out of descriptors).
    */
   openFileLimit?: number | null;
+  /** Hears of every answered request (the metrics). */
+  onRequest?: RegistryParts["onRequest"];
 }
 
 /**
@@ -105,6 +112,7 @@ export async function startRegistry(
       }
       return serveHttp(binds, port, handle, httpLog, { ...limits, maxConnections });
     },
+    onRequest: deps.onRequest,
   });
 }
 
@@ -157,10 +165,20 @@ export async function runRegistryUntilSignal(
   signals.onSignal = startingLine;
   if (signals.received) startingLine(signals.received);
   let code = 0;
+  let metrics: ReturnType<typeof serveRegistryMetrics> | null = null;
   try {
     let running: RunningRegistry;
     try {
-      running = await startRegistry(resolved, { ...deps, log });
+      if (resolved.metrics) {
+        const { serveRegistryMetrics } = await import("./registry_metrics.ts"); // prom-client when asked
+        metrics = serveRegistryMetrics(resolved.metrics, log.child("metrics"));
+      }
+      running = await startRegistry(resolved, {
+        ...deps,
+        log,
+        onRequest: metrics?.metrics.observe,
+      });
+      metrics?.attach(running.registry, running.port);
     } catch (e) {
       report(`Cannot start the registry: ${describeError(e)}`);
       return 1;
@@ -182,6 +200,7 @@ export async function runRegistryUntilSignal(
     Deno.removeSignalListener("SIGUSR1", onUsr1);
     globalThis.removeEventListener("error", fatal);
     globalThis.removeEventListener("unhandledrejection", fatal);
+    await metrics?.server.close();
     logFile.close();
   }
   return code;

@@ -1,6 +1,5 @@
 // Network configuration document as a node decodes it (PROTOCOL.md §4.7, node-side rules).
 
-import { inflateSync } from "node:zlib";
 import { BABEL_KEY_BYTES } from "../constants.ts";
 import { type PrivateKeyInput, rsaDecrypt } from "../crypto.ts";
 
@@ -56,11 +55,21 @@ function fromBase64(value: JsonValue, key: string): Uint8Array {
   }
 }
 
-/** Decodes a getNetworkConfig body (zlib JSON) with the node key; throws NetworkConfigError. */
-export function decodeNetworkConfig(body: Uint8Array, nodeKey: PrivateKeyInput): NetworkParams {
+/** Inflates zlib-wrapped deflate data (web streams: a node need not load node:zlib). */
+async function inflate(body: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([body as Uint8Array<ArrayBuffer>]).stream()
+    .pipeThrough(new DecompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** Decodes a getNetworkConfig body (zlib JSON) with the node key; rejects with NetworkConfigError. */
+export async function decodeNetworkConfig(
+  body: Uint8Array,
+  nodeKey: PrivateKeyInput,
+): Promise<NetworkParams> {
   let doc: unknown;
   try {
-    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(inflateSync(body)));
+    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(await inflate(body)));
   } catch (cause) {
     throw new NetworkConfigError("network configuration is not zlib-compressed JSON", { cause });
   }

@@ -9,6 +9,7 @@ import {
   TUNNEL_REFRESH_DEFAULT_S,
 } from "../constants.ts";
 import { UsageError } from "../errors.ts";
+import { checkListenOption } from "./listen.ts";
 import type { ParsedOptions } from "./parser.ts";
 import type { CommandSpec } from "./spec.ts";
 
@@ -150,6 +151,14 @@ export const REGISTRY_SPEC: CommandSpec = {
       metavar: "DIR",
       default: DEFAULT_RUN_DIR,
       help: "runtime folder of the node running on this host",
+    },
+    {
+      long: "metrics",
+      dest: "metrics",
+      type: "string",
+      metavar: "ADDR:PORT",
+      help: "serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (an IP literal; " +
+        "[v6]:PORT for IPv6); off by default",
     },
     {
       long: "verbose",
@@ -345,6 +354,8 @@ export interface RegistryOptions {
   idleTimeout: number;
   /** Calls per minute and source; 0 for none. */
   rateLimit: number;
+  /** `--metrics ADDR:PORT` (checked), or undefined when metrics are off. */
+  metrics?: string;
 }
 
 /** Checks and types parsed `re6st registry` options. */
@@ -406,5 +417,6 @@ export function toRegistryOptions(p: ParsedOptions): RegistryOptions {
     headerTimeout: p.headerTimeout as number,
     idleTimeout: p.idleTimeout as number,
     rateLimit: p.rateLimit as number,
+    metrics: checkListenOption(p.metrics, "metrics"),
   };
 }

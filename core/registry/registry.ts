@@ -87,6 +87,8 @@ export class Registry {
   #published: PublishedOptions;
   /** What getNetworkConfig sends every node until the next change. */
   #net: { head: string; keys: BabelKeys } | null = null;
+  /** The configuration changed since the last run (new options or software): version bumped. */
+  bumpedAtStart = false;
 
   private constructor(
     config: ResolvedRegistryConfig,
@@ -175,6 +177,7 @@ export class Registry {
           this.db.setConfig("babel_hmac0", randomBytes(BABEL_KEY_BYTES));
         }
       } else if (this.db.getConfig("last_config") !== lastConfigText(this.canonical())) {
+        this.bumpedAtStart = true;
         this.bumpVersion();
         this.log.info(`Network configuration changed: new version ${this.versionNumber()}`);
       }

@@ -102,6 +102,34 @@ function checkRate(ctx: MethodContext, req: RpcRequest, name: string): RpcRespon
   };
 }
 
+/**
+ * 403 to a private method from elsewhere (§4.4), saying in its body, for the admin, which
+ * address the registry saw and which it accepts.
+ */
+function originRefusal(
+  method: string,
+  peer: string,
+  forwardedFor: string | null,
+  authorized: readonly string[],
+): RpcResponse {
+  // The header is the client's own text: printable ASCII, bounded.
+  const xff = forwardedFor?.replace(/[^\x20-\x7e]/g, "?").slice(0, 100) ?? null;
+  const seen = normalizeAddress(peer) + (xff === null ? "" : ` (X-Forwarded-For: ${xff})`);
+  const reason = `private method ${method} called from ${seen}; this registry accepts ` +
+    `private methods only from ${authorized.join(", ")} (--authorized-origin)` +
+    (xff === null ? "" : ", the X-Forwarded-For address included");
+  return withReason(fail(403, `private method from ${seen}`, method), reason);
+}
+
+/** A refusal that tells the client why in a line of text (403s: `re6st admin` shows it). */
+function withReason(res: RpcResponse, reason: string): RpcResponse {
+  return {
+    ...res,
+    headers: { ...res.headers, "Content-Type": "text/plain; charset=utf-8" },
+    body: enc.encode(reason + "\n"),
+  };
+}
+
 /** Handles one registry request; never throws. */
 export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<RpcResponse> {
   if (req.httpMethod !== "GET") return fail(501, `unsupported method ${req.httpMethod}`);
@@ -133,8 +161,9 @@ export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<Rp
   }
   if (spec.private) {
     const xff = req.header("X-Forwarded-For");
-    if (!isAuthorizedOrigin(ctx.registry.config.authorizedOrigin, req.peerAddress, xff)) {
-      return fail(403, `private method from ${req.peerAddress}${xff ? ` (for ${xff})` : ""}`, name);
+    const authorized = ctx.registry.config.authorizedOrigin;
+    if (!isAuthorizedOrigin(authorized, req.peerAddress, xff)) {
+      return originRefusal(name, req.peerAddress, xff, authorized);
     }
   }
   if ("ip" in params && params.ip === "") {
@@ -171,7 +200,10 @@ export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<Rp
     type = result.type;
     note = result.note;
   } catch (e) {
-    if (e instanceof HttpError) return fail(e.status, describeError(e), name);
+    if (e instanceof HttpError) {
+      const res = fail(e.status, describeError(e), name);
+      return e.status === 403 ? withReason(res, e.message) : res;
+    }
     return fail(500, `internal error: ${describeError(e)}`, name);
   }
   const headers: Record<string, string> = {};

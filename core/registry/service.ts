@@ -82,6 +82,8 @@ export interface RegistryParts {
     log: Logger,
     limits: ListenLimits,
   ): HttpListeners;
+  /** Hears of every answered request and its time in ms (metrics). */
+  onRequest?(res: RpcResponse, ms: number): void;
 }
 
 /** A started registry. */
@@ -194,17 +196,27 @@ export async function startRegistryService(
     const c = registry.config;
     const binds = [c.ipv4Bind, c.ipv6Bind].filter((a) => a !== "");
     if (!binds.length) throw new Error("Registry has no address to listen on (-4 and -6 empty)");
-    const servers = parts.listen(binds, c.port, loggedHandler(ctx, log), log.child("http"), {
-      maxConnections: c.maxConnections,
-      maxPerSource: c.maxConnectionsPerSource,
-      headerTimeoutMs: c.headerTimeout * 1000,
-      idleTimeoutMs: c.idleTimeout * 1000,
-      trusted: (address) => isAuthorizedOrigin(c.authorizedOrigin, address, null),
-    });
+    const servers = parts.listen(
+      binds,
+      c.port,
+      loggedHandler(ctx, log, parts.onRequest),
+      log.child("http"),
+      {
+        maxConnections: c.maxConnections,
+        maxPerSource: c.maxConnectionsPerSource,
+        headerTimeoutMs: c.headerTimeout * 1000,
+        idleTimeoutMs: c.idleTimeout * 1000,
+        trusted: (address) => isAuthorizedOrigin(c.authorizedOrigin, address, null),
+      },
+    );
     stack.push(() => servers.shutdown());
     let stopping: Promise<void> | null = null;
     const stop = () => stopping ??= unwind().then(() => fatal ? failed(fatal) : stopped());
     log.info(`Registry listening on ${servers.listening.join(", ")}`);
+    // Like every bump (§4.8): the local node fetches the new version and gossips it.
+    if (registry.bumpedAtStart && registry.registryPrefix !== null) {
+      void relay.notifyNewVersion(registry.registryPrefix);
+    }
     return { registry, port: servers.port, listening: servers.listening, stop, finished };
   } catch (e) {
     await unwind();
@@ -217,11 +229,17 @@ export async function startRegistryService(
  * of the registry log at error; requests refused for the client's own fault (4xx, 501) at
  * info, or at debug when the refusal was already reported (rate limit).
  */
-function loggedHandler(ctx: MethodContext, log: Logger): RpcHandler {
+function loggedHandler(
+  ctx: MethodContext,
+  log: Logger,
+  onRequest?: RegistryParts["onRequest"],
+): RpcHandler {
   return async (req) => {
     const t0 = performance.now();
     const res = await handleRpc(ctx, req);
-    const ms = (performance.now() - t0).toFixed(1);
+    const elapsed = performance.now() - t0;
+    onRequest?.(res, elapsed);
+    const ms = elapsed.toFixed(1);
     const line = `${req.peerAddress} ${req.httpMethod} ${res.method ?? "-"} ${res.status} ` +
       `${res.body?.length ?? 0}B ${ms}ms${res.note ? ": " + res.note : ""}`;
     if (res.status >= 500 && res.status !== 501) log.error(line);

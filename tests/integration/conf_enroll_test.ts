@@ -165,7 +165,7 @@ Deno.test("enrolls anonymously: files, key mode, a certificate the node can use 
     assert.ok(io.stdout.includes("Your subnet: 2001:db8:42::/64 (CN=0/16)"), io.stdout.join("\n"));
     assert.match(await read(env, "re6stnet.conf"), new RegExp(`^registry ${env.url}\nca ca.crt\n`));
 
-    const params = decodeNetworkConfig(
+    const params = await decodeNetworkConfig(
       await client.getNetworkConfig(),
       loadPrivateKey(await read(env, "cert.key")),
     );
@@ -222,9 +222,9 @@ Deno.test("a revocation shows in the network configuration and the node gets a r
     await conf(env, { anonymous: true }); // 1/16, same key
     const { client, cert } = await nodeClient(env);
     const key = loadPrivateKey(await read(env, "cert.key"));
-    const before = decodeNetworkConfig(await client.getNetworkConfig(), key);
+    const before = await decodeNetworkConfig(await client.getNetworkConfig(), key);
     await new RegistryClient(env.url).revoke(String(cert.serial));
-    const after = decodeNetworkConfig(await client.getNetworkConfig(), key);
+    const after = await decodeNetworkConfig(await client.getNetworkConfig(), key);
     assert.deepEqual(after.crl, [Number(cert.serial)]);
     assert.ok(toHex(after.version as Uint8Array) > toHex(before.version as Uint8Array));
     const replacement = parseCertificate((await client.renewCertificate())!);

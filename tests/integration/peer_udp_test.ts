@@ -5,6 +5,7 @@
 // node IP ::ffff:127.0.0.1 and 00000001 has ::ffff:127.1.0.1. Ports are ephemeral.
 
 import assert from "node:assert/strict";
+import { platformString, SOFTWARE_VERSION } from "../../core/constants.ts";
 import { bitsFromIp, nodeIp } from "../../core/addressing.ts";
 import type { Bits } from "../../core/addressing.ts";
 import { systemClock } from "../../core/clock.ts";
@@ -129,7 +130,12 @@ Deno.test("the registry's Relay queries a node through its registry node", async
     const list = await relay.query(A, 1);
     assert.equal(list && new TextDecoder().decode(list), "192.0.2.1,1194,tcp");
     const info = await relay.query(A, 4);
-    assert.match(info ? new TextDecoder().decode(info) : "", /^\d+\.\d+\.\d+, unknown$/);
+    // This implementation's version and platform (what `versions` reports), never "unknown".
+    assert.equal(
+      info && new TextDecoder().decode(info),
+      `${SOFTWARE_VERSION}, ${platformString()}`,
+    );
+    assert.match(platformString(), /^Linux-(x86_64|aarch64)$/);
     await relay.notifyNewVersion(R);
     await waitFor(() => lab.events.length > 0, "the registry node to hear of the new version");
     assert.deepEqual(lab.events, [`${R} registry version`]);

@@ -101,7 +101,7 @@ Deno.test("with GEOIP2_MMDB, nodes land in the community of their --location or 
       (e) => e instanceof RegistryError && e.status === 400,
     );
     assert.ok(log.lines.some((l) => / getCountry 400 .*is not an IP address/.test(l)));
-    const params = decodeNetworkConfig(
+    const params = await decodeNetworkConfig(
       await node.getNetworkConfig(),
       loadPrivateKey(await Deno.readTextFile(join(dir, "cert.key"))),
     );

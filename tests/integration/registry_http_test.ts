@@ -9,6 +9,7 @@ import { decodeNetworkConfig } from "../../core/netconfig/document.ts";
 import { RegistryClient, type SessionIdentity } from "../../core/registry/client.ts";
 import { decodeRelay, encodeRelay } from "../../core/registry/relay.ts";
 import { type RunningRegistry, startRegistry } from "../../cmd/registry_daemon.ts";
+import { waitFor } from "../netns/lab.ts";
 import { nodeCsr, type RegistryFiles, registryFiles, target } from "../helpers/registry.ts";
 
 const dec = new TextDecoder();
@@ -242,7 +243,7 @@ Deno.test("relays bootstrap, versions, topology and IPv4 queries through a fake 
     }
   })();
   const log = memoryLogger(3);
-  const reg = await startRegistry(files.config, {
+  let reg = await startRegistry(files.config, {
     log,
     openRelaySocket: () => relaySock,
     relayOptions: { port: nodePort, timeoutMs: 300 },
@@ -286,6 +287,18 @@ Deno.test("relays bootstrap, versions, topology and IPv4 queries through a fake 
       identity: identity("0000000000000000", keyPem, files.caPem),
     });
     assert.ok(await old.getBootstrapPeer() !== undefined);
+    // Started again with another option: the version moves on and the local node hears of it.
+    await reg.stop();
+    seen.length = 0;
+    reg = await startRegistry({ ...files.config, hello: 20 }, {
+      log,
+      openRelaySocket: () => Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 }),
+      relayOptions: { port: nodePort, timeoutMs: 300 },
+      routes: { reachablePrefixes: () => Promise.resolve([]) },
+    });
+    assert.ok(log.lines.some((l) => /Network configuration changed: new version/.test(l)));
+    await waitFor(() => seen.length, { what: "the local node told of the new version at start" });
+    assert.deepEqual(seen, ["0000000000000000:0"]);
   } finally {
     await reg.stop();
     node.close();

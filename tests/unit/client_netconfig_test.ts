@@ -31,8 +31,8 @@ const VECTOR_DOC = {
 
 const zjson = (doc: unknown) => new Uint8Array(deflateSync(JSON.stringify(doc)));
 
-Deno.test("decodes the VECTORS §12 document: version as bytes, Babel key decrypted", () => {
-  const params = decodeNetworkConfig(zjson(VECTOR_DOC), NODE1_KEY_PEM);
+Deno.test("decodes the VECTORS §12 document: version as bytes, Babel key decrypted", async () => {
+  const params = await decodeNetworkConfig(zjson(VECTOR_DOC), NODE1_KEY_PEM);
   assert.ok(!("" in params));
   const version = params.version as Uint8Array;
   assert.equal(version.length, 129);
@@ -43,8 +43,8 @@ Deno.test("decodes the VECTORS §12 document: version as bytes, Babel key decryp
   assert.equal(params.encrypt, false);
 });
 
-Deno.test("keeps unknown keys and an empty Babel accept key", () => {
-  const params = decodeNetworkConfig(
+Deno.test("keeps unknown keys and an empty Babel accept key", async () => {
+  const params = await decodeNetworkConfig(
     zjson({ ...VECTOR_DOC, babel_hmac_accept: "", future: { a: [1] }, valid_until: 1.5 }),
     NODE1_KEY_PEM,
   );
@@ -53,7 +53,7 @@ Deno.test("keeps unknown keys and an empty Babel accept key", () => {
   assert.equal(params.valid_until, 1.5);
 });
 
-Deno.test("refuses what is not zlib JSON, bad base64, wrong types and undecryptable keys", () => {
+Deno.test("refuses what is not zlib JSON, bad base64, wrong types and undecryptable keys", async () => {
   const bad: Uint8Array[] = [
     new TextEncoder().encode("{}"),
     zjson([1, 2]),
@@ -70,6 +70,6 @@ Deno.test("refuses what is not zlib JSON, bad base64, wrong types and undecrypta
     }),
   ];
   for (const body of bad) {
-    assert.throws(() => decodeNetworkConfig(body, NODE1_KEY_PEM), NetworkConfigError);
+    await assert.rejects(decodeNetworkConfig(body, NODE1_KEY_PEM), NetworkConfigError);
   }
 });

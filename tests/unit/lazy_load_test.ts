@@ -32,6 +32,21 @@ async function staticGraph(entry: string): Promise<Set<string>> {
   return seen;
 }
 
+Deno.test("a node without --metrics does not load prom-client or the metrics code", async () => {
+  const node = await staticGraph(fileURLToPath(new URL("../../cmd/node.ts", import.meta.url)));
+  assert.ok([...node].some((s) => s.endsWith("/core/node/node.ts")), "the graph was read");
+  const loaded = [...node].filter((s) =>
+    /prom-client|\/metrics|registry\/(service|methods)/.test(s)
+  );
+  assert.deepEqual(loaded, []);
+  const metrics = await staticGraph(
+    fileURLToPath(new URL("../../cmd/metrics.ts", import.meta.url)),
+  );
+  assert.ok([...metrics].some((s) => s.includes("prom-client")), "--metrics loads prom-client");
+  const registryCode = [...metrics].filter((s) => /core\/registry\/|nodemailer/.test(s));
+  assert.deepEqual(registryCode, [], "a node's metrics load no registry code");
+});
+
 Deno.test("node and registry load the GeoIP reader (mmdb-lib) only when GEOIP2_MMDB is set", async () => {
   for (const entry of ["../../cmd/node.ts", "../../cmd/registry_daemon.ts"]) {
     const graph = await staticGraph(fileURLToPath(new URL(entry, import.meta.url)));

@@ -60,6 +60,11 @@ Deno.test("without an IPv4 --ip the node maps its server on the gateway and adve
   ]);
   assert.equal(gw.table[0].description, "re6st 6/16");
   assert.equal(cache().ownAddress(), "11.42.0.254,1194,tcp");
+  assert.ok(
+    w.log.lines.some((l) =>
+      /address list, mapped by the UPnP gateway: 11\.42\.0\.254,1194,tcp/.test(l)
+    ),
+  );
   const upnp = node.status().upnp!;
   assert.equal(upnp.state, "mapped");
   assert.equal(upnp.externalIp, "11.42.0.254");
