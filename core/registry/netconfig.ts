@@ -5,7 +5,6 @@
 import { deflateSync } from "node:zlib";
 import type { Bits } from "../addressing.ts";
 import { BABEL_DEFAULT, BABEL_KEY_BYTES, NETCONF_TEMP_S, PROTOCOL_VERSION } from "../constants.ts";
-import { type PublicKeyInput, rsaEncrypt } from "../crypto.ts";
 
 /** A JSON value. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -88,11 +87,7 @@ export function lastConfigText(canonical: Record<string, Json>): string {
 
 /** Standard base64 with padding. */
 export function base64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
+  return bytes.toBase64();
 }
 
 /** Published sign/accept keys: the first two present stored keys, in order (§4.9). */
@@ -102,22 +97,44 @@ export function publishedKeys(keys: BabelKeys): Uint8Array[] {
 
 /**
  * The getNetworkConfig body for one node (§4.7): zlib-compressed JSON with the Babel keys
- * encrypted for `nodeKey` ("" for an empty key, quirk Q1).
+ * encrypted for the node by `encrypt` (PKCS1-ENC; "" for an empty key, quirk Q1).
  */
 export function buildDocument(
   canonical: Record<string, Json>,
   version: Uint8Array,
   keys: BabelKeys,
   validUntil: number | null,
-  nodeKey: PublicKeyInput,
+  encrypt: (data: Uint8Array) => Uint8Array,
 ): Uint8Array {
+  return documentFor(documentHead(canonical, version, validUntil), keys, encrypt);
+}
+
+/**
+ * The part of every node's document before the Babel keys (the same for all nodes until the
+ * next version): its JSON text without the closing brace.
+ */
+export function documentHead(
+  canonical: Record<string, Json>,
+  version: Uint8Array,
+  validUntil: number | null,
+): string {
   const doc: Record<string, Json> = { ...canonical, "": ["version"], version: base64(version) };
   if (validUntil !== null) doc.valid_until = validUntil;
+  return pythonJson(doc).slice(0, -1);
+}
+
+/** The document of one node from the common `head` (documentHead), as buildDocument. */
+export function documentFor(
+  head: string,
+  keys: BabelKeys,
+  encrypt: (data: Uint8Array) => Uint8Array,
+): Uint8Array {
+  let text = head;
   const names = ["babel_hmac_sign", "babel_hmac_accept"];
   publishedKeys(keys).forEach((k, i) => {
-    doc[names[i]] = k.length ? base64(rsaEncrypt(nodeKey, k)) : "";
+    text += `, "${names[i]}": "${k.length ? base64(encrypt(k)) : ""}"`;
   });
-  return new Uint8Array(deflateSync(new TextEncoder().encode(pythonJson(doc))));
+  return new Uint8Array(deflateSync(new TextEncoder().encode(text + "}")));
 }
 
 /** Result of one updateHMAC step. */

@@ -1,6 +1,7 @@
 // The registry's UDP relay through its local node on [::1]:326 (PROTOCOL.md §5.8, §6.7):
 // requests `<prefix> 0x00 <code>`, answers `<prefix> 0x00 <code> <payload>`.
 
+import { describeError } from "../errors.ts";
 import { decodeRelay, encodeRelay } from "../peer/frame.ts";
 import { type Bits, cnFromPrefix, prefixFromCn } from "../addressing.ts";
 import { BOOTSTRAP_CACHE_S, PEER_PORT, RELAY_TIMEOUT_S } from "../constants.ts";
@@ -80,7 +81,7 @@ export class Relay {
       } catch (e) {
         if (this.#closed) return;
         // ICMP errors from a missing node surface here on some systems: keep listening.
-        this.#log.debug(`Relay receive failed: ${e}`);
+        this.#log.debug(`Relay receive failed: ${describeError(e)}`);
         continue;
       }
       // Answers are unauthenticated: only the local node may give them (§5.8).
@@ -114,7 +115,7 @@ export class Relay {
     } catch (e) {
       this.#log.warn(
         `Relay to the local node [${this.#to.hostname}]:${this.#to.port} failed (code ${code} ` +
-          `for ${prefix}): ${e}`,
+          `for ${prefix}): ${describeError(e)}`,
       );
       return false;
     }

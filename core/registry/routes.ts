@@ -1,6 +1,7 @@
 // Which nodes the registry's own node can route to, read from its babeld (PROTOCOL.md §5.8):
 // the candidates of getBootstrapPeer and the targets of `versions`.
 
+import { describeError } from "../errors.ts";
 import type { Bits } from "../addressing.ts";
 import { type BabelClient, type BabelConnector, createBabelClient } from "../babel/local.ts";
 import { deriveModel } from "../babel/model.ts";
@@ -32,7 +33,9 @@ export function babelRoutingView(
           const snapshot = await client.dump(REGISTRY_DUMP_TIMEOUT_S * 1000);
           return [...deriveModel(snapshot, network).knownNodes];
         } catch (e) {
-          log.warn(`Babel dump from ${where} failed${attempt ? "" : ", retrying"}: ${e}`);
+          log.warn(
+            `Babel dump from ${where} failed${attempt ? "" : ", retrying"}: ${describeError(e)}`,
+          );
         }
       }
       return [];

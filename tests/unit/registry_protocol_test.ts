@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { inflateSync } from "node:zlib";
-import { fromHex, loadPrivateKey, rsaDecrypt, toHex } from "../../core/crypto.ts";
+import { fromHex, loadPrivateKey, rsaDecrypt, rsaEncrypt, toHex } from "../../core/crypto.ts";
 import { BABEL_DEFAULT } from "../../core/constants.ts";
 import {
   buildDocument,
@@ -105,7 +105,7 @@ Deno.test("builds the VECTORS §12 document: keys, version, encrypted Babel key"
     version,
     { h0: key, h1: null, h2: null },
     null,
-    NODE1_CERT_PEM,
+    (data) => rsaEncrypt(NODE1_CERT_PEM, data),
   );
   assert.deepEqual([...body.subarray(0, 2)], [0x78, 0x9c]);
   const doc = JSON.parse(new TextDecoder().decode(inflateSync(body)));
@@ -162,7 +162,7 @@ Deno.test('publishes an empty accept key as "" (quirk Q1)', () => {
       h2: new Uint8Array(),
     },
     null,
-    NODE1_CERT_PEM,
+    (data) => rsaEncrypt(NODE1_CERT_PEM, data),
   );
   const doc = JSON.parse(new TextDecoder().decode(inflateSync(body)));
   assert.equal(doc.babel_hmac_accept, "");
