@@ -282,6 +282,18 @@ export const REGISTRY_SPEC: CommandSpec = {
       help: "seconds a kept-alive connection may wait for its next request",
     },
     {
+      long: "key-switch-delay",
+      dest: "keySwitchDelay",
+      type: "number",
+      min: 0,
+      metavar: "S",
+      default: 60,
+      help: "in the second phase of a Babel key rotation (updateHMAC), every node switches to " +
+        "the new key S seconds after the call, at the same moment (published as " +
+        "babel_key_switch_at, docs/babel-key-rotation.md); longer than the new configuration " +
+        "takes to reach every node",
+    },
+    {
       long: "rate-limit",
       dest: "rateLimit",
       type: "int",
@@ -354,6 +366,8 @@ export interface RegistryOptions {
   idleTimeout: number;
   /** Calls per minute and source; 0 for none. */
   rateLimit: number;
+  /** Seconds from the second updateHMAC phase to the nodes' shared key switch. */
+  keySwitchDelay: number;
   /** `--metrics ADDR:PORT` (checked), or undefined when metrics are off. */
   metrics?: string;
 }
@@ -417,6 +431,7 @@ export function toRegistryOptions(p: ParsedOptions): RegistryOptions {
     headerTimeout: p.headerTimeout as number,
     idleTimeout: p.idleTimeout as number,
     rateLimit: p.rateLimit as number,
+    keySwitchDelay: p.keySwitchDelay as number,
     metrics: checkListenOption(p.metrics, "metrics"),
   };
 }

@@ -103,10 +103,18 @@ export function buildDocument(
   canonical: Record<string, Json>,
   version: Uint8Array,
   keys: BabelKeys,
-  validUntil: number | null,
+  timing: DocumentTiming,
   encrypt: (data: Uint8Array) => Uint8Array,
 ): Uint8Array {
-  return documentFor(documentHead(canonical, version, validUntil), keys, encrypt);
+  return documentFor(documentHead(canonical, version, timing), keys, encrypt);
+}
+
+/** The times a document carries besides the canonical configuration (UNIX seconds). */
+export interface DocumentTiming {
+  /** `valid_until` (phase 1 of a key rotation), or null. */
+  validUntil: number | null;
+  /** `babel_key_switch_at` (phase 2; our extension, docs/babel-key-rotation.md), or null. */
+  keySwitchAt: number | null;
 }
 
 /**
@@ -116,10 +124,11 @@ export function buildDocument(
 export function documentHead(
   canonical: Record<string, Json>,
   version: Uint8Array,
-  validUntil: number | null,
+  timing: DocumentTiming,
 ): string {
   const doc: Record<string, Json> = { ...canonical, "": ["version"], version: base64(version) };
-  if (validUntil !== null) doc.valid_until = validUntil;
+  if (timing.validUntil !== null) doc.valid_until = timing.validUntil;
+  if (timing.keySwitchAt !== null) doc.babel_key_switch_at = timing.keySwitchAt;
   return pythonJson(doc).slice(0, -1);
 }
 
@@ -142,6 +151,8 @@ export interface Rotation {
   keys: BabelKeys;
   /** `valid_until` to publish (phase 1 only), else null. */
   validUntil: number | null;
+  /** `babel_key_switch_at` to publish (phase 2 only), else null. */
+  keySwitchAt: number | null;
 }
 
 /** The next Babel key state of updateHMAC (§4.9); `newKey` gives fresh 16-byte keys. */
@@ -149,22 +160,28 @@ export function rotateBabelKeys(
   keys: BabelKeys,
   nowS: number,
   newKey: () => Uint8Array,
+  switchDelayS = 0,
 ): Rotation {
   const { h0, h1 } = keys;
+  const none = { validUntil: null, keySwitchAt: null };
   if (h0 !== null && h1 === null) {
     // Phase 1: keep signing with K0, start accepting a new K1.
-    return { keys: { h0, h1: checkKey(newKey()), h2: null }, validUntil: nowS + NETCONF_TEMP_S };
+    return {
+      keys: { h0, h1: checkKey(newKey()), h2: null },
+      validUntil: nowS + NETCONF_TEMP_S,
+      keySwitchAt: null,
+    };
   }
   if (h0 !== null && h1 !== null) {
-    // Phase 2: sign with K1, still accept K0.
-    return { keys: { h0: null, h1, h2: h0 }, validUntil: null };
+    // Phase 2: sign with K1, still accept K0; every node switches at the same moment.
+    return { keys: { h0: null, h1, h2: h0 }, validUntil: null, keySwitchAt: nowS + switchDelayS };
   }
   if (h0 === null && h1 !== null) {
     // Phase 3: only K1.
-    return { keys: { h0: h1, h1: null, h2: null }, validUntil: null };
+    return { keys: { h0: h1, h1: null, h2: null }, ...none };
   }
   // No authentication yet: sign with a new key, accept unsigned packets meanwhile.
-  return { keys: { h0: null, h1: checkKey(newKey()), h2: new Uint8Array(0) }, validUntil: null };
+  return { keys: { h0: null, h1: checkKey(newKey()), h2: new Uint8Array(0) }, ...none };
 }
 
 function checkKey(k: Uint8Array): Uint8Array {

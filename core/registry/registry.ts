@@ -266,13 +266,15 @@ export class Registry {
   /** The getNetworkConfig body for `info`'s node (§4.7). */
   networkConfigFor(info: CertInfo): Uint8Array {
     if (!this.#net) {
-      const vu = this.db.getConfig("valid_until");
+      const time = (name: string) => {
+        const v = this.db.getConfig(name);
+        return typeof v === "number" ? v : null;
+      };
       this.#net = {
-        head: documentHead(
-          this.canonical(),
-          this.versionBlob(),
-          typeof vu === "number" ? vu : null,
-        ),
+        head: documentHead(this.canonical(), this.versionBlob(), {
+          validUntil: time("valid_until"),
+          keySwitchAt: time("babel_key_switch_at"),
+        }),
         keys: this.babelKeys(),
       };
     }
@@ -282,14 +284,26 @@ export class Registry {
   /** Advances the Babel key rotation and bumps the version (§4.9). */
   updateHMAC(): void {
     this.db.tx(() => {
-      const r = rotateBabelKeys(this.babelKeys(), this.nowS(), () => randomBytes(BABEL_KEY_BYTES));
+      const r = rotateBabelKeys(
+        this.babelKeys(),
+        this.nowS(),
+        () => randomBytes(BABEL_KEY_BYTES),
+        this.config.keySwitchDelay,
+      );
       const set = (n: string, v: Uint8Array | null) =>
         v === null ? this.db.deleteConfig(n) : this.db.setConfig(n, v as ConfigValue);
       set("babel_hmac0", r.keys.h0);
       set("babel_hmac1", r.keys.h1);
       set("babel_hmac2", r.keys.h2);
-      if (r.validUntil === null) this.db.deleteConfig("valid_until");
-      else this.db.setConfig("valid_until", r.validUntil);
+      for (
+        const [name, v] of [["valid_until", r.validUntil], [
+          "babel_key_switch_at",
+          r.keySwitchAt,
+        ]] as const
+      ) {
+        if (v === null) this.db.deleteConfig(name);
+        else this.db.setConfig(name, v);
+      }
       this.bumpVersion();
     });
     this.#net = null;

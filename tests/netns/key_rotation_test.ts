@@ -28,6 +28,7 @@ function logCount(n: NetNode, re: RegExp): number {
 }
 
 const REKEYED = /babeld signs with the new Babel key now/;
+const SCHEDULED = /New Babel key: babeld switches to it in \d+ s, with the network/;
 const BABELD_RESTARTED = /babeld restarted \(pid \d+/;
 
 /**
@@ -78,7 +79,9 @@ Deno.test({
   ignore: !isRoot,
   async fn() {
     const hello = SCENARIO.hello;
-    await withNetwork("keyrot", { nodes: 9, hello }, async (net) => {
+    // Phase 2 publishes a switch time this far ahead: every node switches then, together.
+    const registryArgs = ["--key-switch-delay", "6"];
+    await withNetwork("keyrot", { nodes: 9, hello, registryArgs }, async (net) => {
       await net.waitReachable({ timeoutMs: SCENARIO.formMs, what: "the network to form" });
       const startedAt = new Map<string, string>();
       for (const n of net.nodes) startedAt.set(n.name, (await net.requireStatus(n)).startedAt);
@@ -100,6 +103,9 @@ Deno.test({
           }, { what: `every node on the keys of phase ${phase}`, timeoutMs: 120_000 });
           if (phase !== 2) {
             for (const n of net.nodes) assert.equal(logCount(n, REKEYED), rekeys.get(n), n.name);
+          } else {
+            // Each node waited for the shared switch time rather than switching on arrival.
+            for (const n of net.nodes) assert.equal(logCount(n, SCHEDULED), 1, n.name);
           }
           await net.waitReachable({ timeoutMs: 60_000, what: `all pairs after phase ${phase}` });
         }
