@@ -57,6 +57,8 @@ export interface RegistryDeps {
   openFileLimit?: number | null;
   /** Hears of every answered request (the metrics). */
   onRequest?: RegistryParts["onRequest"];
+  /** When to say that the node's routes cannot be read (tests). */
+  routesGraceMs?: number;
 }
 
 /** Starts a registry on this machine: files, database, listeners, relay, local babeld (§4, §5). */
@@ -101,6 +103,7 @@ export function startRegistry(
       return serveHttp(binds, port, handle, httpLog, { ...limits, maxConnections });
     },
     onRequest: deps.onRequest,
+    routesGraceMs: deps.routesGraceMs,
   });
 }
 
