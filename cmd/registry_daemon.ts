@@ -58,6 +58,8 @@ export interface RegistryDeps {
   openFileLimit?: number | null;
   /** Hears of every answered request (the metrics). */
   onRequest?: RegistryParts["onRequest"];
+  /** When to say that the node's routes cannot be read (tests). */
+  routesGraceMs?: number;
 }
 
 /**
@@ -113,6 +115,7 @@ export async function startRegistry(
       return serveHttp(binds, port, handle, httpLog, { ...limits, maxConnections });
     },
     onRequest: deps.onRequest,
+    routesGraceMs: deps.routesGraceMs,
   });
 }
 

@@ -45,6 +45,13 @@ export interface RegistryClientOptions {
   platform?: string;
 }
 
+/** The answer of the registry's `health` method (our extension). */
+export interface RegistryHealth {
+  babel: { source: string; reachable: boolean; problem: string | null };
+  /** Nodes getBootstrapPeer chose from last time (its own node included). */
+  bootstrapCandidates: number;
+}
+
 /** A registry call that gave no usable result; names the registry URL and the method. */
 export class RegistryError extends Error {
   override name = "RegistryError";
@@ -305,6 +312,19 @@ export class RegistryClient {
   /** Tunnel graph by CN form; the key "" lists the nodes that answered. */
   topology(): Promise<Record<string, string[]>> {
     return this.#json("topology") as Promise<Record<string, string[]>>;
+  }
+
+  /**
+   * How the registry reads its node's routes (our extension); null from a registry without
+   * the method (the reference answers 400).
+   */
+  async health(): Promise<RegistryHealth | null> {
+    try {
+      return await this.#json("health") as RegistryHealth;
+    } catch (e) {
+      if (e instanceof RegistryError && e.status === 400) return null;
+      throw e;
+    }
   }
 
   // --- Plumbing ---

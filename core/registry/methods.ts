@@ -208,11 +208,14 @@ export const METHODS: Record<string, MethodSpec> = {
       const r = ctx.registry;
       const own = r.registryPrefix;
       if (own === null) return none;
-      let prefix = await ctx.bootstrap.next(own);
+      let prefix = await ctx.bootstrap.next(own, call.node!.prefix);
       if (prefix === call.node!.prefix) prefix = own;
-      // The log line names the node offered and how many were reachable (§5.8).
+      // The log line names the node offered and how many were reachable (§5.8), and why
+      // there is only the registry's own node when its babeld cannot be read.
       const n = ctx.bootstrap.size;
-      const of = `${cnFromPrefix(prefix)} (${n} candidate${n === 1 ? "" : "s"})`;
+      const health = ctx.routes.health?.();
+      const blind = health && !health.reachable ? `; cannot read routes from ${health.source}` : "";
+      const of = `${cnFromPrefix(prefix)} (${n} candidate${n === 1 ? "" : "s"}${blind})`;
       const answer = await ctx.relay.query(prefix, CODE.ADDRESS);
       if (answer === null) return { body: null, note: `no address list from ${of}` };
       let addresses = new TextDecoder().decode(answer);
@@ -319,6 +322,16 @@ export const METHODS: Record<string, MethodSpec> = {
       const answer = await ctx.relay.query(prefix, CODE.ADDRESS);
       if (answer === null) return none;
       return text(new TextDecoder().decode(answer).split(";")[0].split(",")[0]);
+    },
+  },
+  health: {
+    // Our extension (not in the reference): what `re6st status --registry` checks.
+    params: [],
+    private: true,
+    run(ctx) {
+      const h = ctx.routes.health?.() ?? { source: "(none)", reachable: true, problem: null };
+      const body = { babel: h, bootstrapCandidates: ctx.bootstrap.size };
+      return Promise.resolve({ body: JSON.stringify(body), type: JSON_TYPE });
     },
   },
   versions: {

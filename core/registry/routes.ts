@@ -25,7 +25,17 @@ export function babelRoutingView(
   where = "babeld socket",
 ): BabelRoutingView {
   const client: BabelClient = createBabelClient({ connect, where, log, retryMaxMs: 5000 });
+  let problem: string | null = "not connected yet";
+  client.subscribe((e) => {
+    if (e.type === "connected") problem = null;
+    if (e.type === "disconnected") problem = e.reason;
+  });
   return {
+    health: () => ({
+      source: where,
+      reachable: client.connected,
+      problem: client.connected ? null : problem,
+    }),
     async reachablePrefixes() {
       if (!client.connected) return [];
       for (let attempt = 0; attempt < 2; attempt++) {

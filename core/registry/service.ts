@@ -84,6 +84,8 @@ export interface RegistryParts {
   ): HttpListeners;
   /** Hears of every answered request and its time in ms (metrics). */
   onRequest?(res: RpcResponse, ms: number): void;
+  /** When to say that the node's routes cannot be read (default ROUTES_GRACE_MS; tests). */
+  routesGraceMs?: number;
 }
 
 /** A started registry. */
@@ -103,6 +105,8 @@ export interface RunningRegistry {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How long after start a registry that cannot read its node's routes says what that means. */
+export const ROUTES_GRACE_MS = 15_000;
 
 /** Reads the files, opens the database and starts serving (§4, §5). */
 export async function startRegistryService(
@@ -159,6 +163,18 @@ export async function startRegistryService(
     if (mailer) stack.push(() => mailer.close());
     const routes = parts.openRoutes(registry);
     stack.push(() => routes.close?.());
+    // The node on this host usually starts after the registry: judge its babeld a bit later.
+    const blindCheck = setTimeout(() => {
+      const h = routes.health?.();
+      if (!h || h.reachable) return;
+      log.warn(
+        `Cannot read the routes of this host's node from ${h.source} (${h.problem}): ` +
+          "getBootstrapPeer can offer only the registry's own node, and versions and topology " +
+          `reach only it. Is --run (${registry.config.run}) the run folder of the node on ` +
+          "this host, and is that node running?",
+      );
+    }, parts.routesGraceMs ?? ROUTES_GRACE_MS);
+    stack.push(() => clearTimeout(blindCheck));
     let failed!: (e: Error) => void;
     let stopped!: () => void;
     const finished = new Promise<void>((res, rej) => [stopped, failed] = [res, rej]);

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { memoryLogger } from "../../core/log.ts";
 import {
+  BOOTSTRAP_REOFFER_S,
+  BootstrapCandidates,
   collectTopology,
   collectVersions,
   type DatagramSocket,
@@ -108,4 +110,34 @@ Deno.test("relay answers from anywhere but the local node's peer port are ignore
   } finally {
     await relay.close();
   }
+});
+
+Deno.test("an asker that comes back is offered another node, the same only when none is left", async () => {
+  let now = 0;
+  const c = new BootstrapCandidates(
+    { reachablePrefixes: () => Promise.resolve(["01", "10", "11"]) },
+    () => now,
+  );
+  // The asker 11 never gets itself; it gets 00 (the registry's node), 01 and 10 once each.
+  const first: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    first.push(await c.next("00", "11"));
+    now += 1000;
+  }
+  assert.deepEqual([...first].sort(), ["00", "01", "10"]);
+  // Nothing new is left for it: the one offered longest ago comes round again.
+  assert.equal(await c.next("00", "11"), first[0]);
+  now += 1000;
+  // Another asker is not held back by 11's history.
+  assert.notEqual(await c.next("00", "01"), "01");
+  // After the re-offer period every node is new to 11 again.
+  now += BOOTSTRAP_REOFFER_S * 1000;
+  const again = new Set<string>();
+  for (let i = 0; i < 3; i++) again.add(await c.next("00", "11"));
+  assert.deepEqual([...again].sort(), ["00", "01", "10"]);
+});
+
+Deno.test("with only the registry's node reachable it is offered again and again", async () => {
+  const c = new BootstrapCandidates({ reachablePrefixes: () => Promise.resolve([]) }, () => 0);
+  for (let i = 0; i < 3; i++) assert.equal(await c.next("00", "11"), "00");
 });
