@@ -9,7 +9,7 @@ import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { nodeCsr, registryFiles, target } from "../helpers/registry.ts";
 import { freePort, reap, spawnRegistry, waitReady } from "../helpers/registry_child.ts";
-import { waitFor } from "../netns/lab.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const FLOOD = fileURLToPath(new URL("../helpers/registry_flood.ts", import.meta.url));
 const IDLE = 5000;

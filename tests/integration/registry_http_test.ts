@@ -9,7 +9,7 @@ import { decodeNetworkConfig } from "../../core/netconfig/document.ts";
 import { RegistryClient, type SessionIdentity } from "../../core/registry/client.ts";
 import { decodeRelay, encodeRelay } from "../../core/registry/relay.ts";
 import { type RunningRegistry, startRegistry } from "../../cmd/registry_daemon.ts";
-import { waitFor } from "../netns/lab.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { nodeCsr, type RegistryFiles, registryFiles, target } from "../helpers/registry.ts";
 
 const dec = new TextDecoder();

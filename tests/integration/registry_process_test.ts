@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { parseCertificate } from "../../core/cert.ts";
 import { nodeCsr, openDb, registryFiles, target } from "../helpers/registry.ts";
 import { freePort, reap, spawnRegistry, waitReady } from "../helpers/registry_child.ts";
-import { waitFor as sharedWaitFor } from "../netns/lab.ts";
+import { waitFor as sharedWaitFor } from "../helpers/wait.ts";
 
 async function waitFor(cond: () => Promise<boolean>, what: string, ms = 10000) {
   await sharedWaitFor(cond, { what, timeoutMs: ms, intervalMs: 50 });

@@ -11,7 +11,7 @@ import {
   queryControl,
   serveControl,
 } from "../../platform/control.ts";
-import { waitFor } from "../netns/lab.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { sampleStatus } from "../helpers/status_sample.ts";
 
 async function rawRequest(path: string, bytes: Uint8Array): Promise<string> {

@@ -6,7 +6,7 @@ import { NO_ROUTES } from "../../core/registry/relay.ts";
 import { startRegistry } from "../../cmd/registry_daemon.ts";
 import { main } from "../../main.ts";
 import { registryFiles } from "../helpers/registry.ts";
-import { waitFor } from "../netns/lab.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 Deno.test("status --wait exits 3 when no node ever answered by the deadline", async () => {
   const run = Deno.makeTempDirSync({ prefix: "re6st-status-exit-" });

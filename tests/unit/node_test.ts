@@ -31,6 +31,7 @@ import {
   TEST_JOURNAL as JOURNAL,
   TEST_NODE_ARGS as BASE,
 } from "../helpers/node_fixtures.ts";
+import { settled } from "../helpers/wait.ts";
 
 async function world(
   o: {
@@ -60,13 +61,7 @@ async function world(
 const NEVER = new AbortController().signal;
 
 /** Lets the node's promise chains run until `cond` holds (no time passes). */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  throw new Error(`never happened: ${what}`);
-}
+const until = settled;
 
 async function started(w: FakeWorld, args: string[] = []): Promise<[Node, Promise<NodeExit>]> {
   const node = new Node(nodeOptions([...BASE, ...args]), w.parts);

@@ -10,6 +10,7 @@ import {
   encodeRelay,
   Relay,
 } from "../../core/registry/relay.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 type Addr = { transport: "udp"; hostname: string; port: number };
 
@@ -72,7 +73,7 @@ Deno.test("versions still waits for the nodes it asked", async () => {
   const relay = new Relay(sock, memoryLogger(3), { timeoutMs: 100 });
   try {
     const pending = collectVersions(relay, ["0000000000000001", "0000000000000010"]);
-    while (sock.sent.length < 2) await new Promise((r) => setTimeout(r, 1));
+    await waitFor(() => sock.sent.length >= 2, { what: "both version queries sent" });
     const m = decodeRelay(sock.sent[0].data)!;
     const node = { transport: "udp" as const, hostname: "::1", port: 326 };
     sock.push(encodeRelay(m.prefix, m.code, new TextEncoder().encode("0.1.0, Linux")), node);
@@ -94,7 +95,7 @@ Deno.test("relay answers from anywhere but the local node's peer port are ignore
   const from = (hostname: string, port: number) => ({ transport: "udp" as const, hostname, port });
   try {
     const first = relay.query(prefix, 1);
-    while (!sock.sent.length) await new Promise((r) => setTimeout(r, 1));
+    await waitFor(() => sock.sent.length, { what: "the first query sent" });
     assert.deepEqual(sock.sent[0].to, from("::1", 4326));
     sock.push(forged, from("2001:db8::7", 4326)); // a remote host guessing the port
     sock.push(forged, from("::1", 4327)); // another local program
@@ -104,7 +105,7 @@ Deno.test("relay answers from anywhere but the local node's peer port are ignore
     assert.match(ignored[0], /\[2001:db8::7\]:4326/);
     assert.match(ignored[1], /\[::1\]:4327/);
     const second = relay.query(prefix, 1);
-    while (sock.sent.length < 2) await new Promise((r) => setTimeout(r, 1));
+    await waitFor(() => sock.sent.length >= 2, { what: "the second query sent" });
     sock.push(encodeRelay(prefix, 1, new TextEncoder().encode("real")), from("::1", 4326));
     assert.equal(new TextDecoder().decode((await second)!), "real");
   } finally {
