@@ -6,7 +6,7 @@
 import { runFile } from "../core/constants.ts";
 import { describeError } from "../core/errors.ts";
 import { createLogger, type Logger } from "../core/log.ts";
-import type { GeoIp } from "../core/registry/certificates.ts";
+import { type GeoIp, GEOIP_ENV } from "../core/geoip.ts";
 import {
   type RegistryConfig,
   type ResolvedRegistryConfig,
@@ -45,6 +45,7 @@ export interface RegistryDeps {
   relayOptions?: RelayOptions;
   /** Reachable node prefixes (default: the local babeld at `<run>/babeld.sock`). */
   routes?: RoutingView;
+  /** GeoIP database (default: the file named by GEOIP2_MMDB, if set); null: none. */
   geoip?: GeoIp | null;
   /** Mailer override (tests); default from --mailhost. */
   mailer?: Mailer | null;
@@ -61,15 +62,26 @@ export interface RegistryDeps {
   routesGraceMs?: number;
 }
 
+/**
+ * The GeoIP database named by GEOIP2_MMDB (its reader loaded only then), or null when unset;
+ * throws when it cannot be used.
+ */
+async function openGeoIpFromEnv(log: Logger): Promise<GeoIp | null> {
+  const path = Deno.env.get(GEOIP_ENV);
+  if (!path) return null;
+  const { openGeoIp } = await import("../platform/geoip.ts");
+  const db = await openGeoIp(path);
+  log.info(`GeoIP database ${db.description}: nodes placed by location, getCountry answers`);
+  return db;
+}
+
 /** Starts a registry on this machine: files, database, listeners, relay, local babeld (§4, §5). */
-export function startRegistry(
+export async function startRegistry(
   config: RegistryConfig,
   deps: RegistryDeps = {},
 ): Promise<RunningRegistry> {
   const log = deps.log ?? createLogger(config.verbose ?? 1, (l) => console.error(l));
-  if (deps.geoip === undefined && Deno.env.get("GEOIP2_MMDB")) {
-    log.warn("GEOIP2_MMDB is set but this registry has no GeoIP reader: locations ignored");
-  }
+  const geoip = deps.geoip !== undefined ? deps.geoip : await openGeoIpFromEnv(log);
   const libcrypto = deps.libcrypto ?? Deno.env.get("RE6ST_LIBCRYPTO");
   return startRegistryService(config, {
     log,
@@ -89,7 +101,7 @@ export function startRegistry(
       deps.mailer !== undefined
         ? Promise.resolve(deps.mailer)
         : registryMailer(registry.config, log),
-    geoip: deps.geoip ?? null,
+    geoip,
     listen(binds, port, handle, httpLog, limits) {
       const fds = deps.openFileLimit === undefined ? fdSoftLimit() : deps.openFileLimit;
       let maxConnections = limits.maxConnections;

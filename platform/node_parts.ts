@@ -5,6 +5,7 @@
 import { createBabelClient } from "../core/babel/local.ts";
 import { systemClock } from "../core/clock.ts";
 import { runFile } from "../core/constants.ts";
+import { GEOIP_ENV } from "../core/geoip.ts";
 import type { Logger } from "../core/log.ts";
 import { openCacheFile } from "../core/node/cache.ts";
 import type { Identity } from "../core/node/identity.ts";
@@ -145,6 +146,12 @@ export const realHost: NodeHost = {
   path: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
 };
 
+/** The GeoIP part when GEOIP2_MMDB names a file: its reader is imported only then. */
+function geoIpPart(path: string | undefined): Pick<NodeParts, "openGeoIp"> {
+  if (!path) return {};
+  return { openGeoIp: async () => (await import("./geoip.ts")).openGeoIp(path) };
+}
+
 /** The parts of a node running with `opts` on this machine. */
 export function realNodeParts(opts: NodeOptions, log: Logger): NodeParts {
   const runner = createRunner();
@@ -208,6 +215,7 @@ export function realNodeParts(opts: NodeOptions, log: Logger): NodeParts {
       }),
     serveControl: (path, handler) => serveControl(path, handler, (m) => log.warn(m)),
     portMapper: () => createPortMapper(),
+    ...geoIpPart(Deno.env.get(GEOIP_ENV)),
     clock: systemClock,
     log,
   };

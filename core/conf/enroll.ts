@@ -114,7 +114,9 @@ export async function runConf(opts: ConfOptions, io: ConfIo, deps: ConfDeps): Pr
 
   // 4. Sample configuration, then the summary.
   if (await files.read(path(FILES.conf)) === null) {
-    const country = opts.location?.split(",")[0];
+    // `country *` (unknown) would not be a valid --country for the node.
+    const cc = opts.location?.split(",")[0];
+    const country = cc && /^[A-Za-z]{2}$/.test(cc) ? cc.toUpperCase() : undefined;
     await writeFile(files, path(FILES.conf), sampleConfig(opts.registry, country), 0o644);
     io.out(`Wrote a sample configuration to ${path(FILES.conf)}`);
   }

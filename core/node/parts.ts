@@ -5,6 +5,7 @@
 import type { BabelClient } from "../babel/local.ts";
 import type { BabelConfig } from "../babel/config.ts";
 import type { Clock } from "../clock.ts";
+import type { GeoIpDatabase } from "../geoip.ts";
 import type { Kernel } from "../kernel.ts";
 import type { Logger } from "../log.ts";
 import type { ConnectAnswer, HookEvent } from "../openvpn/hooks.ts";
@@ -115,6 +116,11 @@ export interface NodeParts {
     path: string,
     handler: (request: Record<string, unknown>, signal: AbortSignal) => unknown,
   ): Promise<{ close(): Promise<void> }>;
+  /**
+   * Opens the GeoIP database named by GEOIP2_MMDB (platform/geoip.ts, loaded only then);
+   * absent when the variable is unset. Throws when the file cannot be used.
+   */
+  openGeoIp?(): Promise<GeoIpDatabase>;
   /** The LAN's UPnP gateway client (absent: the node never maps ports). */
   portMapper?(): PortMapper;
   clock: Clock;

@@ -9,7 +9,7 @@ import { bytesEqual } from "../crypto.ts";
 import { runFile } from "../constants.ts";
 import { describeError } from "../errors.ts";
 import { clientArgs, type CommonArgs, singleClientArgs } from "../openvpn/args.ts";
-import { createOwnAddresses, ipFamily, lookupOwnCountries, upnpUse } from "./addresses.ts";
+import { createOwnAddresses, ipFamily, upnpUse } from "./addresses.ts";
 import { type BabelChange, babelInput, babelTunnelParams, startingSignKey } from "./babel.ts";
 import { runUp, startDaemons } from "./commands.ts";
 import { handleHook, type HookTargets, serverExited } from "./hooks.ts";
@@ -33,6 +33,7 @@ import {
   sync,
   track,
 } from "./runtime.ts";
+import { openCountryLookup, ownCountries } from "./countries.ts";
 import { commonOpenVpnArgs, runsServers, startServers } from "./servers.ts";
 import { effectiveSettings, explicitAddresses, nodeEnvironment } from "./settings.ts";
 import { controlAnswer } from "./control.ts";
@@ -251,12 +252,23 @@ async function startOverlay(rt: NodeRuntime, common: CommonArgs): Promise<void> 
   });
   cache.setOwnAddress(own.text());
   log.info(`Our address list: ${own.text() || "(empty: not reachable from outside)"}`);
+  const lookupCountry = await openCountryLookup(p.openGeoIp, s.sameCountry, log);
+  const countries = s.sameCountry.length && !o.country
+    ? ownCountries({
+      own,
+      local: lookupCountry,
+      registry: (ip) => rt.registry!.getCountry(ip),
+      save: (text) => cache.setOwnAddress(text),
+      log,
+    })
+    : null;
   // The overlay does not wait for the gateway: the mapped address joins the list when known.
   void rt.upnp?.started.then((r) => {
     if (stop.aborted || r.kind !== "mapped") return;
     own.setMapped(r.addresses);
     cache.setOwnAddress(own.text());
     log.info(`Our address list, mapped by the UPnP gateway: ${own.text()}`);
+    if (countries) rt.loops.push(countries.refresh()); // the external address: its country
   });
   const updates = new NetconfUpdates({
     clock: p.clock,
@@ -303,7 +315,11 @@ async function startOverlay(rt: NodeRuntime, common: CommonArgs): Promise<void> 
     remoteGateways: o.remoteGateway,
     served: rt.served,
     babelParams: () => babelTunnelParams(rt.settings!),
-    onOwnAddressChange: (text) => cache.setOwnAddress(text),
+    lookupCountry: lookupCountry ?? undefined,
+    onOwnAddressChange: (text) => {
+      cache.setOwnAddress(text);
+      if (countries) rt.loops.push(countries.refresh()); // a learned address: its country
+    },
     onModel: (model) => {
       updates.check(manager.registryReachable());
       // Gossip also at every dump (§7.7): a neighbour without a session only got a hello0
@@ -330,14 +346,8 @@ async function startOverlay(rt: NodeRuntime, common: CommonArgs): Promise<void> 
     (host, port, bytes) => protocol.receive(host, port, bytes),
     (e) => log.warn(`Peer protocol socket: ${describeError(e)}`),
   );
+  if (countries) rt.loops.push(countries.refresh()); // before the first tunnels, if it can
   rt.loops.push(manager.run(stop), updates.run(stop));
-  if (s.sameCountry.length && !o.country) {
-    rt.loops.push(
-      lookupOwnCountries(own, (ip) => rt.registry!.getCountry(ip), log).then((changed) => {
-        if (changed) cache.setOwnAddress(own.text());
-      }),
-    );
-  }
   log.info(
     s.clientMode
       ? "Overlay started in --client mode: peer protocol and configuration updates only"

@@ -32,6 +32,12 @@ export const NODE_SPEC: CommandSpec = {
     "disk with the same arguments, in the same process (same pid), so an upgrade installed",
     "meanwhile takes effect. Exit status: 0 after SIGTERM or SIGINT, 255 after SIGHUP or",
     "SIGUSR2 (start it again), 1 when it cannot run, 2 on bad options.",
+    "",
+    "Environment: GEOIP2_MMDB=FILE names a MaxMind country (or city) database, e.g.",
+    "/etc/re6stnet/GeoLite2-Country.mmdb. In a network that sets same_country, the node looks",
+    "up the countries of peer addresses that carry none, and its own country (without",
+    "--country) before asking the registry. A file that cannot be read is logged once and the",
+    "node runs without it: then only peer addresses that carry a country are filtered.",
   ].join("\n"),
   optionFiles: true,
   options: [
@@ -167,7 +173,8 @@ export const NODE_SPEC: CommandSpec = {
       dest: "country",
       type: "string",
       metavar: "CODE",
-      help: "own country code, for networks that set same_country",
+      help: "own country code (e.g. FR), for networks that set same_country; without it the " +
+        "country of our address comes from GEOIP2_MMDB or the registry",
     },
     {
       long: "babel-arg",
@@ -349,6 +356,10 @@ export function toNodeOptions(p: ParsedOptions): NodeOptions {
     : disabledRaw.length
     ? [...new Set(disabledRaw as Proto[])]
     : [...DISABLED_PROTO_DEFAULT];
+  const country = p.country as string | undefined;
+  if (country !== undefined && !/^[A-Za-z]{2}$/.test(country)) {
+    throw new UsageError(`option --country: expected a country code (e.g. FR), got "${country}"`);
+  }
   const ppRaw = p.pp as [number | string, string][];
   const pp: [number, Proto][] = [];
   for (const [portText, proto] of ppRaw) {
@@ -392,7 +403,7 @@ export function toNodeOptions(p: ParsedOptions): NodeOptions {
     multicast: false,
     up: p.up as string | undefined,
     daemon: p.daemon as string[],
-    country: p.country as string | undefined,
+    country: country?.toUpperCase(),
     babelArgs: p.babelArgs as string[],
     gateway: p.gateway as boolean,
     openvpnArgs: p.openvpnArgs as string[],

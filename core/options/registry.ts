@@ -195,7 +195,8 @@ export const REGISTRY_SPEC: CommandSpec = {
       type: "string",
       path: true,
       metavar: "FILE",
-      help: "communities file: prefixes reserved for countries or continents",
+      help: "communities file: prefixes reserved for countries or continents (nodes are " +
+        "placed by location only with GEOIP2_MMDB set, see below)",
     },
     {
       long: "grace-period",
@@ -309,13 +310,16 @@ export const REGISTRY_SPEC: CommandSpec = {
       type: "string",
       append: true,
       metavar: "CODE",
-      help: "country whose borders tunnels must not cross; needs GeoIP, which this build " +
-        "does not support: refused at start",
+      help: "country (ISO code, e.g. FR) whose borders tunnels must not cross (published " +
+        "same_country); needs GEOIP2_MMDB: refused at start without it",
     },
   ],
-  epilog: "GeoIP is not supported by this build: GEOIP2_MMDB is ignored, nodes are not placed\n" +
-    "in country or continent communities by their location, getCountry answers 400, and\n" +
-    "--same-country is refused (the registry cannot start with same_country and no GeoIP).\n" +
+  epilog: "Environment: GEOIP2_MMDB=FILE names a MaxMind country (or city) database, e.g.\n" +
+    "/etc/re6stnet/GeoLite2-Country.mmdb. With it, requestCertificate places a node in the\n" +
+    "community of its location (the 'location' parameter, re6st conf --location CC,CONT, else\n" +
+    "the country and continent of its address), getCountry answers, and --same-country is\n" +
+    "accepted. A file that cannot be read is an error at start. Without it every node goes to\n" +
+    "the default community, getCountry answers 400 and --same-country is refused.\n" +
     "\n" +
     "RSA work (signatures, encryption for nodes) goes through the system's OpenSSL\n" +
     "(libcrypto.so.3, needs --allow-ffi when run from source) and falls back to built-in code,\n" +
@@ -385,11 +389,12 @@ export function toRegistryOptions(p: ParsedOptions): RegistryOptions {
       sublen: Number(plen),
     };
   }
-  if ((p.sameCountry as string[]).length) {
-    throw new UsageError(
-      "option --same-country: needs a GeoIP database, which this build does not support " +
-        "(PROTOCOL.md §7.11: no registry starts with same_country and no GeoIP)",
-    );
+  for (const code of p.sameCountry as string[]) {
+    if (!/^[A-Za-z]{2}$/.test(code)) {
+      throw new UsageError(
+        `option --same-country: expected a country code (e.g. FR), got "${code}"`,
+      );
+    }
   }
   const clientCount = p.clientCount as number;
   return {
@@ -420,7 +425,7 @@ export function toRegistryOptions(p: ParsedOptions): RegistryOptions {
     clientCount,
     maxClients: (p.maxClients as number | undefined) ?? 2 * clientCount,
     tunnelRefresh: p.tunnelRefresh as number,
-    sameCountry: p.sameCountry as string[],
+    sameCountry: (p.sameCountry as string[]).map((c) => c.toUpperCase()),
     maxConnections: p.maxConnections as number,
     maxConnectionsPerSource: p.maxConnectionsPerSource as number,
     headerTimeout: p.headerTimeout as number,

@@ -14,6 +14,7 @@ import {
 import { CERT_LIFETIME_S, RENEW_PERIOD_S } from "../constants.ts";
 import { modulusBits, rsaSign } from "../crypto.ts";
 import { describeError } from "../errors.ts";
+import type { GeoIp } from "../geoip.ts";
 import { allocatePrefix, freePrefix, mergeFreeBlocks, PENDING } from "./allocation.ts";
 import type { CertInfo } from "./cert_index.ts";
 import { selectCommunity } from "./communities.ts";
@@ -23,12 +24,6 @@ import { deleteToken, findToken, insertToken, type TokenRow } from "./tokens.ts"
 
 /** Largest CSR accepted, in characters of PEM text. */
 export const MAX_CSR_CHARS = 16384;
-
-/** Country of an IP address, for communities and getCountry (GeoIP, optional). */
-export interface GeoIp {
-  /** Country code and continent code (e.g. ["FR", "EU"]) of `ip`, or null if unknown. */
-  lookup(ip: string): { country: string; continent: string } | null;
-}
 
 /** Parameters of requestCertificate (§4.6). */
 export interface CertificateRequest {
@@ -158,21 +153,35 @@ export async function requestCertificate(
   }
   r.log.info(
     `Issued certificate ${cnFromPrefix(plan.prefix)} (${plan.email ?? "anonymous"}, ` +
-      `community "${community}")${plan.first ? ": it is the registry node" : ""}`,
+      `community "${community}"${geoip ? ` for ${country},${continent}` : ""})` +
+      (plan.first ? ": it is the registry node" : ""),
   );
   return { pem, prefix: plan.prefix, bumped: plan.first };
 }
 
+/** A `location` parameter: country and continent codes, each two letters or `*` (§4.6). */
+const LOCATION_RE = /^([A-Za-z]{2}|\*),([A-Za-z]{2}|\*)$/;
+
+/**
+ * Country and continent ("@XX" or "*") a node is placed by (§4.6, §5.4): its `location` if
+ * given, else the GeoIP lookup of its `ip`; both "*" without GeoIP (location ignored).
+ */
 function locate(q: CertificateRequest, geoip: GeoIp | null): [string, string] {
   if (!geoip) return ["*", "*"];
-  let country = "*", continent = "*";
+  let country: string | undefined, continent: string | undefined;
   if (q.location) {
-    [country = "*", continent = "*"] = q.location.split(",");
-  } else if (q.ip) {
-    const found = geoip.lookup(q.ip);
-    if (found) [country, continent] = [found.country, found.continent];
+    const m = LOCATION_RE.exec(q.location);
+    if (!m) {
+      throw new HttpError(
+        400,
+        `location ${JSON.stringify(q.location)} is not CC,CONT (e.g. FR,EU)`,
+      );
+    }
+    [country, continent] = [m[1].toUpperCase(), m[2].toUpperCase()];
+  } else {
+    ({ country, continent } = geoip.lookup(q.ip) ?? {});
   }
-  return [country || "*", continent && continent !== "*" ? "@" + continent : "*"];
+  return [country ?? "*", continent && continent !== "*" ? "@" + continent : "*"];
 }
 
 /** The certificate of `prefix` renewed if due or revoked, else unchanged (§3.8). */

@@ -13,8 +13,7 @@ export type ResolvedRegistryConfig =
 
 /**
  * `re6st registry` options, camelCase of the long options of §9.3; unset ones get the
- * defaults of REGISTRY_SPEC. `authorizedOrigin` adds to 127.0.0.1 and ::1. Unlike the command
- * line, `sameCountry` is accepted (a caller may inject a GeoIP reader).
+ * defaults of REGISTRY_SPEC. `authorizedOrigin` adds to 127.0.0.1 and ::1.
  */
 export type RegistryConfig =
   & Partial<Omit<ResolvedRegistryConfig, "ca" | "key">>
@@ -45,7 +44,6 @@ export function resolveRegistryConfig(c: RegistryConfig): ResolvedRegistryConfig
     mailhost: o.mailhost || undefined,
     anonymousPrefixLength: o.anonymousPrefixLength ?? 0,
     authorizedOrigin: [...new Set(o.authorizedOrigin)],
-    sameCountry: c.sameCountry ?? [],
   };
 }
 
@@ -55,7 +53,7 @@ function configTokens(c: RegistryConfig): Token[] {
   const values = c as Record<string, unknown>;
   for (const opt of REGISTRY_SPEC.options) {
     const v = values[opt.dest];
-    if (v === undefined || opt.dest === "sameCountry") continue;
+    if (v === undefined) continue;
     const name = `--${opt.long}`;
     if (opt.type === "flag") {
       if (v) tokens.push({ text: name });

@@ -3,7 +3,8 @@
 import { type Bits, cnFromPrefix, ipFromBits, stripCountry } from "../addressing.ts";
 import { randomSecret } from "../crypto.ts";
 import { PENDING } from "./allocation.ts";
-import { type GeoIp, renewCertificate, requestCertificate, revoke } from "./certificates.ts";
+import { type GeoIp, geoIpAddress } from "../geoip.ts";
+import { renewCertificate, requestCertificate, revoke } from "./certificates.ts";
 import { HttpError } from "./errors.ts";
 import type { RateLimiter } from "./limits.ts";
 import { isMailAddress, type Mailer, tokenMessage } from "./mail.ts";
@@ -230,6 +231,9 @@ export const METHODS: Record<string, MethodSpec> = {
     params: ["cn", "address"],
     run(ctx, p) {
       if (!ctx.geoip) throw new HttpError(400, "no GeoIP database");
+      if (geoIpAddress(p.address) === null) {
+        throw new HttpError(400, `address ${JSON.stringify(p.address)} is not an IP address`);
+      }
       return Promise.resolve(text(ctx.geoip.lookup(p.address)?.country ?? null));
     },
   },

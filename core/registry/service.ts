@@ -6,7 +6,7 @@
 import type { PrivateKey } from "../crypto.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { GeoIp } from "./certificates.ts";
+import { type GeoIp, GEOIP_ENV } from "../geoip.ts";
 import { type RegistryConfig, resolveRegistryConfig } from "./config.ts";
 import type { DbOptions, RegistryDb } from "./db.ts";
 import { type ConnectionLimits, RateLimiter } from "./limits.ts";
@@ -72,6 +72,7 @@ export interface RegistryParts {
   openRoutes(registry: Registry): ClosableRoutingView;
   /** Token mailer from the configuration (--mailhost), or null. */
   openMailer(registry: Registry): Promise<Mailer | null>;
+  /** The GeoIP database (GEOIP2_MMDB), or null: locations ignored, getCountry 400. */
   geoip: GeoIp | null;
   /** Starts serving `handle` on each bind address, all on one port (0: any). */
   listen(
@@ -115,6 +116,12 @@ export async function startRegistryService(
   const { clock } = parts;
   const log = escapingLogger(parts.log);
   const resolved = resolveRegistryConfig(config);
+  if (resolved.sameCountry.length && !parts.geoip) {
+    throw new Error(
+      `--same-country ${resolved.sameCountry.join(",")} needs a GeoIP database: set ` +
+        `${GEOIP_ENV} to a MaxMind country database (PROTOCOL.md §7.11)`,
+    );
+  }
   const readOrFail = async (path: string, what: string) => {
     try {
       return await parts.readTextFile(path);

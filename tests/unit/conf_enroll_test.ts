@@ -273,6 +273,16 @@ Deno.test("an existing re6stnet.conf is kept; --location is sent and gives the c
     text(fresh.files.get("/conf/re6stnet.conf")!.data),
     /^key cert\.key\ncountry FR\n#/m,
   );
+  for (const [location, line] of [["fr,eu", /^country FR$/m], ["*,EU", /^#verbose/m]] as const) {
+    const sample = memoryFiles();
+    await runConf(options({ anonymous: true, location }), recordingIo(), {
+      files: sample,
+      fetch: reg.fetch,
+    });
+    const written = text(sample.files.get("/conf/re6stnet.conf")!.data);
+    assert.match(written, line, location);
+    if (location.startsWith("*")) assert.doesNotMatch(written, /^country/m, "no country *");
+  }
 });
 
 Deno.test("the sample configuration has the §9.4 lines and only full-line comments", () => {

@@ -46,3 +46,16 @@ Deno.test("a node without --metrics does not load prom-client or the metrics cod
   const registryCode = [...metrics].filter((s) => /core\/registry\/|nodemailer/.test(s));
   assert.deepEqual(registryCode, [], "a node's metrics load no registry code");
 });
+
+Deno.test("node and registry load the GeoIP reader (mmdb-lib) only when GEOIP2_MMDB is set", async () => {
+  for (const entry of ["../../cmd/node.ts", "../../cmd/registry_daemon.ts"]) {
+    const graph = await staticGraph(fileURLToPath(new URL(entry, import.meta.url)));
+    assert.ok(graph.size > 10, `the graph of ${entry} was read`);
+    const loaded = [...graph].filter((s) => /mmdb-lib|\/platform\/geoip\.ts$/.test(s));
+    assert.deepEqual(loaded, [], entry);
+  }
+  const reader = await staticGraph(
+    fileURLToPath(new URL("../../platform/geoip.ts", import.meta.url)),
+  );
+  assert.ok([...reader].some((s) => s.includes("mmdb-lib")), "platform/geoip.ts loads mmdb-lib");
+});

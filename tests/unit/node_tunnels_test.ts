@@ -4,6 +4,9 @@ import assert from "node:assert/strict";
 import { Node, type NodeExit } from "../../core/node/node.ts";
 import type { BabelSnapshot } from "../../core/babel/view.ts";
 import { type NodeCache, openCache } from "../../core/node/cache.ts";
+import type { NodeParts } from "../../core/node/parts.ts";
+import { openGeoIp } from "../../platform/geoip.ts";
+import { writeTestGeoIp } from "../helpers/mmdb.ts";
 import {
   fakeRegistry,
   type FakeWorld,
@@ -31,11 +34,17 @@ interface Bench {
 /** A node with the overlay, started with `args`; babeld shows `snapshot`. */
 async function startOverlayNode(
   args: string[] = [],
-  o: { snapshot?: BabelSnapshot; cache?: (c: NodeCache) => NodeCache } = {},
+  o: {
+    snapshot?: BabelSnapshot;
+    cache?: (c: NodeCache) => NodeCache;
+    /** Network configuration keys besides the usual ones. */
+    config?: Record<string, unknown>;
+    openGeoIp?: NodeParts["openGeoIp"];
+  } = {},
 ): Promise<Bench> {
   const key = await nodeKeyPem();
   const cert = nodeCertPem(key);
-  const body = networkConfigBody(cert);
+  const body = networkConfigBody(cert, { extra: o.config });
   const registry = fakeRegistry({
     getNetworkConfig: () => Promise.resolve(body),
     getDh: () => Promise.resolve(DH),
@@ -45,6 +54,7 @@ async function startOverlayNode(
     registry,
     snapshot: o.snapshot,
   });
+  if (o.openGeoIp) w.parts.openGeoIp = o.openGeoIp;
   const opts = nodeOptions([...BASE, ...args]);
   if (o.cache) {
     const cache = o.cache(openCache(w.db));
@@ -167,4 +177,66 @@ Deno.test("--remote-gateway routes go through the node's journal and are gone af
   await run;
   assert.ok(w.kernel.ops.includes("ip -4 route del 10.0.0.5/32 via 10.9.9.9"));
   assert.deepEqual(w.kernel.state().filter((l) => l.startsWith("route")), []);
+});
+
+Deno.test("same_country with GEOIP2_MMDB: our country and peers' from the database, tunnels kept inside", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "re6st-node-geoip-" });
+  try {
+    const mmdb = await writeTestGeoIp(dir);
+    const { w, node, run } = await startOverlayNode(["--ip", "203.0.113.7"], {
+      config: { same_country: ["FR"] },
+      openGeoIp: () => openGeoIp(mmdb),
+      // Distant nodes with cached addresses that carry no country: 5/16 in Australia, 3/16 in
+      // France, 7/16 unknown to the database. We are 6/16.
+      snapshot: snapshot([{ prefix: P(0), iface: "eth0", behind: [P(5), P(3), P(7)] }]),
+      cache: (c) => {
+        c.addPeer(P(5), "192.0.2.5,1194,tcp");
+        c.addPeer(P(3), "203.0.113.3,1194,tcp");
+        c.addPeer(P(7), "10.0.0.7,1194,tcp");
+        return c;
+      },
+    });
+    await until(
+      () => node.status().tunnels.some((t) => t.direction === "client" && t.peer === "3/16"),
+      "a client tunnel to 3/16 (France)",
+    );
+    await w.clock.advance(10_000); // more tunnel manager ticks: nothing else is opened
+    assert.deepEqual(
+      node.status().tunnels.filter((t) => t.direction === "client").map((t) => t.peer),
+      ["3/16"],
+    );
+    assert.ok(w.log.lines.some((l) => l.includes(`GeoIP database "${mmdb}"`)), "opened");
+    await until(
+      () => w.log.lines.some((l) => l.includes("Our country for IPv4 (203.0.113.7): FR")),
+      "our country from the database",
+    );
+    assert.ok(!w.registry.calls.includes("getCountry"), "the registry was not asked");
+    node.stop();
+    await run;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an unusable GEOIP2_MMDB is one warning; without same_country it is not read", async () => {
+  let opened = 0;
+  const failing = () => {
+    opened++;
+    return Promise.reject(new Error('Cannot use the GeoIP database "/x.mmdb" (GEOIP2_MMDB): gone'));
+  };
+  const a = await startOverlayNode([], { openGeoIp: failing });
+  assert.equal(opened, 0);
+  assert.ok(
+    a.w.log.lines.some((l) => /INFO GEOIP2_MMDB not read: the network sets no same/.test(l)),
+  );
+  a.node.stop();
+  await a.run;
+  const b = await startOverlayNode([], { openGeoIp: failing, config: { same_country: ["FR"] } });
+  assert.equal(opened, 1);
+  const warnings = b.w.log.lines.filter((l) => l.includes("GEOIP2_MMDB"));
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0], /WARNING Cannot use the GeoIP database .*: gone; running without it/);
+  assert.equal(b.node.state, "running");
+  b.node.stop();
+  await b.run;
 });

@@ -224,21 +224,41 @@ Deno.test("registry options resolve defaults, origins and the IPv4 payload", () 
   usageError(() => toRegistryOptions(bad), /--ipv4: invalid bits per node/);
 });
 
-Deno.test("--same-country is refused at start since this build has no GeoIP", () => {
-  const p = parseCommandLine(
-    REGISTRY_SPEC,
-    ["--ca", "ca", "--key", "k", "--same-country", "FR"],
-    files({}),
-  );
-  usageError(() => toRegistryOptions(p), /^option --same-country: needs a GeoIP database/);
+Deno.test("--same-country takes country codes, upper-cased; anything else is a usage error", () => {
+  const parse = (...codes: string[]) =>
+    toRegistryOptions(
+      parseCommandLine(
+        REGISTRY_SPEC,
+        ["--ca", "ca", "--key", "k", ...codes.flatMap((c) => ["--same-country", c])],
+        files({}),
+      ),
+    );
+  assert.deepEqual(parse("FR", "de").sameCountry, ["FR", "DE"]);
+  assert.deepEqual(parse().sameCountry, []);
+  for (const bad of ["FRA", "F", "F,R", ""]) {
+    usageError(() => parse(bad), /^option --same-country: expected a country code \(e\.g\. FR\)/);
+  }
 });
 
-Deno.test("help texts say what this build does with GeoIP, 'upnp' and the status timeout", () => {
+Deno.test("the node's --country is a country code, upper-cased (it goes into address lists)", () => {
+  assert.equal(node([...REQUIRED, "--country", "fr"]).country, "FR");
+  assert.equal(node(REQUIRED).country, undefined);
+  for (const bad of ["F,R", "FRA", ""]) {
+    usageError(
+      () => node([...REQUIRED, "--country", bad]),
+      /^option --country: expected a country code/,
+    );
+  }
+});
+
+Deno.test("help texts say what GEOIP2_MMDB does, 'upnp' and the status timeout", () => {
   const flat = (text: string) => text.replace(/\s+/g, " ");
   const registry = flat(renderHelp(REGISTRY_SPEC));
-  assert.match(registry, /GeoIP is not supported by this build/);
-  assert.match(registry, /--same-country is refused/);
-  assert.doesNotMatch(registry, /enables/);
+  assert.match(registry, /Environment: GEOIP2_MMDB=FILE names a MaxMind country/);
+  assert.match(registry, /requestCertificate places a node in the community of its location/);
+  assert.match(registry, /Without it .* --same-country is refused/);
+  const node = flat(renderHelp(NODE_SPEC));
+  assert.match(node, /GEOIP2_MMDB=FILE .* countries of peer addresses that carry none/);
   assert.match(
     flat(renderHelp(NODE_SPEC)),
     /'upnp' \(map the IPv4 servers' ports on the LAN's UPnP gateway.*Without an IPv4 value UPnP is tried/,

@@ -47,6 +47,8 @@ export interface TunnelManagerOptions {
   /** The registry's getBootstrapPeer (§7.3). */
   bootstrap(): Promise<BootstrapPeer | null>;
   addresses: OwnAddresses;
+  /** Country of a peer address that carries none (local GeoIP, §7.11); absent: unknown. */
+  lookupCountry?(ip: string): string | undefined;
   /** `--remote-gateway` values. */
   remoteGateways: readonly string[];
   /** Babel parameters of a run-time tunnel interface (core/babel/config.ts tunnelParams). */

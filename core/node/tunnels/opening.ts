@@ -30,6 +30,8 @@ export interface OpenerOptions {
   peers: PeerLink;
   cache: NodeCache;
   addresses: OwnAddresses;
+  /** Country of a peer address that carries none (local GeoIP, §7.11); absent: unknown. */
+  lookupCountry?(ip: string): string | undefined;
   clients: ClientTunnels;
   served: ServedBook;
   bootstrap(): Bootstrap;
@@ -180,6 +182,7 @@ export class TunnelOpener {
       disabled: s.disabledProtos,
       sameCountry: s.sameCountry,
       myCountry: (f) => o.addresses.country(f),
+      lookupCountry: o.lookupCountry,
     });
     o.cache.setTry(p, 1);
     if (usable.length === 0) {
