@@ -4,13 +4,13 @@
 // peer protocol, configuration updates) and the operator's commands.
 
 import { formatAddressList, parseAddressList, prefixFromCn } from "../addressing.ts";
-import { buildBabelConfig, signKeyStatement } from "../babel/config.ts";
-import { bytesEqual } from "../crypto.ts";
+import { buildBabelConfig } from "../babel/config.ts";
 import { runFile } from "../constants.ts";
 import { describeError } from "../errors.ts";
 import { clientArgs, type CommonArgs, singleClientArgs } from "../openvpn/args.ts";
-import { createOwnAddresses, ipFamily, upnpUse } from "./addresses.ts";
-import { type BabelChange, babelInput, babelTunnelParams, startingSignKey } from "./babel.ts";
+import { createOwnAddresses, ipFamily } from "./addresses.ts";
+import { babelInput, babelTunnelParams, startingSignKey } from "./babel.ts";
+import { applyBabelChange } from "./babel_keys.ts";
 import { runUp, startDaemons } from "./commands.ts";
 import { handleHook, type HookTargets, serverExited } from "./hooks.ts";
 import { ipv4State, networkRoute, nodeAddress } from "./kernel_state.ts";
@@ -40,8 +40,7 @@ import { controlAnswer } from "./control.ts";
 import { supervise } from "./supervisor.ts";
 import { clientMode } from "./tunnels/client_mode.ts";
 import { TunnelManager } from "./tunnels/manager.ts";
-import { createUpnpForwarding } from "../upnp/forwarding.ts";
-import { recordStore } from "../upnp/record.ts";
+import { startUpnp } from "./upnp.ts";
 
 /** Longest single timer wait (setTimeout's limit is 2^31 − 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -411,74 +410,4 @@ function armRenewal(rt: NodeRuntime): void {
     }
     if (!signal.aborted) rt.restart("certificate or CA renewal is due");
   })();
-}
-
-/**
- * UPnP port forwarding of the IPv4 servers (§7.10), when `--ip` asks for it or gives no IPv4
- * address; it searches the gateway while babeld starts; the overlay does not wait for it.
- */
-function startUpnp(rt: NodeRuntime): void {
-  const s = rt.settings!;
-  const p = rt.parts;
-  const use = upnpUse(rt.options.ip, s.clientMode !== null);
-  if (!use || !p.portMapper || !runsServers(s)) return;
-  const forwarding = createUpnpForwarding({
-    mapper: p.portMapper(),
-    store: recordStore(p.files, runFile(rt.options.run, "upnpRecord")),
-    clock: p.clock,
-    log: rt.log.child("upnp"),
-    description: `re6st ${rt.identity!.cn}`,
-    onChange: (entries) => {
-      rt.own?.setMapped(entries.length ? entries : null);
-      if (rt.own) rt.cache?.setOwnAddress(rt.own.text());
-    },
-  });
-  rt.upnp = { forwarding, started: forwarding.start(s.servers) };
-}
-
-/**
- * Applies a change of Babel parameters (babel.ts babelChange): babeld restarts with the new
- * settings, or, in a key rotation, the sign key is replaced in place at the switch time every
- * node shares, so that neighbours never disagree for longer than the clocks do.
- */
-async function applyBabelChange(rt: NodeRuntime, change: BabelChange): Promise<void> {
-  const log = rt.log;
-  if (change.kind === "none") return;
-  if (change.kind === "restart") {
-    rt.babelSignKey = rt.settings!.hmacSign;
-    await rt.babeld?.restart(change.reason);
-    return;
-  }
-  const stop = rt.end.signal;
-  const waitMs = change.atMs - rt.parts.clock.now();
-  if (waitMs > 0) {
-    log.info(
-      `New Babel key: babeld switches to it in ${Math.round(waitMs / 1000)} s, with the network`,
-    );
-    // Configuration updates go on meanwhile.
-    void rt.parts.clock.sleep(waitMs, stop)
-      .then(() => stop.aborted ? undefined : switchSignKey(rt))
-      .catch((e) => log.error(`Cannot switch to the new Babel key: ${describeError(e)}`));
-    return;
-  }
-  await switchSignKey(rt);
-}
-
-/** Replaces babeld's sign key in place with the one in force (a later one if it moved on). */
-async function switchSignKey(rt: NodeRuntime): Promise<void> {
-  const log = rt.log;
-  const key = rt.settings!.hmacSign;
-  if (!key || (rt.babelSignKey && bytesEqual(rt.babelSignKey, key))) return;
-  try {
-    const r = await rt.babel!.command(signKeyStatement(key));
-    if (r.status !== "ok") throw new Error(`babeld answered "${r.status}"`);
-    rt.babelSignKey = key;
-    log.info("babeld signs with the new Babel key now (key rotation)");
-  } catch (e) {
-    // The command holds the key: say why without it, then restart babeld with the key.
-    const why = e instanceof Error && e.name === "BabelCommandError" ? "refused" : describeError(e);
-    log.warn(`babeld did not take the new Babel key in place (${why}); restarting it with it`);
-    rt.babelSignKey = key;
-    await rt.babeld?.restart("new Babel key");
-  }
 }
