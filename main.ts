@@ -3,6 +3,7 @@
 import { type Io, processIo, UsageError } from "./cmd/io.ts";
 import { SOFTWARE_VERSION } from "./core/constants.ts";
 import { describeError } from "./core/errors.ts";
+import { ADMIN_SPEC } from "./core/options/admin.ts";
 import { CONF_SPEC } from "./core/options/conf.ts";
 import { NODE_SPEC } from "./core/options/node.ts";
 import { REGISTRY_SPEC } from "./core/options/registry.ts";
@@ -21,6 +22,7 @@ export const COMMANDS: Record<string, Command> = {
   conf: { summary: CONF_SPEC.summary, load: () => import("./cmd/conf.ts") },
   node: { summary: NODE_SPEC.summary, load: () => import("./cmd/node.ts") },
   status: { summary: STATUS_SPEC.summary, load: () => import("./cmd/status.ts") },
+  admin: { summary: ADMIN_SPEC.summary, load: () => import("./cmd/admin.ts") },
   "ovpn-hook": {
     summary: "internal: OpenVPN hook (run by OpenVPN, not by people)",
     hidden: true,

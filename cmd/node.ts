@@ -1,5 +1,7 @@
 // `re6st node`: parse the options, build the node from the real parts, run it until a
-// signal, and turn the way it ended into the exit status (PROTOCOL.md §7.1).
+// signal, and turn the way it ended into the exit status (PROTOCOL.md §7.1). A restart the node
+// asks for (renewal, new network parameters) re-executes the program on disk, so that an
+// upgrade installed meanwhile takes effect.
 import { SOFTWARE_VERSION } from "../core/constants.ts";
 import { describeError } from "../core/errors.ts";
 import { createLogger } from "../core/log.ts";
@@ -8,7 +10,9 @@ import { renderHelp } from "../core/options/help.ts";
 import { NODE_SPEC, type NodeOptions, toNodeOptions } from "../core/options/node.ts";
 import { LogFile } from "../platform/log_file.ts";
 import { realNodeParts } from "../platform/node_parts.ts";
+import { replaceProcess, selfArgv } from "../platform/self.ts";
 import { parseOrHelp } from "./common.ts";
+import type { MetricsServer } from "./metrics.ts";
 import { type Io, UsageError } from "./io.ts";
 
 /** One line for `re6st --help`. */
@@ -19,6 +23,9 @@ export const help = renderHelp(NODE_SPEC);
 /** Exit status after SIGHUP/SIGUSR2 (the reference exits with −1, §7.1). */
 export const HANGUP_EXIT = 255;
 
+/** Tells a re-executed node why it was restarted (read and removed at start). */
+export const RESTART_REASON_ENV = "RE6ST_RESTARTED";
+
 /** Runs `re6st node`; returns the exit code. */
 export async function run(args: string[], io: Io): Promise<number> {
   // Like argparse's version action: printed before required options are checked.
@@ -26,22 +33,47 @@ export async function run(args: string[], io: Io): Promise<number> {
     io.out(`re6st ${SOFTWARE_VERSION} (protocol 10)`);
     return 0;
   }
+  // The program on disk by the path it was started from: once an upgrade has replaced it,
+  // the running executable's own path reads "… (deleted)".
+  const again = [...selfArgv(), "node", ...args];
+  let restarted = Deno.env.get(RESTART_REASON_ENV) ?? null;
+  Deno.env.delete(RESTART_REASON_ENV);
   for (;;) {
     const parsed = parseOrHelp(NODE_SPEC, args, io);
     if (!parsed) return 0;
     if (parsed.test !== undefined) throw new UsageError("option --test is not supported");
     if (parsed.console !== undefined) throw new UsageError("option --console is not supported");
-    const exit = await runOnce(toNodeOptions(parsed), io);
-    if (exit.kind === "restart") continue; // same argv, everything loaded again
-    return exit.kind === "hangup" ? HANGUP_EXIT : 0;
+    const exit = await runOnce(toNodeOptions(parsed), io, restarted);
+    if (exit.kind !== "restart") return exit.kind === "hangup" ? HANGUP_EXIT : 0;
+    // Same pid and arguments, the program read again from disk; returns only on failure.
+    Deno.env.set(RESTART_REASON_ENV, exit.reason);
+    const error = replaceProcess(again);
+    Deno.env.delete(RESTART_REASON_ENV);
+    io.err(
+      `re6st node: cannot run the program on disk again (${describeError(error)}); ` +
+        "restarting in this process",
+    );
+    restarted = exit.reason;
   }
 }
 
 /** Runs one life of the node with signal handling and its log file. */
-async function runOnce(opts: NodeOptions, io: Io): Promise<NodeExit> {
+async function runOnce(opts: NodeOptions, io: Io, restarted: string | null): Promise<NodeExit> {
   const logFile = new LogFile(`${opts.log}/re6stnet.log`, io);
   const log = createLogger(opts.verbose, (line) => logFile.write(line));
+  if (restarted !== null) log.info(`Started again (${restarted})`);
   const node = new Node(opts, realNodeParts(opts, log));
+  let metrics: MetricsServer | null = null;
+  if (opts.metrics) {
+    try {
+      const { serveNodeMetrics } = await import("./metrics.ts"); // prom-client only when asked
+      metrics = serveNodeMetrics(opts.metrics, () => node.status(), log.child("metrics"));
+    } catch (e) {
+      log.error(`Cannot run the node: ${describeError(e)}`);
+      logFile.close();
+      throw e;
+    }
+  }
   const handlers: [Deno.Signal, () => void][] = [
     ["SIGINT", () => node.stop("SIGINT")],
     ["SIGTERM", () => node.stop("SIGTERM")],
@@ -73,7 +105,9 @@ async function runOnce(opts: NodeOptions, io: Io): Promise<NodeExit> {
     if (unexpected.seen) {
       throw new Error("the node stopped after an unexpected error", { cause: unexpected.reason });
     }
-    if (exit.kind === "restart") log.info(`Restarting: ${exit.reason}`);
+    if (exit.kind === "restart") {
+      log.info(`Restarting (${exit.reason}): running the program on disk again`);
+    }
     return exit;
   } catch (e) {
     log.error(`Cannot run the node: ${describeError(e)}`);
@@ -81,6 +115,7 @@ async function runOnce(opts: NodeOptions, io: Io): Promise<NodeExit> {
   } finally {
     globalThis.removeEventListener("unhandledrejection", onUnhandled);
     for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
+    await metrics?.close();
     logFile.close();
   }
 }

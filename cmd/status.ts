@@ -10,7 +10,8 @@ import {
   type StatusDocument,
 } from "../core/status/document.ts";
 import { renderStatus } from "../core/status/render.ts";
-import { ControlError, queryControl } from "../platform/control.ts";
+import { renderRoute, type RouteAnswer } from "../core/status/route.ts";
+import { ControlError, followControl, queryControl } from "../platform/control.ts";
 import { parseOrHelp, processFiles } from "./common.ts";
 import type { Io } from "./io.ts";
 
@@ -90,6 +91,35 @@ async function waitFor(socket: string, opts: StatusOptions, io: Io): Promise<num
   return code;
 }
 
+/** `--route ADDR`: Babel's path toward an address, from the node. */
+async function showRoute(socket: string, opts: StatusOptions, io: Io): Promise<number> {
+  const answer = await queryControl(socket, { request: "route", address: opts.route });
+  const refused = (answer as { error?: string }).error;
+  if (refused) throw new ControlError(`node refused the request: ${refused}`, "protocol");
+  const route = answer as RouteAnswer;
+  io.out(opts.json ? JSON.stringify(route, null, 2) : renderRoute(route));
+  return route.route || route.local ? EXIT.ok : EXIT.unhealthy;
+}
+
+/** `--follow`: one JSON line per change until SIGINT/SIGTERM (0) or the node stops (3). */
+async function follow(socket: string, io: Io): Promise<number> {
+  const stop = new AbortController();
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  const onSignal = () => stop.abort();
+  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
+  try {
+    const how = await followControl(
+      socket,
+      { request: "follow" },
+      (line) => io.out(JSON.stringify(line)),
+      stop.signal,
+    );
+    return how === "interrupted" ? EXIT.ok : EXIT.notRunning;
+  } finally {
+    for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
+  }
+}
+
 /** Runs `re6st status`; returns the exit code. */
 export async function run(args: string[], io: Io): Promise<number> {
   const parsed = parseOrHelp(STATUS_SPEC, args, io);
@@ -101,6 +131,15 @@ export async function run(args: string[], io: Io): Promise<number> {
   }
   const socket = runFile(runDirOf(opts), "control");
   if (opts.wait) return waitFor(socket, opts, io);
+  if (opts.route || opts.follow) {
+    try {
+      return await (opts.route ? showRoute(socket, opts, io) : follow(socket, io));
+    } catch (e) {
+      if (!(e instanceof ControlError)) throw e;
+      io.err(`re6st status: ${e.message}`);
+      return exitFor(e);
+    }
+  }
   let doc: StatusDocument;
   try {
     doc = await fetchStatus(socket);

@@ -49,7 +49,7 @@ export const HELLO_DEFAULT_S = 15;
 /**
  * Implementation: Babel hellos on tunnel interfaces come this many times as often as the
  * network's hello (at least every TUNNEL_HELLO_MIN_S), so that a dead tunnel is noticed in
- * about three of them, well within two network hellos; updates keep the network's pace.
+ * about three of them, well within two network hellos; full updates follow every four hellos.
  */
 export const TUNNEL_HELLO_DIVISOR = 4;
 export const TUNNEL_HELLO_MIN_S = 1;
@@ -99,6 +99,17 @@ export const UPNP_PORT_RANGE = [32768, 40959] as const;
 
 /** Software version reported by this program (code 4, User-Agent). */
 export const SOFTWARE_VERSION = "0.1.0";
+
+/** This machine as the reference names platforms, e.g. `Linux-x86_64` (code 4, User-Agent). */
+export function platformString(): string {
+  const os = Deno.build.os;
+  return `${os.charAt(0).toUpperCase()}${os.slice(1)}-${Deno.build.arch}`;
+}
+
+/** What a node answers to code 4 (§6.5) and the registry's `versions` reports. */
+export function softwareInfo(): string {
+  return `${SOFTWARE_VERSION}, ${platformString()}`;
+}
 /** Default paths, the same as the reference (DESIGN.md). */
 export const DEFAULT_STATE_DIR = "/var/lib/re6stnet";
 export const DEFAULT_LOG_DIR = "/var/log/re6stnet";

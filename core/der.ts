@@ -276,13 +276,10 @@ export function time(date: Date): Uint8Array {
 
 /** PEM text of DER bytes under `label` (64-column base64). */
 export function toPem(label: string, der: Uint8Array): string {
-  let b64 = "";
-  for (let i = 0; i < der.length; i += 0x8000) {
-    b64 += String.fromCharCode(...der.subarray(i, i + 0x8000));
-  }
-  b64 = btoa(b64);
-  const lines = b64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
+  const b64 = der.toBase64();
+  let body = "";
+  for (let i = 0; i < b64.length; i += 64) body += b64.slice(i, i + 64) + "\n";
+  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
 }
 
 /** DER bytes of the first PEM block with one of `labels`; throws when there is none. */
@@ -290,9 +287,8 @@ export function fromPem(text: string, labels: readonly string[]): Uint8Array {
   const re = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
   for (let m; (m = re.exec(text));) {
     if (labels.includes(m[1])) {
-      const b64 = m[2].replace(/\s+/g, "");
       try {
-        return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        return Uint8Array.fromBase64(m[2]); // ASCII white space is skipped
       } catch (cause) {
         throw new Error(`Invalid base64 in PEM ${m[1]} block`, { cause });
       }

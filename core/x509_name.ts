@@ -102,15 +102,117 @@ export function attrType(type: string): { oid: string; name: string; tag: number
   throw new Error(`Unknown subject attribute type ${JSON.stringify(type)}`);
 }
 
-/** Ordered attributes of a Name node (multi-valued RDNs are flattened). */
-export function parseName(node: DerNode): NameAttr[] {
+const DIRECTORY_STRING = [
+  TAG.UTF8_STRING,
+  TAG.PRINTABLE_STRING,
+  TAG.T61_STRING,
+  TAG.BMP_STRING,
+  TAG.UNIVERSAL_STRING,
+];
+
+/** String types each attribute may use (RFC 5280 appendix A); DirectoryString otherwise. */
+const ALLOWED_TAGS: Record<string, readonly number[]> = {
+  "2.5.4.5": [TAG.PRINTABLE_STRING], // serialNumber
+  "2.5.4.6": [TAG.PRINTABLE_STRING], // C
+  "2.5.4.46": [TAG.PRINTABLE_STRING], // dnQualifier
+  "1.2.840.113549.1.9.1": [TAG.IA5_STRING], // emailAddress
+  "0.9.2342.19200300.100.1.25": [TAG.IA5_STRING], // DC
+};
+
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+/** C0 and C1 control characters and DEL. */
+// deno-lint-ignore no-control-regex -- control characters are what it looks for
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Why the content of a string of type `tag` is not valid, or null when it is: the encoding
+ * rules of its type (UTF-8, PrintableString alphabet, 7-bit IA5, BMPString of even length,
+ * UniversalString of 4-byte characters, no surrogates) and no control character.
+ */
+export function stringProblem(tag: number, content: Uint8Array): string | null {
+  let text: string;
+  switch (tag) {
+    case TAG.UTF8_STRING:
+      try {
+        text = new TextDecoder("utf-8", { fatal: true }).decode(content);
+      } catch {
+        return "invalid UTF-8";
+      }
+      break;
+    case TAG.PRINTABLE_STRING:
+    case TAG.IA5_STRING:
+    case TAG.T61_STRING:
+      text = String.fromCharCode(...content);
+      if (tag === TAG.PRINTABLE_STRING && !PRINTABLE.test(text)) {
+        return "character outside the PrintableString alphabet";
+      }
+      if (tag === TAG.IA5_STRING && content.some((b) => b > 0x7f)) return "byte above 0x7f";
+      break;
+    case TAG.BMP_STRING:
+    case TAG.UNIVERSAL_STRING: {
+      const width = tag === TAG.BMP_STRING ? 2 : 4;
+      if (content.length % width) return `length ${content.length} not a multiple of ${width}`;
+      const codes: number[] = [];
+      for (let i = 0; i < content.length; i += width) {
+        let c = 0;
+        for (let j = 0; j < width; j++) c = c * 256 + content[i + j];
+        if ((c >= 0xd800 && c < 0xe000) || c > 0x10ffff) {
+          return `invalid character U+${c.toString(16).toUpperCase()}`;
+        }
+        codes.push(c);
+      }
+      text = String.fromCodePoint(...codes);
+      break;
+    }
+    default:
+      return `tag 0x${tag.toString(16)} is not a string type`;
+  }
+  const bad = CONTROL.exec(text);
+  if (bad) {
+    return `control character U+${
+      bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")
+    }`;
+  }
+  return null;
+}
+
+/**
+ * Why attribute `oid` with value node `value` could not be copied into a certificate that
+ * OpenSSL loads, or null: a known type, a string type allowed for it, a valid string.
+ */
+function attrProblem(oid: string, value: DerNode): string | null {
+  if (!ATTRS.some(([, o]) => o === oid)) return "unknown attribute type";
+  const allowed = ALLOWED_TAGS[oid] ?? DIRECTORY_STRING;
+  if (!allowed.includes(value.tag)) {
+    return `string type 0x${value.tag.toString(16)} not allowed for this attribute`;
+  }
+  const problem = stringProblem(value.tag, value.content);
+  if (problem) return problem;
+  if (oid === "2.5.4.6" && value.content.length !== 2) return "a country is 2 letters";
+  return null;
+}
+
+/**
+ * Ordered attributes of a Name node (multi-valued RDNs are flattened). `strict` refuses any
+ * attribute attrProblem finds wrong (names from the network that end up in a certificate).
+ */
+export function parseName(node: DerNode, opts: { strict?: boolean } = {}): NameAttr[] {
   expectTag(node, TAG.SEQUENCE, "Name");
   const out: NameAttr[] = [];
   for (const rdn of children(node)) {
     expectTag(rdn, TAG.SET, "RelativeDistinguishedName");
     for (const atv of children(rdn)) {
-      const [typeNode, valueNode] = children(expectTag(atv, TAG.SEQUENCE, "attribute"));
+      const parts = children(expectTag(atv, TAG.SEQUENCE, "attribute"));
+      const [typeNode, valueNode] = parts;
       const o = readOid(typeNode);
+      if (opts.strict) {
+        if (parts.length !== 2) throw new Error("subject attribute is not a type and a value");
+        const problem = attrProblem(o, valueNode);
+        if (problem) {
+          const row = ATTRS.find(([, x]) => x === o);
+          throw new Error(`subject attribute ${row ? row[0] : o}: ${problem}`);
+        }
+      }
       const row = ATTRS.find(([, x]) => x === o);
       out.push({
         oid: o,

@@ -1,6 +1,8 @@
 // The node's control socket: a unix socket in the run folder (mode 0600) answering one JSON
-// request line with one JSON line. Used by `re6st status`.
+// request line with one JSON line, or with a stream of JSON lines until either side ends it
+// (core/status/control.ts). Used by `re6st status`.
 import { describeError } from "../core/errors.ts";
+import { isControlStream } from "../core/status/control.ts";
 import { acceptLoop, clearStaleSocket, readLine, writeAll } from "./unix_line.ts";
 
 /** Largest request accepted on the control socket, bytes. */
@@ -8,8 +10,11 @@ export const MAX_REQUEST_BYTES = 4096;
 /** A connection that sends no complete request within this time is closed. */
 const REQUEST_TIMEOUT_MS = 5000;
 
-/** Answers one parsed request; the result is sent back as JSON. */
-export type ControlHandler = (request: Record<string, unknown>) => unknown;
+/**
+ * Answers one parsed request; the result is sent back as JSON, or each line of a stream.
+ * `signal` aborts when the client goes away or the server closes.
+ */
+export type ControlHandler = (request: Record<string, unknown>, signal: AbortSignal) => unknown;
 
 /** A running control socket server. */
 export interface ControlServer {
@@ -29,8 +34,25 @@ export class ControlError extends Error {
   }
 }
 
-async function serveOne(conn: Deno.Conn, handler: ControlHandler, onError: (m: string) => void) {
+/** Aborts `done` when the client closes its side (it sends nothing after its request). */
+async function watchHangUp(conn: Deno.Conn, done: AbortController): Promise<void> {
+  const buf = new Uint8Array(256);
+  try {
+    while (!done.signal.aborted && await conn.read(buf) !== null) { /* ignore */ }
+  } catch { /* closed */ }
+  done.abort();
+}
+
+async function serveOne(
+  conn: Deno.Conn,
+  handler: ControlHandler,
+  onError: (m: string) => void,
+  closing: AbortSignal,
+) {
   const enc = new TextEncoder();
+  const done = new AbortController();
+  const stop = () => done.abort();
+  closing.addEventListener("abort", stop);
   let reply: unknown;
   try {
     const line = await readLine(conn, MAX_REQUEST_BYTES, REQUEST_TIMEOUT_MS);
@@ -43,17 +65,35 @@ async function serveOne(conn: Deno.Conn, handler: ControlHandler, onError: (m: s
     if (typeof request !== "object" || request === null || Array.isArray(request)) {
       throw new Error("malformed request: expected a JSON object");
     }
-    reply = await handler(request as Record<string, unknown>);
+    reply = await handler(request as Record<string, unknown>, done.signal);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     onError(`control socket: refused a request: ${message}`);
     reply = { error: message };
   }
   try {
-    await writeAll(conn, enc.encode(JSON.stringify(reply) + "\n"));
+    if (isControlStream(reply)) {
+      const watching = watchHangUp(conn, done);
+      try {
+        // The stream ends itself once `done` aborts (maybe with a last line to send).
+        for await (const item of reply.lines) {
+          await writeAll(conn, enc.encode(JSON.stringify(item) + "\n"));
+        }
+      } finally {
+        done.abort();
+        try {
+          conn.close(); // ends the hang-up watch's read
+        } catch { /* already closed */ }
+        await watching;
+      }
+    } else {
+      await writeAll(conn, enc.encode(JSON.stringify(reply) + "\n"));
+    }
   } catch {
     // The client went away; nothing to do.
   } finally {
+    closing.removeEventListener("abort", stop);
+    done.abort();
     try {
       conn.close();
     } catch { /* already closed */ }
@@ -83,9 +123,10 @@ export async function serveControl(
     throw new Error(`Cannot restrict control socket "${path}" to mode 0600`, { cause: e });
   }
   const pending = new Set<Promise<void>>();
+  const closing = new AbortController();
   let closed = false;
   const loop = acceptLoop(listener, (conn) => {
-    const p = serveOne(conn, handler, onError).finally(() => pending.delete(p));
+    const p = serveOne(conn, handler, onError, closing.signal).finally(() => pending.delete(p));
     pending.add(p);
   }, {
     closed: () => closed,
@@ -101,6 +142,7 @@ export async function serveControl(
     path,
     async close() {
       closed = true;
+      closing.abort(); // ends the streams of followers
       try {
         listener.close();
       } catch { /* already closed */ }
@@ -113,15 +155,10 @@ export async function serveControl(
   };
 }
 
-/** Sends one request to a control socket and returns the parsed answer. */
-export async function queryControl(
-  path: string,
-  request: Record<string, unknown>,
-  timeoutMs = 5000,
-): Promise<unknown> {
-  let conn: Deno.Conn;
+/** Connects to a control socket; ControlError when nobody answers or it is not ours. */
+async function connectControl(path: string): Promise<Deno.Conn> {
   try {
-    conn = await Deno.connect({ transport: "unix", path });
+    return await Deno.connect({ transport: "unix", path });
   } catch (e) {
     if (e instanceof Deno.errors.PermissionDenied) {
       throw new ControlError(`permission denied on ${path} (run as root?)`, "permission", {
@@ -132,6 +169,15 @@ export async function queryControl(
       cause: e,
     });
   }
+}
+
+/** Sends one request to a control socket and returns the parsed answer. */
+export async function queryControl(
+  path: string,
+  request: Record<string, unknown>,
+  timeoutMs = 5000,
+): Promise<unknown> {
+  const conn = await connectControl(path);
   try {
     await writeAll(conn, new TextEncoder().encode(JSON.stringify(request) + "\n"));
     let line: string;
@@ -150,4 +196,55 @@ export async function queryControl(
       conn.close();
     } catch { /* already closed */ }
   }
+}
+
+/**
+ * Sends a streaming request (`{"request":"follow"}`) and hands each JSON line to `onLine`
+ * until the node ends the stream ("ended") or `signal` aborts ("interrupted").
+ */
+export async function followControl(
+  path: string,
+  request: Record<string, unknown>,
+  onLine: (value: unknown) => void,
+  signal: AbortSignal,
+): Promise<"ended" | "interrupted"> {
+  const conn = await connectControl(path);
+  const hangUp = () => {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  };
+  signal.addEventListener("abort", hangUp, { once: true });
+  const dec = new TextDecoder();
+  let pending = "";
+  try {
+    await writeAll(conn, new TextEncoder().encode(JSON.stringify(request) + "\n"));
+    const buf = new Uint8Array(16 * 1024);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      pending += dec.decode(buf.subarray(0, n), { stream: true });
+      let nl;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch {
+          throw new ControlError(`node sent a malformed line on ${path}`, "protocol");
+        }
+        onLine(value);
+      }
+    }
+  } catch (e) {
+    if (!signal.aborted) {
+      if (e instanceof ControlError) throw e;
+      throw new ControlError(`lost the node on ${path}: ${describeError(e)}`, "not-running");
+    }
+  } finally {
+    signal.removeEventListener("abort", hangUp);
+    hangUp();
+  }
+  return signal.aborted ? "interrupted" : "ended";
 }

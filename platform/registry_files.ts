@@ -1,11 +1,49 @@
-// The registry's files: the database folder and file, the group commit of its WAL, and the
-// token mailer chosen from --mailhost (an mbox file, or an SMTP host).
+// The registry's files: the database folder and file (opened here), the group commit of its
+// WAL, and the log folder.
 
 import { dirname } from "node:path";
-import type { Logger } from "../core/log.ts";
-import { type Mailer, mboxMailer, smtpMailer } from "../core/registry/mail.ts";
-import type { ResolvedRegistryConfig } from "../core/registry/config.ts";
+import { DatabaseSync } from "node:sqlite";
+import { type DbOptions, type RegistryDb, registryDb } from "../core/registry/db.ts";
 import type { DurableSync } from "../core/registry/service.ts";
+
+/**
+ * Opens the registry database at `path` (":memory:" for tests): readied by prepareRegistryDb,
+ * then checked and completed by core's registryDb.
+ */
+export async function openRegistryDatabase(
+  path: string,
+  opts: DbOptions = {},
+): Promise<RegistryDb> {
+  if (path !== ":memory:") await prepareRegistryDb(path);
+  let sql: DatabaseSync;
+  try {
+    sql = new DatabaseSync(path);
+  } catch (cause) {
+    throw new Error(`Cannot open registry database "${path}"`, { cause });
+  }
+  return registryDb(sql, path, opts);
+}
+
+/**
+ * Creates the folder of the log file `path` readable by its owner only (0700, whatever the
+ * umask; an existing folder is left as it is). Nothing for "-" or "".
+ */
+export function prepareLogFolder(path: string): void {
+  if (path === "" || path === "-") return;
+  const dir = dirname(path);
+  try {
+    Deno.statSync(dir);
+    return;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) return; // LogFile will say what is wrong
+  }
+  try {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    Deno.chmodSync(dir, 0o700); // the umask may have taken bits away, never added
+  } catch {
+    // LogFile reports a folder it cannot use
+  }
+}
 
 /**
  * Readies the registry database at `path` before SQLite opens it: creates its folder (0700, an
@@ -73,27 +111,4 @@ export function walSyncer(walPath: string): DurableSync {
       file = null;
     },
   };
-}
-
-/** The token mailer of --mailhost: an mbox file (absolute path or existing file) or SMTP. */
-export function registryMailer(c: ResolvedRegistryConfig, log: Logger): Mailer | null {
-  if (!c.mailhost) return null;
-  let isFile = c.mailhost.startsWith("/");
-  if (!isFile) {
-    try {
-      isFile = Deno.statSync(c.mailhost).isFile;
-    } catch {
-      // not a file: an SMTP host
-    }
-  }
-  if (isFile) {
-    log.info(`Token mails are appended to mbox "${c.mailhost}"`);
-    return mboxMailer(c.mailhost, (path, text) => Deno.writeTextFile(path, text, { append: true }));
-  }
-  return smtpMailer({
-    mailhost: c.mailhost,
-    starttls: c.smtpStarttls,
-    user: c.smtpUser,
-    password: c.smtpPwd,
-  });
 }

@@ -57,3 +57,44 @@ export function selfEnv(info: SelfInfo = selfInfo()): Record<string, string> {
   if (info.denoDir) env.DENO_DIR = info.denoDir;
   return env;
 }
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  7: "E2BIG",
+  8: "ENOEXEC",
+  12: "ENOMEM",
+  13: "EACCES",
+  20: "ENOTDIR",
+  26: "ETXTBSY",
+};
+
+const LIBC_EXEC = {
+  execv: { parameters: ["buffer", "buffer"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+/**
+ * Replaces this process with `argv` (execv(2) through libc): same pid, same environment and
+ * working folder, the program read again from disk. Returns only when that failed, with why.
+ */
+export function replaceProcess(argv: readonly string[]): Error {
+  let libc: Deno.DynamicLibrary<typeof LIBC_EXEC>;
+  try {
+    libc = Deno.dlopen("libc.so.6", LIBC_EXEC);
+  } catch (cause) {
+    return new Error("cannot load libc.so.6 to call execv", { cause });
+  }
+  const enc = new TextEncoder();
+  const strings = argv.map((a) => enc.encode(a + "\0"));
+  const pointers = new BigUint64Array(strings.length + 1); // NULL-terminated char *argv[]
+  strings.forEach((s, i) => {
+    pointers[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(s)));
+  });
+  libc.symbols.execv(strings[0], new Uint8Array(pointers.buffer));
+  // Still here: execv failed.
+  const where = libc.symbols.__errno_location();
+  const errno = where ? new Deno.UnsafePointerView(where).getInt32() : 0;
+  libc.close();
+  return new Error(`execv "${argv[0]}" failed: ${ERRNO_NAMES[errno] ?? `errno ${errno}`}`);
+}

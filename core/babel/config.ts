@@ -11,7 +11,9 @@
 // * a normal node drops plain (non source-specific) default routes learned from
 //   pre-protocol-8 gateways (`in … deny`), because stock babeld ignores `src-prefix` in
 //   install filters and would install them as the machine's default route (§8.4.4);
-// * kernel IPv6 subtrees are required, so the `ipv6-subtrees false` variants are not built.
+// * kernel IPv6 subtrees are required, so the `ipv6-subtrees false` variants are not built;
+// * stock babeld signs and checks with one key per interface: the accept key is defined but
+//   unused, and a rotation replaces the sign key in place (docs/babel-key-rotation.md).
 
 import { type Bits, networkCidr, nodeIp } from "../addressing.ts";
 import { BABEL_KEY_BYTES, TUNNEL_HELLO_DIVISOR, TUNNEL_HELLO_MIN_S } from "../constants.ts";
@@ -117,6 +119,12 @@ function checkParams(what: string, text: string): string {
   return text.trim().replace(/ +/g, " ");
 }
 
+/** The statement defining (or, sent at run time, replacing in place) the sign key. */
+export function signKeyStatement(key: Uint8Array): string {
+  checkKey("babel_hmac_sign", key, false);
+  return `key type blake2s128 id sign value ${hex(key)}`;
+}
+
 function hex(key: Uint8Array): string {
   return Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -144,15 +152,13 @@ function authParams(input: Pick<BabelConfigInput, "hmacSign" | "hmacAccept">): s
 }
 
 /**
- * Hello and update intervals of a tunnel interface for the network hello `helloS`: hellos
- * faster than the network's (a dead tunnel is noticed sooner), updates at its pace (4 × hello).
+ * Hello interval of a tunnel interface for the network hello `helloS`: faster than the
+ * network's, so that a dead tunnel is noticed sooner; babeld sends full updates every four of
+ * them, so that a restarted babeld or a new tunnel is routed through again within seconds.
  */
 export function tunnelTiming(helloS: number): string {
   const hello = Math.max(TUNNEL_HELLO_MIN_S, helloS / TUNNEL_HELLO_DIVISOR);
-  const interval = (s: number) => String(Math.round(s * 100) / 100);
-  return `hello-interval ${interval(Math.min(hello, helloS))} update-interval ${
-    interval(4 * helloS)
-  }`;
+  return `hello-interval ${Math.round(Math.min(hello, helloS) * 100) / 100}`;
 }
 
 /** Options of a tunnel interface added at run time. */
@@ -214,7 +220,7 @@ export function buildBabelConfig(input: BabelConfigInput): BabelConfig {
     `redistribute ip ${ip}/${subnetLength} eq ${subnetLength}`,
   ];
   if (input.hmacSign) {
-    lines.push(`key type blake2s128 id sign value ${hex(input.hmacSign)}`);
+    lines.push(signKeyStatement(input.hmacSign));
     if (input.hmacAccept?.length) {
       lines.push(`key type blake2s128 id accept value ${hex(input.hmacAccept)}`);
     }

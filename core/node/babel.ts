@@ -4,6 +4,7 @@
 
 import { cnFromPrefix } from "../addressing.ts";
 import { type BabelConfigInput, tunnelParams } from "../babel/config.ts";
+import { bytesEqual } from "../crypto.ts";
 import type { BabelClient } from "../babel/local.ts";
 import { deriveModel } from "../babel/model.ts";
 import { runFile } from "../constants.ts";
@@ -57,7 +58,8 @@ export function babelStatus(
   identity: Identity | null,
   registryPrefix: string | null,
 ): StatusDocument["babel"] & { registryKnown: boolean } {
-  if (!babel || !identity) {
+  // While babeld is away its last view is stale: show nothing rather than old routes.
+  if (!babel || !identity || !babel.connected) {
     return { running: false, neighbours: [], routes: 0, knownNodes: 0, registryKnown: false };
   }
   const snap = babel.view();
@@ -67,7 +69,7 @@ export function babelStatus(
     byNeighbour.set(`${nr.neighbour.address}%${nr.neighbour.iface}`, cnFromPrefix(prefix));
   }
   return {
-    running: babel.connected,
+    running: true,
     neighbours: snap.neighbours.map((n) => ({
       address: n.address,
       interface: n.iface,
@@ -78,4 +80,54 @@ export function babelStatus(
     knownNodes: model.knownNodes.size,
     registryKnown: registryPrefix !== null && model.registryReachable,
   };
+}
+
+/** What a change of the settings in force means for babeld (§7.7). */
+export type BabelChange =
+  | { kind: "none" }
+  /** Replace the sign key in place at `atMs` (key rotation phase 2): no restart, no loss. */
+  | { kind: "rekey"; key: Uint8Array; atMs: number }
+  /** Restart babeld with the new settings (its tunnels and their traffic stay). */
+  | { kind: "restart"; reason: string };
+
+/**
+ * The change babeld needs from `before` to `after` (docs/babel-key-rotation.md): a new sign key
+ * is swapped in place, at the switch time every node shares when the registry gives one; other
+ * changes of babel_default or of authentication (on, off, accepting unsigned packets) restart
+ * babeld. A new accept key alone changes nothing: stock babeld checks the sign key only.
+ */
+export function babelChange(
+  before: EffectiveSettings,
+  after: EffectiveSettings,
+  nowMs: number,
+): BabelChange {
+  if (before.babelDefault !== after.babelDefault) {
+    return { kind: "restart", reason: "new Babel parameters: babel_default" };
+  }
+  const lax = (s: EffectiveSettings) => s.hmacSign !== undefined && s.hmacAccept?.length === 0;
+  if (
+    (before.hmacSign === undefined) !== (after.hmacSign === undefined) || lax(before) !== lax(after)
+  ) {
+    return { kind: "restart", reason: "Babel authentication turned on, off or relaxed" };
+  }
+  if (before.hmacSign && after.hmacSign && !bytesEqual(before.hmacSign, after.hmacSign)) {
+    return { kind: "rekey", key: after.hmacSign, atMs: Math.max(nowMs, after.hmacSwitchAtMs ?? 0) };
+  }
+  return { kind: "none" };
+}
+
+/**
+ * The sign key babeld starts with, and when it must take the network's sign key: a node that
+ * starts while a key switch is still ahead (a restart in the middle of a rotation) signs with
+ * the previous key, which its neighbours still sign with, until the shared switch time.
+ */
+export function startingSignKey(
+  s: EffectiveSettings,
+  nowMs: number,
+): { key: Uint8Array | undefined; switchAtMs: number | null } {
+  const at = s.hmacSwitchAtMs;
+  if (s.hmacSign && at != null && at > nowMs && s.hmacAccept?.length) {
+    return { key: s.hmacAccept, switchAtMs: at };
+  }
+  return { key: s.hmacSign, switchAtMs: null };
 }

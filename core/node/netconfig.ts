@@ -15,19 +15,16 @@ import {
 import type { Bits } from "../addressing.ts";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
+import { type BabelChange, babelChange } from "./babel.ts";
 import { revocationEffects, type RevocationView } from "./revocation.ts";
 import type { EffectiveSettings } from "./settings.ts";
 
-/** Keys whose change needs a restart on every node (§7.7). */
-export const RESTART_KEYS = [
-  "babel_default",
-  "babel_hmac_sign",
-  "babel_hmac_accept",
-  "encrypt",
-  "hello",
-  "ipv4",
-  "ipv4_sublen",
-] as const;
+/**
+ * Keys whose change needs a restart on every node (§7.7). The Babel keys (babel_default,
+ * babel_hmac_*) are applied to babeld alone instead (babel.ts babelChange): the node, its
+ * tunnels and their traffic stay up (docs/babel-key-rotation.md).
+ */
+export const RESTART_KEYS = ["encrypt", "hello", "ipv4", "ipv4_sublen"] as const;
 /** Keys whose change needs a restart on nodes that open client tunnels (§7.7). */
 export const CLIENT_RESTART_KEYS = [
   "client_count",
@@ -183,6 +180,8 @@ export class NetconfUpdates {
 
 /** What applying a stored configuration change acts on (the node wires it). */
 export interface ConfigTarget {
+  /** The settings in force before the change. */
+  current(): EffectiveSettings;
   /** The settings from the stored configuration, now in force; throws when unusable. */
   settle(): EffectiveSettings;
   /** Our version changed: the peer protocol adopts it and gossips it to Babel neighbours. */
@@ -196,6 +195,9 @@ export interface ConfigTarget {
   restart(reason: string): void;
   /** Restarts the node after `delayS` seconds. */
   restartLater(reason: string, delayS: number): void;
+  /** Applies what the change means for babeld (babel.ts babelChange). */
+  babel(change: BabelChange): Promise<void>;
+  clock: Clock;
   /** Keys given on the command line (`client_count`, `max_clients`): never a restart. */
   overridden: ReadonlySet<string>;
   log: Logger;
@@ -203,6 +205,7 @@ export interface ConfigTarget {
 
 /** Applies a stored configuration change: live where it can, else by a restart (§7.7). */
 export async function applyConfigChange(changed: string[], t: ConfigTarget): Promise<void> {
+  const before = t.current();
   let s: EffectiveSettings;
   try {
     s = t.settle();
@@ -229,7 +232,10 @@ export async function applyConfigChange(changed: string[], t: ConfigTarget): Pro
     overridden: t.overridden,
     minProtocol: s.minProtocol,
   }) ?? (effects.servedRevoked.length ? "a client of our servers was revoked" : null);
-  if (reason === null) return;
+  if (reason === null) {
+    await t.babel(babelChange(before, s, t.clock.now()));
+    return;
+  }
   const delayS = 1 + s.delayRestartS;
   t.log.info(`Will restart in ${delayS} s: ${reason}`);
   t.restartLater(reason, delayS);

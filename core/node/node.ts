@@ -49,6 +49,7 @@ export class Node {
       servers: [],
       babeld: null,
       babel: null,
+      babelSignKey: undefined,
       manager: null,
       clientMode: null,
       own: null,

@@ -108,11 +108,12 @@ export interface NodeParts {
   openCache(path: string): NodeCache;
   /**
    * Serves the control socket at `path` (platform/control.ts): one JSON request, one JSON
-   * answer. Absent: the node has no control socket.
+   * answer or a stream of them (core/status/control.ts); `signal` aborts when the client goes
+   * away. Absent: the node has no control socket.
    */
   serveControl?(
     path: string,
-    handler: (request: Record<string, unknown>) => unknown,
+    handler: (request: Record<string, unknown>, signal: AbortSignal) => unknown,
   ): Promise<{ close(): Promise<void> }>;
   /** The LAN's UPnP gateway client (absent: the node never maps ports). */
   portMapper?(): PortMapper;

@@ -4,11 +4,10 @@
 
 import { type Bits, cnFromPrefix } from "../addressing.ts";
 import type { Clock } from "../clock.ts";
-import { SOFTWARE_VERSION } from "../constants.ts";
+import { softwareInfo } from "../constants.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { PeerProtocol } from "../peer/protocol.ts";
-import { platformString } from "../registry/client.ts";
 import type { Identity } from "./identity.ts";
 import { isRevoked } from "./revocation.ts";
 import type { EffectiveSettings } from "./settings.ts";
@@ -56,7 +55,7 @@ export function nodePeerProtocol(o: PeeringOptions): PeerProtocol {
       onRegistryVersion: o.onNewerVersion,
       onTunnelKillRequest: (p) => manager.onKillRequest(p),
       onTunnelKillResponse: (p) => manager.onKillResponse(p),
-      nodeInfo: () => `${SOFTWARE_VERSION}, ${platformString()}`,
+      nodeInfo: softwareInfo,
       topology: () => manager.topology(),
     },
   });

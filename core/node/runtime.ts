@@ -45,6 +45,8 @@ export interface NodeRuntime {
   servers: Supervised[];
   babeld: Supervised | null;
   babel: BabelClient | null;
+  /** The key babeld signs with now (it changes at a rotation's switch time, babel.ts). */
+  babelSignKey: Uint8Array | undefined;
   manager: TunnelManager | null;
   clientMode: ClientMode | null;
   own: OwnAddresses | null;

@@ -43,6 +43,11 @@ export interface EffectiveSettings {
   hmacSign?: Uint8Array;
   /** Babel accept key; empty = accept unsigned packets. */
   hmacAccept?: Uint8Array;
+  /**
+   * When every node switches to a new sign key (ms; network parameter `babel_key_switch_at`,
+   * an extension of this implementation's registry), or null: at once.
+   */
+  hmacSwitchAtMs: number | null;
   protocol: number;
   minProtocol: number;
   registryPrefix: string | null;
@@ -163,6 +168,9 @@ export function effectiveSettings(
     babelDefault: typeof params.babel_default === "string" ? params.babel_default : BABEL_DEFAULT,
     hmacSign: key(params.babel_hmac_sign)?.length ? key(params.babel_hmac_sign) : undefined,
     hmacAccept: key(params.babel_hmac_accept),
+    hmacSwitchAtMs: typeof params.babel_key_switch_at === "number"
+      ? params.babel_key_switch_at * 1000
+      : null,
     protocol,
     minProtocol,
     registryPrefix: typeof params.registry_prefix === "string" ? params.registry_prefix : null,

@@ -4,12 +4,13 @@
 // peer protocol, configuration updates) and the operator's commands.
 
 import { formatAddressList, parseAddressList, prefixFromCn } from "../addressing.ts";
-import { buildBabelConfig } from "../babel/config.ts";
+import { buildBabelConfig, signKeyStatement } from "../babel/config.ts";
+import { bytesEqual } from "../crypto.ts";
 import { runFile } from "../constants.ts";
 import { describeError } from "../errors.ts";
 import { clientArgs, type CommonArgs, singleClientArgs } from "../openvpn/args.ts";
 import { createOwnAddresses, ipFamily, lookupOwnCountries, upnpUse } from "./addresses.ts";
-import { babelInput, babelTunnelParams } from "./babel.ts";
+import { type BabelChange, babelInput, babelTunnelParams, startingSignKey } from "./babel.ts";
 import { runUp, startDaemons } from "./commands.ts";
 import { handleHook, type HookTargets, serverExited } from "./hooks.ts";
 import { ipv4State, networkRoute, nodeAddress } from "./kernel_state.ts";
@@ -34,7 +35,7 @@ import {
 } from "./runtime.ts";
 import { commonOpenVpnArgs, runsServers, startServers } from "./servers.ts";
 import { effectiveSettings, explicitAddresses, nodeEnvironment } from "./settings.ts";
-import { controlAnswer } from "./status.ts";
+import { controlAnswer } from "./control.ts";
 import { supervise } from "./supervisor.ts";
 import { clientMode } from "./tunnels/client_mode.ts";
 import { TunnelManager } from "./tunnels/manager.ts";
@@ -70,7 +71,7 @@ export async function startUp(rt: NodeRuntime): Promise<void> {
   if (p.serveControl) {
     rt.control = await p.serveControl(
       runFile(o.run, "control"),
-      (req) => controlAnswer(req, () => rt.status()),
+      (req, signal) => controlAnswer(rt, req, signal),
     );
   }
   checkStop(stop);
@@ -167,18 +168,28 @@ export async function startUp(rt: NodeRuntime): Promise<void> {
   checkStop(stop);
 
   // 11. babeld, supervised, and the node's one local-interface client; then the overlay.
-  const babelConfig = buildBabelConfig(babelInput(o, s, identity, taps, o.interface));
+  // Built again at each (re)start, with the settings and the sign key then in force.
+  const signing = startingSignKey(s, p.clock.now());
+  rt.babelSignKey = signing.key;
+  const babelConfig = () =>
+    buildBabelConfig(
+      babelInput(o, { ...rt.settings!, hmacSign: rt.babelSignKey }, identity, taps, o.interface),
+    );
   rt.babeld = supervise({
     name: "babeld",
-    start: () => p.babel.start(babelConfig),
+    start: () => p.babel.start(babelConfig()),
     clock: p.clock,
     log,
     onStarted: (proc) => track(rt, proc, "babeld"),
   });
   await rt.babeld.start();
   checkStop(stop);
-  rt.babel = p.babel.client(babelConfig.paths.socket);
+  rt.babel = p.babel.client(babelConfig().paths.socket);
   await unlessStopped(rt.babel.waitConnected(), stop);
+  if (signing.switchAtMs !== null) {
+    log.info("Babel key rotation under way: babeld signs with the previous key until the switch");
+    await applyBabelChange(rt, { kind: "rekey", key: s.hmacSign!, atMs: signing.switchAtMs });
+  }
   await startOverlay(rt, common);
   await rt.clientMode?.start();
   checkStop(stop);
@@ -238,12 +249,15 @@ async function startOverlay(rt: NodeRuntime, common: CommonArgs): Promise<void> 
     country: o.country,
     withCountry: s.sameCountry.length > 0,
   });
-  if (rt.upnp) {
-    const r = await unlessStopped(rt.upnp.started, stop);
-    own.setMapped(r.kind === "mapped" ? r.addresses : null);
-  }
   cache.setOwnAddress(own.text());
   log.info(`Our address list: ${own.text() || "(empty: not reachable from outside)"}`);
+  // The overlay does not wait for the gateway: the mapped address joins the list when known.
+  void rt.upnp?.started.then((r) => {
+    if (stop.aborted || r.kind !== "mapped") return;
+    own.setMapped(r.addresses);
+    cache.setOwnAddress(own.text());
+    log.info(`Our address list, mapped by the UPnP gateway: ${own.text()}`);
+  });
   const updates = new NetconfUpdates({
     clock: p.clock,
     log,
@@ -364,6 +378,9 @@ function configTarget(rt: NodeRuntime): ConfigTarget {
       void rt.parts.clock.sleep(delayS * 1000, stop).then(() => {
         if (!stop.aborted) rt.restart(reason);
       }),
+    current: () => rt.settings!,
+    babel: (change) => applyBabelChange(rt, change),
+    clock: rt.parts.clock,
     overridden: new Set([
       ...(o.clientCount !== undefined ? ["client_count"] : []),
       ...(o.maxClients !== undefined ? ["max_clients"] : []),
@@ -388,7 +405,7 @@ function armRenewal(rt: NodeRuntime): void {
 
 /**
  * UPnP port forwarding of the IPv4 servers (§7.10), when `--ip` asks for it or gives no IPv4
- * address; it searches the gateway while babeld starts, and the overlay waits for the answer.
+ * address; it searches the gateway while babeld starts; the overlay does not wait for it.
  */
 function startUpnp(rt: NodeRuntime): void {
   const s = rt.settings!;
@@ -407,4 +424,51 @@ function startUpnp(rt: NodeRuntime): void {
     },
   });
   rt.upnp = { forwarding, started: forwarding.start(s.servers) };
+}
+
+/**
+ * Applies a change of Babel parameters (babel.ts babelChange): babeld restarts with the new
+ * settings, or, in a key rotation, the sign key is replaced in place at the switch time every
+ * node shares, so that neighbours never disagree for longer than the clocks do.
+ */
+async function applyBabelChange(rt: NodeRuntime, change: BabelChange): Promise<void> {
+  const log = rt.log;
+  if (change.kind === "none") return;
+  if (change.kind === "restart") {
+    rt.babelSignKey = rt.settings!.hmacSign;
+    await rt.babeld?.restart(change.reason);
+    return;
+  }
+  const stop = rt.end.signal;
+  const waitMs = change.atMs - rt.parts.clock.now();
+  if (waitMs > 0) {
+    log.info(
+      `New Babel key: babeld switches to it in ${Math.round(waitMs / 1000)} s, with the network`,
+    );
+    // Configuration updates go on meanwhile.
+    void rt.parts.clock.sleep(waitMs, stop)
+      .then(() => stop.aborted ? undefined : switchSignKey(rt))
+      .catch((e) => log.error(`Cannot switch to the new Babel key: ${describeError(e)}`));
+    return;
+  }
+  await switchSignKey(rt);
+}
+
+/** Replaces babeld's sign key in place with the one in force (a later one if it moved on). */
+async function switchSignKey(rt: NodeRuntime): Promise<void> {
+  const log = rt.log;
+  const key = rt.settings!.hmacSign;
+  if (!key || (rt.babelSignKey && bytesEqual(rt.babelSignKey, key))) return;
+  try {
+    const r = await rt.babel!.command(signKeyStatement(key));
+    if (r.status !== "ok") throw new Error(`babeld answered "${r.status}"`);
+    rt.babelSignKey = key;
+    log.info("babeld signs with the new Babel key now (key rotation)");
+  } catch (e) {
+    // The command holds the key: say why without it, then restart babeld with the key.
+    const why = e instanceof Error && e.name === "BabelCommandError" ? "refused" : describeError(e);
+    log.warn(`babeld did not take the new Babel key in place (${why}); restarting it with it`);
+    rt.babelSignKey = key;
+    await rt.babeld?.restart("new Babel key");
+  }
 }

@@ -140,12 +140,3 @@ export function nodeStatus(p: StatusPieces): StatusDocument {
     errors: p.errors.map((e) => ({ time: iso(e.time), message: `${e.level}: ${e.message}` })),
   };
 }
-
-/** Answers one control socket request (`{"request": "status"}`). */
-export function controlAnswer(
-  request: Record<string, unknown>,
-  status: () => StatusDocument,
-): unknown {
-  if (request.request === "status") return status();
-  return { error: `unknown request ${JSON.stringify(request.request ?? null)}` };
-}

@@ -56,6 +56,11 @@ export interface Supervised {
   start(): Promise<void>;
   /** Stops supervising and stops the child; resolves once it has exited. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Stops the child and starts it again at once (new configuration), logging `reason`; not
+   * counted as a failure. Resolves once the new process runs (or supervision stopped).
+   */
+  restart(reason: string): Promise<void>;
 }
 
 /** Describes an exit: "exit code 1" / "signal SIGKILL". */
@@ -76,6 +81,8 @@ export function supervise(o: SuperviseOptions): Supervised {
   let since: number | null = null;
   let loop: Promise<void> | null = null;
   let delays = backoffDelays(minDelay, maxDelay);
+  /** A restart asked for (restart()), with what to tell when the new process runs. */
+  let asked: { reason: string; done: () => void } | null = null;
 
   const launch = async (restart: boolean) => {
     state = restart ? "restarting" : "starting";
@@ -99,6 +106,20 @@ export function supervise(o: SuperviseOptions): Supervised {
         if (exit === null || stopCtrl.signal.aborted) return;
         current = null;
         since = null;
+        if (asked) {
+          const a = asked;
+          asked = null;
+          try {
+            p = await launch(true);
+            o.log.info(`${o.name} restarted (pid ${p.pid}): ${a.reason}`);
+          } catch (e) {
+            p = null;
+            lastExit = `cannot start: ${describeError(e)}`;
+            o.log.error(`Cannot restart ${o.name} (${a.reason}): ${describeError(e)}; retrying`);
+          }
+          a.done();
+          continue;
+        }
         if (o.clock.now() - startedAt >= stableMs) delays = backoffDelays(minDelay, maxDelay);
         const last = exit.lastLines.filter((l) => l.trim()).slice(-5);
         lastExit = `${exitText(exit)}${last.length ? `: ${last.at(-1)}` : ""}`;
@@ -151,6 +172,16 @@ export function supervise(o: SuperviseOptions): Supervised {
         throw e;
       }
       loop = watch(first);
+    },
+    async restart(reason) {
+      const p = current;
+      if (!p || stopCtrl.signal.aborted || asked) return;
+      const done = new Promise<void>((resolve) => asked = { reason, done: resolve });
+      await p.stop(o.stopGraceMs ?? 5000);
+      await Promise.race([
+        done,
+        new Promise<void>((r) => stopCtrl.signal.addEventListener("abort", () => r())),
+      ]);
     },
     async stop() {
       stopCtrl.abort();

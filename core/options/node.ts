@@ -7,6 +7,7 @@ import {
 } from "../constants.ts";
 import { parseIpv4, parseIpv6, prefixFromCn } from "../addressing.ts";
 import { describeError, UsageError } from "../errors.ts";
+import { checkListenOption } from "./listen.ts";
 import type { ParsedOptions } from "./parser.ts";
 import type { CommandSpec } from "./spec.ts";
 
@@ -25,9 +26,24 @@ export const NODE_SPEC: CommandSpec = {
     "addresses and network versions with peers on UDP port 326, and keeps reshaping its tunnels. " +
     "Options come from the command line, then option files (@FILE or --config FILE: `key value` " +
     "lines, # comments), then the network configuration published by the registry.",
+  epilog: [
+    "Restarts: when the node must start again (certificate renewal, new network parameters,",
+    "its own certificate revoked), it tears everything down and re-executes the program on",
+    "disk with the same arguments, in the same process (same pid), so an upgrade installed",
+    "meanwhile takes effect. Exit status: 0 after SIGTERM or SIGINT, 255 after SIGHUP or",
+    "SIGUSR2 (start it again), 1 when it cannot run, 2 on bad options.",
+  ].join("\n"),
   optionFiles: true,
   options: [
     { long: "version", short: "V", dest: "version", type: "flag", help: "print version and exit" },
+    {
+      long: "metrics",
+      dest: "metrics",
+      type: "string",
+      metavar: "ADDR:PORT",
+      help: "serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (an IP literal; " +
+        "[v6]:PORT for IPv6); off by default",
+    },
     {
       long: "ip",
       dest: "ip",
@@ -292,6 +308,8 @@ export const NODE_SPEC: CommandSpec = {
 /** Options of `re6st node`, typed and checked. */
 export interface NodeOptions {
   config?: string;
+  /** `--metrics ADDR:PORT` (checked), or undefined when metrics are off. */
+  metrics?: string;
   ip: string[];
   registry: string;
   log: string;
@@ -390,6 +408,7 @@ export function toNodeOptions(p: ParsedOptions): NodeOptions {
     disableProto,
     client: p.client as string | undefined,
     neighbour,
+    metrics: checkListenOption(p.metrics, "metrics"),
   };
 }
 

@@ -9,6 +9,7 @@ import {
   TUNNEL_REFRESH_DEFAULT_S,
 } from "../constants.ts";
 import { UsageError } from "../errors.ts";
+import { checkListenOption } from "./listen.ts";
 import type { ParsedOptions } from "./parser.ts";
 import type { CommandSpec } from "./spec.ts";
 
@@ -152,6 +153,14 @@ export const REGISTRY_SPEC: CommandSpec = {
       help: "runtime folder of the node running on this host",
     },
     {
+      long: "metrics",
+      dest: "metrics",
+      type: "string",
+      metavar: "ADDR:PORT",
+      help: "serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (an IP literal; " +
+        "[v6]:PORT for IPv6); off by default",
+    },
+    {
       long: "verbose",
       short: "v",
       dest: "verbose",
@@ -234,6 +243,67 @@ export const REGISTRY_SPEC: CommandSpec = {
       help: "seconds between tunnel replacements on nodes",
     },
     {
+      long: "max-connections",
+      dest: "maxConnections",
+      type: "int",
+      min: 1,
+      metavar: "N",
+      default: 1000,
+      help: "open HTTP connections at most (lowered to fit the open-file limit); beyond it the " +
+        "oldest idle connection is closed",
+    },
+    {
+      long: "max-connections-per-source",
+      dest: "maxConnectionsPerSource",
+      type: "int",
+      min: 0,
+      metavar: "N",
+      default: 64,
+      help: "open HTTP connections per source (an IPv4 address or an IPv6 /64; authorized " +
+        "origins exempt), the oldest idle one closed first; 0: no cap",
+    },
+    {
+      long: "header-timeout",
+      dest: "headerTimeout",
+      type: "number",
+      min: 0.01,
+      metavar: "S",
+      default: 10,
+      help: "seconds a client has to send a request's headers before its connection is closed",
+    },
+    {
+      long: "idle-timeout",
+      dest: "idleTimeout",
+      type: "number",
+      min: 0.01,
+      metavar: "S",
+      default: 30,
+      help: "seconds a kept-alive connection may wait for its next request",
+    },
+    {
+      long: "key-switch-delay",
+      dest: "keySwitchDelay",
+      type: "number",
+      min: 0,
+      metavar: "S",
+      default: 60,
+      help: "in the second phase of a Babel key rotation (updateHMAC), every node switches to " +
+        "the new key S seconds after the call, at the same moment (published as " +
+        "babel_key_switch_at, docs/babel-key-rotation.md); longer than the new configuration " +
+        "takes to reach every node",
+    },
+    {
+      long: "rate-limit",
+      dest: "rateLimit",
+      type: "int",
+      min: 0,
+      metavar: "N",
+      default: 120,
+      help: "requestCertificate and requestToken calls per minute and source (an IPv4 address " +
+        "or an IPv6 /64; authorized origins exempt, behind them the last X-Forwarded-For " +
+        "address counts), answered 429 beyond; 0: no limit",
+    },
+    {
       long: "same-country",
       dest: "sameCountry",
       type: "string",
@@ -245,7 +315,12 @@ export const REGISTRY_SPEC: CommandSpec = {
   ],
   epilog: "GeoIP is not supported by this build: GEOIP2_MMDB is ignored, nodes are not placed\n" +
     "in country or continent communities by their location, getCountry answers 400, and\n" +
-    "--same-country is refused (the registry cannot start with same_country and no GeoIP).",
+    "--same-country is refused (the registry cannot start with same_country and no GeoIP).\n" +
+    "\n" +
+    "RSA work (signatures, encryption for nodes) goes through the system's OpenSSL\n" +
+    "(libcrypto.so.3, needs --allow-ffi when run from source) and falls back to built-in code,\n" +
+    "several times slower, when it cannot be loaded; the log says which. RE6ST_LIBCRYPTO=PATH\n" +
+    "loads another libcrypto, RE6ST_LIBCRYPTO=none the built-in code.",
 };
 
 /** Options of `re6st registry`, typed and checked. */
@@ -279,6 +354,18 @@ export interface RegistryOptions {
   maxClients: number;
   tunnelRefresh: number;
   sameCountry: string[];
+  maxConnections: number;
+  maxConnectionsPerSource: number;
+  /** Seconds. */
+  headerTimeout: number;
+  /** Seconds. */
+  idleTimeout: number;
+  /** Calls per minute and source; 0 for none. */
+  rateLimit: number;
+  /** Seconds from the second updateHMAC phase to the nodes' shared key switch. */
+  keySwitchDelay: number;
+  /** `--metrics ADDR:PORT` (checked), or undefined when metrics are off. */
+  metrics?: string;
 }
 
 /** Checks and types parsed `re6st registry` options. */
@@ -334,5 +421,12 @@ export function toRegistryOptions(p: ParsedOptions): RegistryOptions {
     maxClients: (p.maxClients as number | undefined) ?? 2 * clientCount,
     tunnelRefresh: p.tunnelRefresh as number,
     sameCountry: p.sameCountry as string[],
+    maxConnections: p.maxConnections as number,
+    maxConnectionsPerSource: p.maxConnectionsPerSource as number,
+    headerTimeout: p.headerTimeout as number,
+    idleTimeout: p.idleTimeout as number,
+    rateLimit: p.rateLimit as number,
+    keySwitchDelay: p.keySwitchDelay as number,
+    metrics: checkListenOption(p.metrics, "metrics"),
   };
 }

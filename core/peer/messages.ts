@@ -6,7 +6,7 @@
 import { cnFromPrefix, stripCountry } from "../addressing.ts";
 import type { Bits } from "../addressing.ts";
 import { bytesEqual, compareBytes } from "../crypto.ts";
-import { Code, COUNTRY_MIN_PROTOCOL, SOFTWARE_VERSION } from "../constants.ts";
+import { Code, COUNTRY_MIN_PROTOCOL, softwareInfo } from "../constants.ts";
 import type { Logger } from "../log.ts";
 import type { Session } from "./session.ts";
 
@@ -91,7 +91,7 @@ export function handleMessage(
       return null;
     case Code.NODE_INFO:
       if (body.length !== 0) return null;
-      return textAnswer(ctx.handlers.nodeInfo?.() ?? `${SOFTWARE_VERSION}, unknown`);
+      return textAnswer(ctx.handlers.nodeInfo?.() ?? softwareInfo());
     case Code.TOPOLOGY:
       if (body.length !== 0) return null;
       if (peer && peer.prefix !== ctx.registryPrefix()) {

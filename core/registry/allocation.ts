@@ -1,5 +1,7 @@
 // Prefix allocation tree stored in the `cert` table (PROTOCOL.md §5.1, §5.3, §5.7).
-// Every function here writes; call it inside RegistryDb.tx.
+// Every function here writes; call it inside RegistryDb.tx. Free blocks are found through the
+// partial index of free rows (db.ts), the block holding a prefix by primary-key lookups, so
+// no step reads the whole table.
 
 import type { Bits } from "../addressing.ts";
 import type { RegistryDb } from "./db.ts";
@@ -45,14 +47,14 @@ export function allocatePrefix(
         `total length ${total} not in 1..${maxLength}`,
     );
   }
-  const longest = db.sql.prepare(
+  const longest = db.prepare(
     `SELECT prefix FROM cert WHERE cert IS NULL AND email IS NULL
        AND substr(prefix, 1, ?) = ? AND length(prefix) BETWEEN ? AND ?
      ORDER BY length(prefix) DESC, prefix LIMIT 1`,
   );
-  const rename = db.sql.prepare("UPDATE cert SET prefix = ? WHERE prefix = ?");
-  const insertFree = db.sql.prepare("INSERT INTO cert VALUES (?, NULL, NULL)");
-  const reserve = db.sql.prepare("UPDATE cert SET cert = ? WHERE prefix = ?");
+  const rename = db.prepare("UPDATE cert SET prefix = ? WHERE prefix = ?");
+  const insertFree = db.prepare("INSERT INTO cert VALUES (?, NULL, NULL)");
+  const reserve = db.prepare("UPDATE cert SET cert = ? WHERE prefix = ?");
   for (;;) {
     const row = longest.get(community.length, community, community.length, total) as
       | { prefix: string }
@@ -82,20 +84,22 @@ export function allocatePrefix(
 
 /** The row whose prefix is a prefix of `bits` (the block holding it), if any. */
 export function containingRow(db: RegistryDb, bits: Bits): CertRow | undefined {
-  return db.sql.prepare(
-    `SELECT prefix, email, cert FROM cert WHERE substr(?, 1, length(prefix)) = prefix
-     ORDER BY length(prefix) DESC LIMIT 1`,
-  ).get(bits) as CertRow | undefined;
+  const get = db.prepare("SELECT prefix, email, cert FROM cert WHERE prefix = ?");
+  for (let n = bits.length; n >= 0; n--) {
+    const row = get.get(bits.slice(0, n)) as CertRow | undefined;
+    if (row !== undefined) return { ...row };
+  }
+  return undefined;
 }
 
 /** Marks an allocated block free again (email and certificate set to NULL). */
 export function freePrefix(db: RegistryDb, prefix: Bits): void {
-  db.sql.prepare("UPDATE cert SET email = NULL, cert = NULL WHERE prefix = ?").run(prefix);
+  db.prepare("UPDATE cert SET email = NULL, cert = NULL WHERE prefix = ?").run(prefix);
 }
 
 /** Merges free sibling blocks into their parent, longest first, until none remain (§5.7). */
 export function mergeFreeBlocks(db: RegistryDb): number {
-  const rows = db.sql.prepare(
+  const rows = db.prepare(
     "SELECT prefix FROM cert WHERE cert IS NULL AND email IS NULL",
   ).all() as { prefix: string }[];
   const byLength = new Map<number, Set<string>>();
@@ -105,8 +109,8 @@ export function mergeFreeBlocks(db: RegistryDb): number {
     s.add(p);
   };
   rows.forEach((r) => add(r.prefix));
-  const del = db.sql.prepare("DELETE FROM cert WHERE prefix = ?");
-  const ins = db.sql.prepare("INSERT INTO cert VALUES (?, NULL, NULL)");
+  const del = db.prepare("DELETE FROM cert WHERE prefix = ?");
+  const ins = db.prepare("INSERT INTO cert VALUES (?, NULL, NULL)");
   let merged = 0;
   let previous = Infinity;
   for (;;) {

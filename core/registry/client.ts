@@ -2,7 +2,13 @@
 // and one typed method per RPC of §4.6. Used by the node and by `re6st conf`.
 
 import { describeError } from "../errors.ts";
-import { HMAC_HEADER, HTTP_TIMEOUT_S, PROTOCOL_VERSION, SOFTWARE_VERSION } from "../constants.ts";
+import {
+  HMAC_HEADER,
+  HTTP_TIMEOUT_S,
+  platformString,
+  PROTOCOL_VERSION,
+  SOFTWARE_VERSION,
+} from "../constants.ts";
 import type { Bits } from "../addressing.ts";
 import {
   bytesEqual,
@@ -39,6 +45,13 @@ export interface RegistryClientOptions {
   platform?: string;
 }
 
+/** The answer of the registry's `health` method (our extension). */
+export interface RegistryHealth {
+  babel: { source: string; reachable: boolean; problem: string | null };
+  /** Nodes getBootstrapPeer chose from last time (its own node included). */
+  bootstrapCandidates: number;
+}
+
 /** A registry call that gave no usable result; names the registry URL and the method. */
 export class RegistryError extends Error {
   override name = "RegistryError";
@@ -57,9 +70,22 @@ export class RegistryError extends Error {
 /** The registry answered 403: private method from elsewhere, or registration disabled. */
 export class RegistryForbiddenError extends RegistryError {
   override name = "RegistryForbiddenError";
-  constructor(url: string, method: string) {
-    super(url, method, "forbidden (HTTP 403)", 403);
+  constructor(
+    url: string,
+    method: string,
+    /** Why, as the registry said it in its answer (this implementation does), if it did. */
+    readonly reason: string | null = null,
+  ) {
+    super(url, method, `forbidden (HTTP 403)${reason ? `: ${reason}` : ""}`, 403);
   }
+}
+
+/** The first line of an error answer's text, when it is short plain text; else null. */
+export function errorReason(body: Uint8Array): string | null {
+  if (!body.length || body.length > 1024) return null;
+  const line = new TextDecoder().decode(body).split("\n")[0].trim();
+  // Printable text only: not an HTML error page, nothing that could move the terminal.
+  return line && /^[\x20-\x7e]+$/.test(line) && !line.includes("<") ? line : null;
 }
 
 /** Bootstrap peer announced by the registry (§7.3). */
@@ -94,11 +120,7 @@ export function userAgent(platform = platformString()): string {
   return `re6stnet/${SOFTWARE_VERSION}, ${platform}`;
 }
 
-/** This machine as the reference names platforms, e.g. `Linux-x86_64`. */
-export function platformString(): string {
-  const os = Deno.build.os;
-  return `${os.charAt(0).toUpperCase()}${os.slice(1)}-${Deno.build.arch}`;
-}
+export { platformString };
 
 /** The most specific reason of a fetch failure ("Connection refused", not "fetch failed"). */
 function failureReason(e: unknown): string {
@@ -292,6 +314,19 @@ export class RegistryClient {
     return this.#json("topology") as Promise<Record<string, string[]>>;
   }
 
+  /**
+   * How the registry reads its node's routes (our extension); null from a registry without
+   * the method (the reference answers 400).
+   */
+  async health(): Promise<RegistryHealth | null> {
+    try {
+      return await this.#json("health") as RegistryHealth;
+    } catch (e) {
+      if (e instanceof RegistryError && e.status === 400) return null;
+      throw e;
+    }
+  }
+
   // --- Plumbing ---
 
   async #json(method: string): Promise<unknown> {
@@ -307,7 +342,9 @@ export class RegistryClient {
   async #plain(method: string, params: [string, string][]): Promise<Uint8Array> {
     const answer = await this.#send(method, requestTarget(method, params), {});
     if (answer.status === 200 || answer.status === 204) return answer.body;
-    if (answer.status === 403) throw new RegistryForbiddenError(this.url, method);
+    if (answer.status === 403) {
+      throw new RegistryForbiddenError(this.url, method, errorReason(answer.body));
+    }
     throw new RegistryError(this.url, method, `HTTP ${answer.status}`, answer.status);
   }
 
@@ -345,7 +382,7 @@ export class RegistryClient {
         if (mac && bytesEqual(mac, hmacSha1(key1, answer.body))) return answer.body;
         failure = answer.mac === null ? "answer carries no Re6stHMAC" : "wrong response MAC";
       } else if (answer.status === 403) {
-        throw new RegistryForbiddenError(this.url, method);
+        throw new RegistryForbiddenError(this.url, method, errorReason(answer.body));
       } else {
         failure = `HTTP ${answer.status}` + (answer.status === 401 ? " (no session)" : "");
       }

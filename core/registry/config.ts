@@ -2,6 +2,7 @@
 // registry without a command line (tests, tools). REGISTRY_SPEC is the one source of their
 // defaults and ranges: a config is checked and completed as the same command line would be.
 
+import { describeError } from "../errors.ts";
 import { parseTokens, type Token } from "../options/parser.ts";
 import { REGISTRY_SPEC, type RegistryOptions, toRegistryOptions } from "../options/registry.ts";
 
@@ -33,7 +34,7 @@ export function resolveRegistryConfig(c: RegistryConfig): ResolvedRegistryConfig
   try {
     o = toRegistryOptions(parseTokens(REGISTRY_SPEC, configTokens(c)));
   } catch (e) {
-    throw new RegistryConfigError(`Invalid registry config: ${(e as Error).message}`, {
+    throw new RegistryConfigError(`Invalid registry config: ${describeError(e)}`, {
       cause: e,
     });
   }

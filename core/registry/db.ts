@@ -1,7 +1,8 @@
-// Registry database (PROTOCOL.md §5.1, §5.2): SQLite file with the reference schema,
-// WAL journal, every change in one `BEGIN IMMEDIATE` transaction.
+// Registry database (PROTOCOL.md §5.1, §5.2): the reference schema on an SQLite connection
+// opened by platform/ (WAL journal), every change in one `BEGIN IMMEDIATE` transaction, with
+// hooks that run once it committed or rolled back.
 
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 
 /** A value of the untyped `config.value` column. */
 export type ConfigValue = string | number | bigint | Uint8Array | null;
@@ -19,6 +20,14 @@ const TABLES: Record<string, string[]> = {
   crl: ["serial INTEGER PRIMARY KEY NOT NULL", "date INTEGER NOT NULL"],
 };
 
+/**
+ * Index of the free blocks of the allocation tree (§5.3): a partial index holds only the free
+ * rows, so finding the longest free block reads those few rows instead of the whole table. The
+ * reference checks its tables' texts only; it keeps this index up to date like any other.
+ */
+const FREE_BLOCKS_INDEX =
+  "CREATE INDEX IF NOT EXISTS cert_free_blocks ON cert (prefix) WHERE cert IS NULL AND email IS NULL";
+
 /** The exact `CREATE TABLE` text the reference uses for `name` (§5.1). */
 export function createTableSql(name: string): string {
   return `CREATE TABLE ${name} (` + TABLES[name].map((c) => "\n  " + c).join(",") + ")";
@@ -35,8 +44,14 @@ export interface RegistryDb {
   readonly sql: DatabaseSync;
   /** Path of the file (":memory:" in tests). */
   readonly path: string;
+  /** The prepared statement of `text`, prepared once per connection. */
+  prepare(text: string): StatementSync;
   /** Runs `fn` inside `BEGIN IMMEDIATE … COMMIT`; rolls back and rethrows on error. */
   tx<T>(fn: () => T): T;
+  /** Runs `fn` once the current transaction committed (call inside tx). */
+  afterCommit(fn: () => void): void;
+  /** Runs `fn` if the current transaction rolls back (call inside tx). */
+  onRollback(fn: () => void): void;
   /** Value of a `config` row, or undefined when absent. */
   getConfig(name: string): ConfigValue | undefined;
   /** Inserts or replaces a `config` row (call inside tx). */
@@ -46,8 +61,8 @@ export interface RegistryDb {
   close(): void;
 }
 
-/** Options of openRegistryDb. */
-export interface OpenDbOptions {
+/** Options of registryDb. */
+export interface DbOptions {
   /**
    * true: commits only write the WAL (synchronous=NORMAL; still safe against a process kill)
    * and the caller makes them durable with an fsync of the `-wal` file before answering
@@ -57,14 +72,11 @@ export interface OpenDbOptions {
   deferredSync?: boolean;
 }
 
-/** Opens (creating if needed) the registry database at `path`; checks the schema texts. */
-export function openRegistryDb(path: string, opts: OpenDbOptions = {}): RegistryDb {
-  let sql: DatabaseSync;
-  try {
-    sql = new DatabaseSync(path);
-  } catch (cause) {
-    throw new RegistryDbError(`Cannot open registry database "${path}"`, { cause });
-  }
+/**
+ * The registry database on `sql`, a connection to `path` (created if needed): checks the
+ * schema texts and creates what is missing. Closes `sql` when it refuses it.
+ */
+export function registryDb(sql: DatabaseSync, path: string, opts: DbOptions = {}): RegistryDb {
   try {
     sql.exec("PRAGMA busy_timeout = 5000");
     if (path !== ":memory:") {
@@ -81,10 +93,13 @@ export function openRegistryDb(path: string, opts: OpenDbOptions = {}): Registry
     sql.close();
     throw e;
   }
+  const statements = new Map<string, StatementSync>();
   const getStmt = sql.prepare("SELECT value FROM config WHERE name = ?");
   const setStmt = sql.prepare("INSERT OR REPLACE INTO config (name, value) VALUES (?, ?)");
   const delStmt = sql.prepare("DELETE FROM config WHERE name = ?");
   let depth = 0;
+  let committed: (() => void)[] = [];
+  let rolledBack: (() => void)[] = [];
   const rollback = () => {
     try {
       sql.exec("ROLLBACK");
@@ -92,23 +107,46 @@ export function openRegistryDb(path: string, opts: OpenDbOptions = {}): Registry
       // The transaction may already be rolled back by SQLite itself.
     }
   };
+  const inTx = (what: string) => {
+    if (depth === 0) throw new RegistryDbError(`${what} outside a registry database transaction`);
+  };
   return {
     sql,
     path,
+    prepare(text) {
+      let s = statements.get(text);
+      if (!s) statements.set(text, s = sql.prepare(text));
+      return s;
+    },
     tx<T>(fn: () => T): T {
       if (depth > 0) throw new RegistryDbError("Nested registry database transaction");
       sql.exec("BEGIN IMMEDIATE");
       depth++;
+      let ok = false;
+      let result: T;
       try {
-        const result = fn();
+        result = fn();
         sql.exec("COMMIT");
-        return result;
+        ok = true;
       } catch (e) {
         rollback();
         throw e;
       } finally {
         depth--;
+        const hooks = ok ? committed : rolledBack;
+        committed = [];
+        rolledBack = [];
+        for (const h of hooks) h();
       }
+      return result;
+    },
+    afterCommit(fn) {
+      inTx("afterCommit");
+      committed.push(fn);
+    },
+    onRollback(fn) {
+      inTx("onRollback");
+      rolledBack.push(fn);
     },
     getConfig(name) {
       const row = getStmt.get(name) as { value: ConfigValue } | undefined;
@@ -143,6 +181,7 @@ function createTables(sql: DatabaseSync, path: string): void {
         );
       }
     }
+    sql.exec(FREE_BLOCKS_INDEX);
     sql.exec("COMMIT");
   } catch (e) {
     sql.exec("ROLLBACK");

@@ -1,6 +1,7 @@
-// Token e-mail (PROTOCOL.md §5.5): an SMTP client (nodemailer) or an mbox file.
+// Token e-mail (PROTOCOL.md §5.5): over an SMTP transport (nodemailer's, made in platform/) or
+// appended to an mbox file; one recipient per mail, a plain addr-spec checked beforehand.
 
-import nodemailer from "nodemailer";
+import { escapeControls } from "./sanitize.ts";
 
 /** One text/plain message. */
 export interface MailMessage {
@@ -28,14 +29,37 @@ export function tokenMessage(caEmail: string | undefined, to: string, token: str
   };
 }
 
-/** SMTP settings: `--mailhost host[:port]`, `--smtp-starttls`, `--smtp-user`, `--smtp-pwd`. */
-export interface SmtpOptions {
-  mailhost: string;
-  starttls?: boolean;
-  user?: string;
-  password?: string;
-  /** Connection and greeting timeout, ms (default 30 000). */
-  timeoutMs?: number;
+/** Longest e-mail address accepted (RFC 5321 path limit minus the angle brackets). */
+export const MAX_ADDRESS_CHARS = 254;
+
+/** Characters never in an address we mail to: separators, quotes, brackets, controls. */
+// deno-lint-ignore no-control-regex -- control characters are what it looks for
+const ADDRESS_PART = /^[^\s"<>,;:@\\()[\]\u0000-\u001f\u007f-\u009f\u2028\u2029]+$/;
+
+/**
+ * Whether `text` is exactly one plain address `local@domain` (an addr-spec without quoting,
+ * comments or display name) of at most 254 characters: no comma, space, quote, angle bracket
+ * or control character, so that a mail goes to that one recipient and nobody else.
+ */
+export function isMailAddress(text: string): boolean {
+  if (text.length > MAX_ADDRESS_CHARS) return false;
+  const at = text.indexOf("@");
+  if (at <= 0 || at !== text.lastIndexOf("@")) return false;
+  const local = text.slice(0, at), domain = text.slice(at + 1);
+  return local.length <= 64 && ADDRESS_PART.test(local) && ADDRESS_PART.test(domain) &&
+    domain.split(".").every((label) => label !== "");
+}
+
+/** What the registry needs of an SMTP transport (nodemailer's Transporter). */
+export interface MailTransport {
+  sendMail(msg: {
+    from?: string;
+    to: string;
+    subject: string;
+    text: string;
+    envelope: { from: string; to: string[] };
+  }): Promise<unknown>;
+  close(): void;
 }
 
 /** Host and port of a `host[:port]` or `[v6]:port` mailhost (default port 25). */
@@ -47,35 +71,21 @@ export function parseMailhost(text: string): { host: string; port: number } {
   return { host: m[1], port };
 }
 
-/** A Mailer speaking SMTP; STARTTLS only when asked (and then required), like the reference. */
-export function smtpMailer(opts: SmtpOptions): Mailer {
-  const { host, port } = parseMailhost(opts.mailhost);
-  const t = opts.timeoutMs ?? 30_000;
-  const transport = nodemailer.createTransport({
-    host,
-    port,
-    secure: false,
-    requireTLS: !!opts.starttls,
-    ignoreTLS: !opts.starttls,
-    // The reference's STARTTLS does not verify the server certificate either.
-    tls: { rejectUnauthorized: false },
-    auth: opts.user ? { user: opts.user, pass: opts.password ?? "" } : undefined,
-    connectionTimeout: t,
-    greetingTimeout: t,
-    socketTimeout: t,
-  });
+/** A Mailer over `transport`; `where` names the server in errors ("host:port"). */
+export function smtpMailer(transport: MailTransport, where: string): Mailer {
   return {
     async send(msg) {
+      if (!isMailAddress(msg.to)) throw new Error(`Refusing to mail ${escapeControls(msg.to)}`);
       try {
         await transport.sendMail({
           from: msg.from,
           to: msg.to,
           subject: msg.subject,
           text: msg.text,
-          envelope: { from: msg.from ?? "", to: msg.to },
+          envelope: { from: msg.from ?? "", to: [msg.to] },
         });
       } catch (cause) {
-        throw new Error(`Cannot send mail to ${msg.to} through ${host}:${port}`, { cause });
+        throw new Error(`Cannot send mail to ${msg.to} through ${where}`, { cause });
       }
     },
     close: () => transport.close(),
@@ -88,9 +98,9 @@ export function mboxEntry(msg: MailMessage, date: Date): string {
     `Content-Type: text/plain; charset="us-ascii"`,
     "MIME-Version: 1.0",
     "Content-Transfer-Encoding: 7bit",
-    `Subject: ${msg.subject}`,
-    ...(msg.from ? [`From: ${msg.from}`] : []),
-    `To: ${msg.to}`,
+    `Subject: ${escapeControls(msg.subject)}`,
+    ...(msg.from ? [`From: ${escapeControls(msg.from)}`] : []),
+    `To: ${escapeControls(msg.to)}`,
   ];
   const body = msg.text.replace(/^(>*From )/gm, ">$1");
   return `From MAILER-DAEMON ${asctime(date)}\n${headers.join("\n")}\n\n${body}\n`;

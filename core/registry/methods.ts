@@ -1,13 +1,15 @@
 // The registry RPC methods (PROTOCOL.md §4.6): parameters, flags and implementations.
 
 import { type Bits, cnFromPrefix, ipFromBits, stripCountry } from "../addressing.ts";
-import { modulusBytes, randomSecret, rsaEncrypt } from "../crypto.ts";
+import { randomSecret } from "../crypto.ts";
 import { PENDING } from "./allocation.ts";
 import { type GeoIp, renewCertificate, requestCertificate, revoke } from "./certificates.ts";
 import { HttpError } from "./errors.ts";
-import { type Mailer, tokenMessage } from "./mail.ts";
+import type { RateLimiter } from "./limits.ts";
+import { isMailAddress, type Mailer, tokenMessage } from "./mail.ts";
 import { pythonJson } from "./netconfig.ts";
 import type { CertInfo, Registry } from "./registry.ts";
+import type { RsaEngine } from "./rsa.ts";
 import {
   type BootstrapCandidates,
   CODE,
@@ -30,6 +32,8 @@ export interface MethodContext {
   changed(): void;
   /** Resolves once every committed change is on disk (called before answering a write). */
   durable(): Promise<void>;
+  /** Per-source limit of the methods marked `rateLimited`. */
+  limiter: RateLimiter;
 }
 
 /** What a method returns: a body (200) or null (204), with its media type. */
@@ -53,6 +57,8 @@ export interface MethodSpec {
   params: readonly string[];
   defaults?: Record<string, string>;
   private?: boolean;
+  /** Counted against the per-source rate limit (--rate-limit). */
+  rateLimited?: boolean;
   run(ctx: MethodContext, p: Record<string, string>, call: CallInfo): Promise<MethodResult>;
 }
 
@@ -68,15 +74,22 @@ async function afterBump(ctx: MethodContext): Promise<void> {
 }
 
 function certByEmail(r: Registry, email: string): Bits | null {
-  const row = r.db.sql.prepare(
+  const row = r.db.prepare(
     "SELECT prefix FROM cert WHERE email = ? AND cert IS NOT NULL AND cert != ? LIMIT 1",
   ).get(email, PENDING) as { prefix: string } | undefined;
   return row?.prefix ?? null;
 }
 
 function checkEmail(email: string): void {
-  if (email === "" || /[\r\n\0]/.test(email) || email.length > 254) {
-    throw new HttpError(400, "invalid e-mail address");
+  if (!isMailAddress(email)) {
+    throw new HttpError(400, `invalid e-mail address ${JSON.stringify(email.slice(0, 300))}`);
+  }
+}
+
+/** Tokens given by an administrator: not empty, no control character or space (§5.5). */
+function checkToken(token: string): void {
+  if (!/^[\x21-\x7e]{1,64}$/.test(token)) {
+    throw new HttpError(400, `invalid token ${JSON.stringify(token.slice(0, 100))}`);
   }
 }
 
@@ -85,13 +98,18 @@ function requireTokens(r: Registry): void {
 }
 
 /** Encrypts `"<prefix> <addresses>"` for `node`, dropping trailing addresses to fit (Q8). */
-export function bootstrapAnswer(node: CertInfo, prefix: Bits, addresses: string): Uint8Array {
-  const room = modulusBytes(node.cert.publicKey) - 11;
+export function bootstrapAnswer(
+  rsa: RsaEngine,
+  node: CertInfo,
+  prefix: Bits,
+  addresses: string,
+): Uint8Array {
+  const room = Math.ceil(rsa.keyBits(node.spki) / 8) - 11;
   const entries = addresses ? addresses.split(";") : [];
   const enc = new TextEncoder();
   for (let n = entries.length; n >= 0; n--) {
     const plain = enc.encode(`${prefix} ${entries.slice(0, n).join(";")}`);
-    if (plain.length <= room) return rsaEncrypt(node.cert.publicKey, plain);
+    if (plain.length <= room) return rsa.encrypt(node.spki, plain);
   }
   throw new Error(`Prefix ${prefix} does not fit in a ${room + 11}-byte RSA block`);
 }
@@ -107,7 +125,7 @@ export const METHODS: Record<string, MethodSpec> = {
       const info = r.certs.get(p.client_prefix);
       if (!info) throw new HttpError(404, `no certificate for prefix ${p.client_prefix}`);
       const secret = randomSecret();
-      const e = rsaEncrypt(info.cert.publicKey, secret);
+      const e = r.rsa.encrypt(info.spki, secret);
       const s = await r.sign(e);
       if (e.length !== s.length) {
         throw new Error(`key size of ${cnFromPrefix(info.prefix)} differs from the CA's`);
@@ -134,6 +152,7 @@ export const METHODS: Record<string, MethodSpec> = {
   },
   requestToken: {
     params: ["email"],
+    rateLimited: true,
     async run(ctx, p) {
       const r = ctx.registry;
       if (!ctx.mailer) throw new HttpError(403, "mail is disabled (no --mailhost)");
@@ -157,6 +176,7 @@ export const METHODS: Record<string, MethodSpec> = {
   requestCertificate: {
     params: ["token", "req", "location", "ip"],
     defaults: { location: "", ip: "" },
+    rateLimited: true,
     async run(ctx, p) {
       const issued = await requestCertificate(
         ctx.registry,
@@ -174,7 +194,7 @@ export const METHODS: Record<string, MethodSpec> = {
     params: ["cn"],
     async run(ctx, _p, call) {
       const pem = await renewCertificate(ctx.registry, call.node!.prefix);
-      if (pem !== call.node!.cert.pem) {
+      if (pem !== call.node!.pem) {
         ctx.changed();
         await ctx.durable();
       }
@@ -187,17 +207,20 @@ export const METHODS: Record<string, MethodSpec> = {
       const r = ctx.registry;
       const own = r.registryPrefix;
       if (own === null) return none;
-      let prefix = await ctx.bootstrap.next(own);
+      let prefix = await ctx.bootstrap.next(own, call.node!.prefix);
       if (prefix === call.node!.prefix) prefix = own;
-      // The log line names the node offered and how many were reachable (§5.8).
+      // The log line names the node offered and how many were reachable (§5.8), and why
+      // there is only the registry's own node when its babeld cannot be read.
       const n = ctx.bootstrap.size;
-      const of = `${cnFromPrefix(prefix)} (${n} candidate${n === 1 ? "" : "s"})`;
+      const health = ctx.routes.health?.();
+      const blind = health && !health.reachable ? `; cannot read routes from ${health.source}` : "";
+      const of = `${cnFromPrefix(prefix)} (${n} candidate${n === 1 ? "" : "s"}${blind})`;
       const answer = await ctx.relay.query(prefix, CODE.ADDRESS);
       if (answer === null) return { body: null, note: `no address list from ${of}` };
       let addresses = new TextDecoder().decode(answer);
       if (call.protocol < 7) addresses = stripCountry(addresses);
       return {
-        body: bootstrapAnswer(call.node!, prefix, addresses),
+        body: bootstrapAnswer(r.rsa, call.node!, prefix, addresses),
         type: BINARY,
         note: `offered ${of}`,
       };
@@ -227,6 +250,8 @@ export const METHODS: Record<string, MethodSpec> = {
     async run(ctx, p) {
       const r = ctx.registry;
       requireTokens(r);
+      checkEmail(p.email);
+      checkToken(p.token);
       try {
         await r.exclusive(() =>
           r.db.tx(() => insertToken(r.db, p.token, p.email, r.config.prefixLength, r.nowS()))
@@ -293,6 +318,16 @@ export const METHODS: Record<string, MethodSpec> = {
       const answer = await ctx.relay.query(prefix, CODE.ADDRESS);
       if (answer === null) return none;
       return text(new TextDecoder().decode(answer).split(";")[0].split(",")[0]);
+    },
+  },
+  health: {
+    // Our extension (not in the reference): what `re6st status --registry` checks.
+    params: [],
+    private: true,
+    run(ctx) {
+      const h = ctx.routes.health?.() ?? { source: "(none)", reachable: true, problem: null };
+      const body = { babel: h, bootstrapCandidates: ctx.bootstrap.size };
+      return Promise.resolve({ body: JSON.stringify(body), type: JSON_TYPE });
     },
   },
   versions: {

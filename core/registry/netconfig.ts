@@ -5,7 +5,6 @@
 import { deflateSync } from "node:zlib";
 import type { Bits } from "../addressing.ts";
 import { BABEL_DEFAULT, BABEL_KEY_BYTES, NETCONF_TEMP_S, PROTOCOL_VERSION } from "../constants.ts";
-import { type PublicKeyInput, rsaEncrypt } from "../crypto.ts";
 
 /** A JSON value. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -88,11 +87,7 @@ export function lastConfigText(canonical: Record<string, Json>): string {
 
 /** Standard base64 with padding. */
 export function base64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
+  return bytes.toBase64();
 }
 
 /** Published sign/accept keys: the first two present stored keys, in order (§4.9). */
@@ -102,22 +97,53 @@ export function publishedKeys(keys: BabelKeys): Uint8Array[] {
 
 /**
  * The getNetworkConfig body for one node (§4.7): zlib-compressed JSON with the Babel keys
- * encrypted for `nodeKey` ("" for an empty key, quirk Q1).
+ * encrypted for the node by `encrypt` (PKCS1-ENC; "" for an empty key, quirk Q1).
  */
 export function buildDocument(
   canonical: Record<string, Json>,
   version: Uint8Array,
   keys: BabelKeys,
-  validUntil: number | null,
-  nodeKey: PublicKeyInput,
+  timing: DocumentTiming,
+  encrypt: (data: Uint8Array) => Uint8Array,
 ): Uint8Array {
+  return documentFor(documentHead(canonical, version, timing), keys, encrypt);
+}
+
+/** The times a document carries besides the canonical configuration (UNIX seconds). */
+export interface DocumentTiming {
+  /** `valid_until` (phase 1 of a key rotation), or null. */
+  validUntil: number | null;
+  /** `babel_key_switch_at` (phase 2; our extension, docs/babel-key-rotation.md), or null. */
+  keySwitchAt: number | null;
+}
+
+/**
+ * The part of every node's document before the Babel keys (the same for all nodes until the
+ * next version): its JSON text without the closing brace.
+ */
+export function documentHead(
+  canonical: Record<string, Json>,
+  version: Uint8Array,
+  timing: DocumentTiming,
+): string {
   const doc: Record<string, Json> = { ...canonical, "": ["version"], version: base64(version) };
-  if (validUntil !== null) doc.valid_until = validUntil;
+  if (timing.validUntil !== null) doc.valid_until = timing.validUntil;
+  if (timing.keySwitchAt !== null) doc.babel_key_switch_at = timing.keySwitchAt;
+  return pythonJson(doc).slice(0, -1);
+}
+
+/** The document of one node from the common `head` (documentHead), as buildDocument. */
+export function documentFor(
+  head: string,
+  keys: BabelKeys,
+  encrypt: (data: Uint8Array) => Uint8Array,
+): Uint8Array {
+  let text = head;
   const names = ["babel_hmac_sign", "babel_hmac_accept"];
   publishedKeys(keys).forEach((k, i) => {
-    doc[names[i]] = k.length ? base64(rsaEncrypt(nodeKey, k)) : "";
+    text += `, "${names[i]}": "${k.length ? base64(encrypt(k)) : ""}"`;
   });
-  return new Uint8Array(deflateSync(new TextEncoder().encode(pythonJson(doc))));
+  return new Uint8Array(deflateSync(new TextEncoder().encode(text + "}")));
 }
 
 /** Result of one updateHMAC step. */
@@ -125,6 +151,8 @@ export interface Rotation {
   keys: BabelKeys;
   /** `valid_until` to publish (phase 1 only), else null. */
   validUntil: number | null;
+  /** `babel_key_switch_at` to publish (phase 2 only), else null. */
+  keySwitchAt: number | null;
 }
 
 /** The next Babel key state of updateHMAC (§4.9); `newKey` gives fresh 16-byte keys. */
@@ -132,22 +160,28 @@ export function rotateBabelKeys(
   keys: BabelKeys,
   nowS: number,
   newKey: () => Uint8Array,
+  switchDelayS = 0,
 ): Rotation {
   const { h0, h1 } = keys;
+  const none = { validUntil: null, keySwitchAt: null };
   if (h0 !== null && h1 === null) {
     // Phase 1: keep signing with K0, start accepting a new K1.
-    return { keys: { h0, h1: checkKey(newKey()), h2: null }, validUntil: nowS + NETCONF_TEMP_S };
+    return {
+      keys: { h0, h1: checkKey(newKey()), h2: null },
+      validUntil: nowS + NETCONF_TEMP_S,
+      keySwitchAt: null,
+    };
   }
   if (h0 !== null && h1 !== null) {
-    // Phase 2: sign with K1, still accept K0.
-    return { keys: { h0: null, h1, h2: h0 }, validUntil: null };
+    // Phase 2: sign with K1, still accept K0; every node switches at the same moment.
+    return { keys: { h0: null, h1, h2: h0 }, validUntil: null, keySwitchAt: nowS + switchDelayS };
   }
   if (h0 === null && h1 !== null) {
     // Phase 3: only K1.
-    return { keys: { h0: h1, h1: null, h2: null }, validUntil: null };
+    return { keys: { h0: h1, h1: null, h2: null }, ...none };
   }
   // No authentication yet: sign with a new key, accept unsigned packets meanwhile.
-  return { keys: { h0: null, h1: checkKey(newKey()), h2: new Uint8Array(0) }, validUntil: null };
+  return { keys: { h0: null, h1: checkKey(newKey()), h2: new Uint8Array(0) }, ...none };
 }
 
 function checkKey(k: Uint8Array): Uint8Array {

@@ -38,18 +38,13 @@ export function parseTarget(target: string): ParsedTarget {
 export function unquotePlus(text: string): string {
   const s = text.replaceAll("+", " ");
   if (!s.includes("%")) return s;
-  const bytes: number[] = [];
-  const enc = new TextEncoder();
-  for (let i = 0; i < s.length;) {
-    if (s[i] === "%" && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
-      bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
-      i += 3;
-    } else {
-      const cp = s.codePointAt(i)!;
-      const ch = String.fromCodePoint(cp);
-      bytes.push(...enc.encode(ch));
-      i += ch.length;
-    }
-  }
-  return new TextDecoder().decode(new Uint8Array(bytes));
+  // Each run of escapes is decoded on its own: the text around it is whole characters, so an
+  // incomplete UTF-8 sequence at the end of a run is invalid whatever follows, as in Python.
+  return s.replace(/(?:%[0-9a-fA-F]{2})+/g, (run) => {
+    const bytes = new Uint8Array(run.length / 3);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(run.slice(3 * i + 1, 3 * i + 3), 16);
+    return decoder.decode(bytes);
+  });
 }
+
+const decoder = new TextDecoder();

@@ -5,10 +5,12 @@ import { type Bits, networkCidr } from "../addressing.ts";
 import { type Certificate, networkOfCa, parseCertificate } from "../cert.ts";
 import { BABEL_KEY_BYTES, CERT_LIFETIME_S } from "../constants.ts";
 import { loadPrivateKey, modulusBits, type PrivateKey, randomBytes } from "../crypto.ts";
+import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { nextVersionBlob } from "../netconfig/version.ts";
 import { decodePacked } from "../packed.ts";
-import { freePrefix, mergeFreeBlocks, PENDING, RESERVED } from "./allocation.ts";
+import { freePrefix, mergeFreeBlocks, PENDING } from "./allocation.ts";
+import { type CertInfo, CertStore } from "./cert_index.ts";
 import {
   checkCommunitiesAgainstTree,
   type Community,
@@ -18,20 +20,32 @@ import {
 import { FFDHE2048_PEM } from "../dh.ts";
 import { type RegistryConfig, resolveRegistryConfig } from "./config.ts";
 import type { ResolvedRegistryConfig } from "./config.ts";
-import { type ConfigValue, openRegistryDb, type RegistryDb } from "./db.ts";
+import type { ConfigValue, RegistryDb } from "./db.ts";
+import { Mutex } from "./mutex.ts";
 import {
   type BabelKeys,
-  buildDocument,
   canonicalConfig,
+  documentFor,
+  documentHead,
   type Json,
   lastConfigText,
   type PublishedOptions,
   rotateBabelKeys,
 } from "./netconfig.ts";
+import { builtinRsa, type RsaEngine } from "./rsa.ts";
 import { SessionTable } from "./sessions.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import { type AsyncSigner, asyncSigner, Mutex } from "./signer.ts";
 import { expireTokens, oldestTokenDate } from "./tokens.ts";
+
+export type { CertInfo } from "./cert_index.ts";
+
+/** What a registry takes besides its configuration, files and database. */
+export interface RegistryDeps {
+  log: Logger;
+  clock?: Clock;
+  /** The RSA engine for the CA key (default: the built-in code). */
+  rsa?: (caKey: PrivateKey) => RsaEngine;
+}
 
 /** Files the registry reads at start-up, already loaded by the caller. */
 export interface RegistryMaterial {
@@ -41,15 +55,6 @@ export interface RegistryMaterial {
   dhPem: string | null;
   /** Text of the communities file, if any, and its name for errors. */
   communities?: { text: string; source: string };
-}
-
-/** What the registry knows about one stored certificate. */
-export interface CertInfo {
-  prefix: Bits;
-  email: string | null;
-  cert: Certificate;
-  /** notAfter in UNIX seconds. */
-  notAfterS: number;
 }
 
 /** The registry cannot go on (clock or database inconsistent); the process should stop. */
@@ -73,32 +78,34 @@ export class Registry {
   readonly sessions = new SessionTable();
   readonly clock: Clock;
   readonly log: Logger;
-  /** Stored certificates by prefix (rebuilt from the database at start-up). */
-  readonly certs = new Map<Bits, CertInfo>();
-  /** Subject serials of certificates being signed (§5.6: they count as used). */
-  readonly pendingSubjectSerials = new Set<number>();
+  /** RSA with the CA key and node keys. */
+  readonly rsa: RsaEngine;
+  /** Stored certificates by prefix (indexed from the database at start-up). */
+  readonly certs: CertStore;
   /** Serialises every database write. */
   readonly writeLock = new Mutex();
-  #signer: Promise<AsyncSigner> | null = null;
   #published: PublishedOptions;
-  #net: { canonical: Record<string, Json>; version: Uint8Array } | null = null;
+  /** What getNetworkConfig sends every node until the next change. */
+  #net: { head: string; keys: BabelKeys } | null = null;
+  /** The configuration changed since the last run (new options or software): version bumped. */
+  bumpedAtStart = false;
 
   private constructor(
     config: ResolvedRegistryConfig,
     db: RegistryDb,
     material: RegistryMaterial,
-    clock: Clock,
-    log: Logger,
+    deps: RegistryDeps,
   ) {
     this.config = config;
     this.db = db;
-    this.clock = clock;
-    this.log = log;
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.log;
     this.ca = parseCertificate(material.caPem, `CA certificate "${config.ca}"`);
     this.caKey = loadPrivateKey(material.keyPem, `CA key "${config.key}"`);
     if (modulusBits(this.caKey) !== modulusBits(this.ca.publicKey)) {
       throw new Error(`CA key "${config.key}" does not match CA certificate "${config.ca}"`);
     }
+    this.certs = new CertStore(db);
     this.dhPem = material.dhPem ?? FFDHE2048_PEM;
     this.network = networkOfCa(this.ca);
     this.maxPrefixLength = 128 - this.network.length;
@@ -116,24 +123,27 @@ export class Registry {
       ipv4: config.ipv4,
       sameCountry: config.sameCountry.length ? config.sameCountry : undefined,
     };
+    this.rsa = (deps.rsa ?? builtinRsa)(this.caKey); // last: nothing after it can fail
   }
 
   /**
-   * Opens the database, loads the certificates, creates the first Babel key of a fresh
-   * network, bumps the version when the published configuration changed, and cleans up.
+   * Takes the open database, indexes the certificates, creates the first Babel key of a fresh
+   * network, bumps the version when the published configuration changed, and cleans up. The
+   * database and the RSA engine are closed if it fails.
    */
   static open(
     config: RegistryConfig,
     material: RegistryMaterial,
-    deps: { clock?: Clock; log: Logger; deferredSync?: boolean },
+    db: RegistryDb,
+    deps: RegistryDeps,
   ): Registry {
-    const resolved = resolveRegistryConfig(config);
-    const db = openRegistryDb(resolved.db, { deferredSync: deps.deferredSync });
+    let r: Registry | undefined;
     try {
-      const r = new Registry(resolved, db, material, deps.clock ?? systemClock, deps.log);
+      r = new Registry(resolveRegistryConfig(config), db, material, deps);
       r.#start();
       return r;
     } catch (e) {
+      r?.rsa.close();
       db.close();
       throw e;
     }
@@ -148,12 +158,15 @@ export class Registry {
       });
       this.log.warn(`Freed ${pending.length} prefix(es) of certificates interrupted while signed`);
     }
-    for (
-      const row of this.db.sql.prepare(
-        "SELECT prefix, email, cert FROM cert WHERE cert IS NOT NULL AND cert NOT IN (?, ?)",
-      ).all(RESERVED, PENDING) as { prefix: string; email: string | null; cert: string }[]
-    ) {
-      this.indexCert(row.prefix, row.email, row.cert);
+    const { unreadable, rebuilt } = this.certs.load();
+    if (rebuilt) this.log.info(`Certificate index rebuilt: ${this.certs.size} certificates`);
+    for (const u of unreadable.slice(0, 10)) {
+      this.log.error(
+        `Ignoring unreadable stored certificate of ${u.prefix}: ${describeError(u.error)}`,
+      );
+    }
+    if (unreadable.length > 10) {
+      this.log.error(`${unreadable.length} stored certificates are unreadable in all`);
     }
     checkCommunitiesAgainstTree(this.db, this.communities);
     const prefix = this.registryPrefix;
@@ -164,6 +177,7 @@ export class Registry {
           this.db.setConfig("babel_hmac0", randomBytes(BABEL_KEY_BYTES));
         }
       } else if (this.db.getConfig("last_config") !== lastConfigText(this.canonical())) {
+        this.bumpedAtStart = true;
         this.bumpVersion();
         this.log.info(`Network configuration changed: new version ${this.versionNumber()}`);
       }
@@ -181,15 +195,15 @@ export class Registry {
     return this.writeLock.run(fn);
   }
 
-  /** PKCS1-SIG with the CA key, computed off the JS thread. */
-  async sign(data: Uint8Array): Promise<Uint8Array> {
-    this.#signer ??= asyncSigner(this.caKey);
-    return (await this.#signer)(data);
+  /** PKCS1-SIG with the CA key (§3.1). */
+  sign(data: Uint8Array): Promise<Uint8Array> {
+    return this.rsa.sign(data);
   }
 
-  /** Closes the database. */
+  /** Closes the database and the RSA engine. */
   close(): void {
     this.db.close();
+    this.rsa.close();
   }
 
   /** Current time in UNIX seconds (float). */
@@ -203,24 +217,6 @@ export class Registry {
     return typeof v === "string" ? v : null;
   }
 
-  /** Adds a stored certificate to the in-memory index (after its transaction committed). */
-  indexCert(prefix: Bits, email: string | null, pem: string): CertInfo | null {
-    try {
-      const cert = parseCertificate(pem, `certificate of ${prefix}`);
-      const info = { prefix, email, cert, notAfterS: cert.notAfter.getTime() / 1000 };
-      this.certs.set(prefix, info);
-      return info;
-    } catch (e) {
-      this.log.error(`Ignoring unreadable stored certificate of ${prefix}: ${e}`);
-      return null;
-    }
-  }
-
-  /** Subject serials in use (§5.6). */
-  usedSubjectSerials(): number[] {
-    return [...this.certs.values()].map((c) => c.cert.subjectSerial ?? -1);
-  }
-
   /** Revoked certificate serials, ascending (§3.7). */
   crl(): number[] {
     return (this.db.sql.prepare("SELECT serial FROM crl ORDER BY serial").all() as {
@@ -230,7 +226,7 @@ export class Registry {
 
   /** Whether certificate serial `serial` is revoked. */
   isRevoked(serial: bigint): boolean {
-    return this.db.sql.prepare("SELECT 1 FROM crl WHERE serial = ?").get(serial) !== undefined;
+    return this.db.prepare("SELECT 1 FROM crl WHERE serial = ?").get(serial) !== undefined;
   }
 
   /** Canonical configuration (§4.8) from the current database. */
@@ -269,30 +265,48 @@ export class Registry {
 
   /** The getNetworkConfig body for `info`'s node (§4.7). */
   networkConfigFor(info: CertInfo): Uint8Array {
-    this.#net ??= { canonical: this.canonical(), version: this.versionBlob() };
-    const vu = this.db.getConfig("valid_until");
-    return buildDocument(
-      this.#net.canonical,
-      this.#net.version,
-      this.babelKeys(),
-      typeof vu === "number" ? vu : null,
-      info.cert.publicKey,
-    );
+    if (!this.#net) {
+      const time = (name: string) => {
+        const v = this.db.getConfig(name);
+        return typeof v === "number" ? v : null;
+      };
+      this.#net = {
+        head: documentHead(this.canonical(), this.versionBlob(), {
+          validUntil: time("valid_until"),
+          keySwitchAt: time("babel_key_switch_at"),
+        }),
+        keys: this.babelKeys(),
+      };
+    }
+    return documentFor(this.#net.head, this.#net.keys, (data) => this.rsa.encrypt(info.spki, data));
   }
 
   /** Advances the Babel key rotation and bumps the version (§4.9). */
   updateHMAC(): void {
     this.db.tx(() => {
-      const r = rotateBabelKeys(this.babelKeys(), this.nowS(), () => randomBytes(BABEL_KEY_BYTES));
+      const r = rotateBabelKeys(
+        this.babelKeys(),
+        this.nowS(),
+        () => randomBytes(BABEL_KEY_BYTES),
+        this.config.keySwitchDelay,
+      );
       const set = (n: string, v: Uint8Array | null) =>
         v === null ? this.db.deleteConfig(n) : this.db.setConfig(n, v as ConfigValue);
       set("babel_hmac0", r.keys.h0);
       set("babel_hmac1", r.keys.h1);
       set("babel_hmac2", r.keys.h2);
-      if (r.validUntil === null) this.db.deleteConfig("valid_until");
-      else this.db.setConfig("valid_until", r.validUntil);
+      for (
+        const [name, v] of [["valid_until", r.validUntil], [
+          "babel_key_switch_at",
+          r.keySwitchAt,
+        ]] as const
+      ) {
+        if (v === null) this.db.deleteConfig(name);
+        else this.db.setConfig(name, v);
+      }
       this.bumpVersion();
     });
+    this.#net = null;
   }
 
   /**
@@ -301,9 +315,9 @@ export class Registry {
    */
   cleanup(): number | null {
     const limit = this.nowS() - this.config.gracePeriod;
-    const expired = [...this.certs.values()].filter((c) => c.notAfterS <= limit);
+    const expired = this.certs.expiredBy(limit);
     const own = this.registryPrefix;
-    if (expired.some((c) => c.prefix === own)) {
+    if (own !== null && expired.includes(own)) {
       throw new RegistryFatalError(
         `The certificate of the registry node ${own} expired more than the grace period ago: ` +
           `wrong clock or inconsistent database; stopping`,
@@ -312,13 +326,10 @@ export class Registry {
     let tokens = 0;
     this.db.tx(() => {
       tokens = expireTokens(this.db, Math.floor(limit));
-      for (const c of expired) freePrefix(this.db, c.prefix);
+      for (const prefix of expired) this.certs.remove(prefix);
       if (expired.length) mergeFreeBlocks(this.db);
     });
-    for (const c of expired) {
-      this.certs.delete(c.prefix);
-      this.sessions.drop(c.prefix);
-    }
+    for (const prefix of expired) this.sessions.drop(prefix);
     if (tokens || expired.length) {
       this.log.info(`Clean-up: ${tokens} token(s) and ${expired.length} certificate(s) expired`);
     }
@@ -327,9 +338,8 @@ export class Registry {
 
   /** UNIX time (s) at which the next clean-up is due, or null. */
   nextCleanupS(): number | null {
-    const dates = [...this.certs.values()].map((c) => c.notAfterS);
-    const t = oldestTokenDate(this.db);
-    if (t !== null) dates.push(t);
+    const dates = [this.certs.firstExpiryS(), oldestTokenDate(this.db)]
+      .filter((d): d is number => d !== null);
     return dates.length ? Math.min(...dates) + this.config.gracePeriod : null;
   }
 

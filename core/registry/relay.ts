@@ -1,6 +1,7 @@
 // The registry's UDP relay through its local node on [::1]:326 (PROTOCOL.md §5.8, §6.7):
 // requests `<prefix> 0x00 <code>`, answers `<prefix> 0x00 <code> <payload>`.
 
+import { describeError } from "../errors.ts";
 import { decodeRelay, encodeRelay } from "../peer/frame.ts";
 import { type Bits, cnFromPrefix, prefixFromCn } from "../addressing.ts";
 import { BOOTSTRAP_CACHE_S, PEER_PORT, RELAY_TIMEOUT_S } from "../constants.ts";
@@ -16,6 +17,17 @@ export interface DatagramSocket {
 /** Which node prefixes the local Babel daemon can route to right now (§5.8). */
 export interface RoutingView {
   reachablePrefixes(): Promise<Bits[]>;
+  /** Whether the routes can be read at all (absent: always). */
+  health?(): RoutingHealth;
+}
+
+/** Whether the registry reads its node's routes (its log, the `health` method). */
+export interface RoutingHealth {
+  /** Where the routes come from, e.g. babeld's socket path. */
+  source: string;
+  reachable: boolean;
+  /** Why not, while unreachable. */
+  problem: string | null;
 }
 
 /** A routing view for when no Babel control socket is available: nothing is reachable. */
@@ -80,7 +92,7 @@ export class Relay {
       } catch (e) {
         if (this.#closed) return;
         // ICMP errors from a missing node surface here on some systems: keep listening.
-        this.#log.debug(`Relay receive failed: ${e}`);
+        this.#log.debug(`Relay receive failed: ${describeError(e)}`);
         continue;
       }
       // Answers are unauthenticated: only the local node may give them (§5.8).
@@ -114,7 +126,7 @@ export class Relay {
     } catch (e) {
       this.#log.warn(
         `Relay to the local node [${this.#to.hostname}]:${this.#to.port} failed (code ${code} ` +
-          `for ${prefix}): ${e}`,
+          `for ${prefix}): ${describeError(e)}`,
       );
       return false;
     }
@@ -206,11 +218,24 @@ export class Relay {
   }
 }
 
-/** Candidates for getBootstrapPeer: reachable prefixes plus the registry's, shuffled (§5.8). */
+/** How long a node offered to an asker is not offered to it again (unless it is the only one). */
+export const BOOTSTRAP_REOFFER_S = 600;
+/** Askers whose recent offers are remembered (the oldest are forgotten first). */
+const BOOTSTRAP_ASKERS_MAX = 10_000;
+
+/**
+ * Candidates for getBootstrapPeer: reachable prefixes plus the registry's, shuffled (§5.8).
+ * An asker that comes back got no tunnel from what it was offered: it is offered another
+ * node, and the same one again only when nothing else is left.
+ */
 export class BootstrapCandidates {
   #list: Bits[] = [];
+  /** Every candidate of the last build. */
+  #all: Bits[] = [];
   #expires = 0;
   #size = 0;
+  /** Asker → node → when it was last offered to it (ms). */
+  #offered = new Map<Bits, Map<Bits, number>>();
   constructor(
     private readonly routes: RoutingView,
     private readonly now: () => number,
@@ -222,9 +247,13 @@ export class BootstrapCandidates {
     return this.#size;
   }
 
-  /** Pops one candidate, rebuilding the cache when empty or older than 60 s. */
-  async next(registryPrefix: Bits): Promise<Bits> {
-    if (!this.#list.length || this.now() >= this.#expires) {
+  /**
+   * One candidate for `asker` (never itself: the registry's node instead), rebuilding the
+   * list when empty or older than 60 s.
+   */
+  async next(registryPrefix: Bits, asker?: Bits): Promise<Bits> {
+    const now = this.now();
+    if (!this.#list.length || now >= this.#expires) {
       const set = new Set(await this.routes.reachablePrefixes());
       set.add(registryPrefix);
       const list = [...set];
@@ -233,10 +262,35 @@ export class BootstrapCandidates {
         [list[i], list[j]] = [list[j], list[i]];
       }
       this.#list = list;
+      this.#all = [...list];
       this.#size = list.length;
-      this.#expires = this.now() + BOOTSTRAP_CACHE_S * 1000;
+      this.#expires = now + BOOTSTRAP_CACHE_S * 1000;
     }
-    return this.#list.pop()!;
+    if (asker === undefined) return this.#list.pop()!;
+    const seen = this.#offered.get(asker) ?? new Map<Bits, number>();
+    const fresh = (p: Bits) => (seen.get(p) ?? -Infinity) + BOOTSTRAP_REOFFER_S * 1000 <= now;
+    // From the end (what pop() gives): the first one it was not offered lately.
+    const i = this.#list.findLastIndex((p) => p !== asker && fresh(p));
+    let prefix: Bits;
+    if (i >= 0) {
+      prefix = this.#list.splice(i, 1)[0];
+    } else {
+      // Another asker took the rest of the list: any other candidate, else the one offered
+      // to this asker longest ago.
+      const pool = this.#all.filter((p) => p !== asker);
+      prefix = pool.find(fresh) ??
+        (pool.length
+          ? pool.reduce((a, b) => (seen.get(b) ?? 0) < (seen.get(a) ?? 0) ? b : a)
+          : registryPrefix);
+    }
+    for (const p of [...seen.keys()]) if (fresh(p)) seen.delete(p);
+    seen.set(prefix, now);
+    this.#offered.delete(asker);
+    this.#offered.set(asker, seen);
+    if (this.#offered.size > BOOTSTRAP_ASKERS_MAX) {
+      this.#offered.delete(this.#offered.keys().next().value!);
+    }
+    return prefix;
   }
 }
 

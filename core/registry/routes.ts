@@ -1,6 +1,7 @@
 // Which nodes the registry's own node can route to, read from its babeld (PROTOCOL.md §5.8):
 // the candidates of getBootstrapPeer and the targets of `versions`.
 
+import { describeError } from "../errors.ts";
 import type { Bits } from "../addressing.ts";
 import { type BabelClient, type BabelConnector, createBabelClient } from "../babel/local.ts";
 import { deriveModel } from "../babel/model.ts";
@@ -24,7 +25,17 @@ export function babelRoutingView(
   where = "babeld socket",
 ): BabelRoutingView {
   const client: BabelClient = createBabelClient({ connect, where, log, retryMaxMs: 5000 });
+  let problem: string | null = "not connected yet";
+  client.subscribe((e) => {
+    if (e.type === "connected") problem = null;
+    if (e.type === "disconnected") problem = e.reason;
+  });
   return {
+    health: () => ({
+      source: where,
+      reachable: client.connected,
+      problem: client.connected ? null : problem,
+    }),
     async reachablePrefixes() {
       if (!client.connected) return [];
       for (let attempt = 0; attempt < 2; attempt++) {
@@ -32,7 +43,9 @@ export function babelRoutingView(
           const snapshot = await client.dump(REGISTRY_DUMP_TIMEOUT_S * 1000);
           return [...deriveModel(snapshot, network).knownNodes];
         } catch (e) {
-          log.warn(`Babel dump from ${where} failed${attempt ? "" : ", retrying"}: ${e}`);
+          log.warn(
+            `Babel dump from ${where} failed${attempt ? "" : ", retrying"}: ${describeError(e)}`,
+          );
         }
       }
       return [];

@@ -5,6 +5,7 @@ import { unmapIpv4 } from "../addressing.ts";
 import { HMAC_HEADER } from "../constants.ts";
 import { describeError } from "../errors.ts";
 import { HttpError } from "./errors.ts";
+import { sourceKey } from "./limits.ts";
 import { decodeMacHeader, encodeMacHeader, responseMac } from "./hmac.ts";
 import { type CallInfo, type MethodContext, METHODS } from "./methods.ts";
 import { BadTargetError, parseTarget } from "./query.ts";
@@ -32,6 +33,8 @@ export interface RpcResponse {
   /** RPC method name when known (for logs). */
   method?: string;
   note?: string;
+  /** Log the request at debug only (a refusal already reported). */
+  quiet?: boolean;
 }
 
 const enc = new TextEncoder();
@@ -43,6 +46,21 @@ function fail(status: number, note: string, method?: string): RpcResponse {
 /** `::ffff:a.b.c.d` → `a.b.c.d`; other addresses unchanged. */
 export function normalizeAddress(addr: string): string {
   return unmapIpv4(addr).toLowerCase();
+}
+
+/**
+ * The source a rate limit counts this request against, or null when it is exempt: the TCP
+ * peer; for an authorized origin (the admin, a local reverse proxy) the last address of
+ * X-Forwarded-For, which that proxy added, and no limit without one.
+ */
+export function rateSource(
+  authorized: readonly string[],
+  peer: string,
+  forwardedFor: string | null,
+): string | null {
+  if (!isAuthorizedOrigin(authorized, peer, null)) return sourceKey(peer);
+  const last = forwardedFor?.split(",").pop()?.trim();
+  return last ? sourceKey(last) : null;
 }
 
 /** Whether a private method may be called by this request (§4.4). */
@@ -61,6 +79,57 @@ function decodeMac(text: string | null): Uint8Array | null {
   return mac?.length === 20 ? mac : null;
 }
 
+/** A 429 answer when the request's source is over the rate limit, else null. */
+function checkRate(ctx: MethodContext, req: RpcRequest, name: string): RpcResponse | null {
+  const r = ctx.registry;
+  const source = rateSource(
+    r.config.authorizedOrigin,
+    req.peerAddress,
+    req.header("X-Forwarded-For"),
+  );
+  if (source === null) return null;
+  const verdict = ctx.limiter.take(source, r.clock.now());
+  if (verdict.ok) return null;
+  return {
+    ...fail(
+      429,
+      `${source} is over the limit of ${ctx.limiter.perMinute} certificate and token ` +
+        "requests per minute (said once a minute; later refusals at debug)",
+      name,
+    ),
+    headers: { "Retry-After": "60" },
+    quiet: !verdict.report,
+  };
+}
+
+/**
+ * 403 to a private method from elsewhere (§4.4), saying in its body, for the admin, which
+ * address the registry saw and which it accepts.
+ */
+function originRefusal(
+  method: string,
+  peer: string,
+  forwardedFor: string | null,
+  authorized: readonly string[],
+): RpcResponse {
+  // The header is the client's own text: printable ASCII, bounded.
+  const xff = forwardedFor?.replace(/[^\x20-\x7e]/g, "?").slice(0, 100) ?? null;
+  const seen = normalizeAddress(peer) + (xff === null ? "" : ` (X-Forwarded-For: ${xff})`);
+  const reason = `private method ${method} called from ${seen}; this registry accepts ` +
+    `private methods only from ${authorized.join(", ")} (--authorized-origin)` +
+    (xff === null ? "" : ", the X-Forwarded-For address included");
+  return withReason(fail(403, `private method from ${seen}`, method), reason);
+}
+
+/** A refusal that tells the client why in a line of text (403s: `re6st admin` shows it). */
+function withReason(res: RpcResponse, reason: string): RpcResponse {
+  return {
+    ...res,
+    headers: { ...res.headers, "Content-Type": "text/plain; charset=utf-8" },
+    body: enc.encode(reason + "\n"),
+  };
+}
+
 /** Handles one registry request; never throws. */
 export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<RpcResponse> {
   if (req.httpMethod !== "GET") return fail(501, `unsupported method ${req.httpMethod}`);
@@ -71,7 +140,7 @@ export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<Rp
   try {
     parsed = parseTarget(req.target);
   } catch (e) {
-    if (e instanceof BadTargetError) return fail(400, e.message);
+    if (e instanceof BadTargetError) return fail(400, describeError(e));
     throw e;
   }
   const name = parsed.method;
@@ -86,10 +155,15 @@ export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<Rp
   }
   const missing = spec.params.filter((k) => !(k in params));
   if (missing.length) return fail(400, `missing parameter ${missing.join(", ")}`, name);
+  if (spec.rateLimited) {
+    const limited = checkRate(ctx, req, name);
+    if (limited) return limited;
+  }
   if (spec.private) {
     const xff = req.header("X-Forwarded-For");
-    if (!isAuthorizedOrigin(ctx.registry.config.authorizedOrigin, req.peerAddress, xff)) {
-      return fail(403, `private method from ${req.peerAddress}${xff ? ` (for ${xff})` : ""}`, name);
+    const authorized = ctx.registry.config.authorizedOrigin;
+    if (!isAuthorizedOrigin(authorized, req.peerAddress, xff)) {
+      return originRefusal(name, req.peerAddress, xff, authorized);
     }
   }
   if ("ip" in params && params.ip === "") {
@@ -126,7 +200,10 @@ export async function handleRpc(ctx: MethodContext, req: RpcRequest): Promise<Rp
     type = result.type;
     note = result.note;
   } catch (e) {
-    if (e instanceof HttpError) return fail(e.status, e.message, name);
+    if (e instanceof HttpError) {
+      const res = fail(e.status, describeError(e), name);
+      return e.status === 403 ? withReason(res, e.message) : res;
+    }
     return fail(500, `internal error: ${describeError(e)}`, name);
   }
   const headers: Record<string, string> = {};

@@ -3,13 +3,19 @@
 // touch the machine (listeners, UDP socket, files) live in platform/registry_*.ts and are
 // wired by cmd/registry_daemon.ts.
 
+import type { PrivateKey } from "../crypto.ts";
+import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { GeoIp } from "./certificates.ts";
 import { type RegistryConfig, resolveRegistryConfig } from "./config.ts";
+import type { DbOptions, RegistryDb } from "./db.ts";
+import { type ConnectionLimits, RateLimiter } from "./limits.ts";
 import type { Mailer } from "./mail.ts";
 import type { MethodContext } from "./methods.ts";
 import type { Clock } from "../clock.ts";
 import { Registry, RegistryFatalError } from "./registry.ts";
+import type { RsaEngine } from "./rsa.ts";
+import { escapingLogger } from "./sanitize.ts";
 import {
   BootstrapCandidates,
   type DatagramSocket,
@@ -17,7 +23,7 @@ import {
   type RelayOptions,
   type RoutingView,
 } from "./relay.ts";
-import { handleRpc, type RpcRequest, type RpcResponse } from "./rpc.ts";
+import { handleRpc, isAuthorizedOrigin, type RpcRequest, type RpcResponse } from "./rpc.ts";
 
 /** Answers one HTTP request of the registry. */
 export type RpcHandler = (req: RpcRequest) => Promise<RpcResponse>;
@@ -38,6 +44,12 @@ export interface DurableSync {
   close(): void;
 }
 
+/** Limits of the HTTP listeners. */
+export interface ListenLimits extends ConnectionLimits {
+  /** Addresses exempt from the per-source cap (authorized origins). */
+  trusted(address: string): boolean;
+}
+
 /** A routing view that may hold a connection to close. */
 export type ClosableRoutingView = RoutingView & { close?(): void | Promise<void> };
 
@@ -47,8 +59,10 @@ export interface RegistryParts {
   clock: Clock;
   /** Reads a file named in the configuration (CA, key, DH parameters, communities). */
   readTextFile(path: string): Promise<string>;
-  /** Readies the database file before it is opened (folder, private mode); not for ":memory:". */
-  prepareDatabase(path: string): Promise<void>;
+  /** Opens the registry database at `path` (":memory:" in tests). */
+  openDatabase(path: string, opts: DbOptions): Promise<RegistryDb>;
+  /** The RSA engine for the CA key (default: the built-in code). */
+  rsa?: (caKey: PrivateKey) => RsaEngine;
   /** Group commit by fsync of the WAL file at `walPath`; not for ":memory:". */
   openDurableSync(walPath: string): DurableSync;
   /** The UDP socket of the ::1 relay; null when there is none. */
@@ -57,10 +71,20 @@ export interface RegistryParts {
   /** Reachable node prefixes, for a registry whose database is open. */
   openRoutes(registry: Registry): ClosableRoutingView;
   /** Token mailer from the configuration (--mailhost), or null. */
-  openMailer(registry: Registry): Mailer | null;
+  openMailer(registry: Registry): Promise<Mailer | null>;
   geoip: GeoIp | null;
   /** Starts serving `handle` on each bind address, all on one port (0: any). */
-  listen(binds: string[], port: number, handle: RpcHandler, log: Logger): HttpListeners;
+  listen(
+    binds: string[],
+    port: number,
+    handle: RpcHandler,
+    log: Logger,
+    limits: ListenLimits,
+  ): HttpListeners;
+  /** Hears of every answered request and its time in ms (metrics). */
+  onRequest?(res: RpcResponse, ms: number): void;
+  /** When to say that the node's routes cannot be read (default ROUTES_GRACE_MS; tests). */
+  routesGraceMs?: number;
 }
 
 /** A started registry. */
@@ -80,13 +104,16 @@ export interface RunningRegistry {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How long after start a registry that cannot read its node's routes says what that means. */
+export const ROUTES_GRACE_MS = 15_000;
 
 /** Reads the files, opens the database and starts serving (§4, §5). */
 export async function startRegistryService(
   config: RegistryConfig,
   parts: RegistryParts,
 ): Promise<RunningRegistry> {
-  const { log, clock } = parts;
+  const { clock } = parts;
+  const log = escapingLogger(parts.log);
   const resolved = resolveRegistryConfig(config);
   const readOrFail = async (path: string, what: string) => {
     try {
@@ -107,8 +134,8 @@ export async function startRegistryService(
       : undefined,
   };
   const onDisk = resolved.db !== ":memory:";
-  if (onDisk) await parts.prepareDatabase(resolved.db);
-  const registry = Registry.open(config, material, { clock, log, deferredSync: onDisk });
+  const db = await parts.openDatabase(resolved.db, { deferredSync: onDisk });
+  const registry = Registry.open(config, material, db, { clock, log, rsa: parts.rsa });
   const durable = onDisk ? parts.openDurableSync(registry.db.path + "-wal") : null;
   const stack: (() => Promise<void> | void)[] = [() => registry.close(), () => durable?.close()];
   const unwind = async () => {
@@ -116,7 +143,7 @@ export async function startRegistryService(
       try {
         await f();
       } catch (e) {
-        log.warn(`Registry shutdown: ${e}`);
+        log.warn(`Registry shutdown: ${describeError(e)}`);
       }
     }
   };
@@ -125,10 +152,22 @@ export async function startRegistryService(
     if (!socket) log.warn("No UDP socket for the ::1 relay: bootstrap and crawls will answer 204");
     const relay = new Relay(socket, log.child("relay"), parts.relayOptions);
     stack.push(() => relay.close());
-    const mailer = parts.openMailer(registry);
+    const mailer = await parts.openMailer(registry);
     if (mailer) stack.push(() => mailer.close());
     const routes = parts.openRoutes(registry);
     stack.push(() => routes.close?.());
+    // The node on this host usually starts after the registry: judge its babeld a bit later.
+    const blindCheck = setTimeout(() => {
+      const h = routes.health?.();
+      if (!h || h.reachable) return;
+      log.warn(
+        `Cannot read the routes of this host's node from ${h.source} (${h.problem}): ` +
+          "getBootstrapPeer can offer only the registry's own node, and versions and topology " +
+          `reach only it. Is --run (${registry.config.run}) the run folder of the node on ` +
+          "this host, and is that node running?",
+      );
+    }, parts.routesGraceMs ?? ROUTES_GRACE_MS);
+    stack.push(() => clearTimeout(blindCheck));
     let failed!: (e: Error) => void;
     let stopped!: () => void;
     const finished = new Promise<void>((res, rej) => [stopped, failed] = [res, rej]);
@@ -161,15 +200,32 @@ export async function startRegistryService(
       geoip: parts.geoip,
       changed: schedule,
       durable: durable ? durable.sync : () => Promise.resolve(),
+      limiter: new RateLimiter(resolved.rateLimit),
     };
     const c = registry.config;
     const binds = [c.ipv4Bind, c.ipv6Bind].filter((a) => a !== "");
     if (!binds.length) throw new Error("Registry has no address to listen on (-4 and -6 empty)");
-    const servers = parts.listen(binds, c.port, loggedHandler(ctx, log), log);
+    const servers = parts.listen(
+      binds,
+      c.port,
+      loggedHandler(ctx, log, parts.onRequest),
+      log.child("http"),
+      {
+        maxConnections: c.maxConnections,
+        maxPerSource: c.maxConnectionsPerSource,
+        headerTimeoutMs: c.headerTimeout * 1000,
+        idleTimeoutMs: c.idleTimeout * 1000,
+        trusted: (address) => isAuthorizedOrigin(c.authorizedOrigin, address, null),
+      },
+    );
     stack.push(() => servers.shutdown());
     let stopping: Promise<void> | null = null;
     const stop = () => stopping ??= unwind().then(() => fatal ? failed(fatal) : stopped());
     log.info(`Registry listening on ${servers.listening.join(", ")}`);
+    // Like every bump (§4.8): the local node fetches the new version and gossips it.
+    if (registry.bumpedAtStart && registry.registryPrefix !== null) {
+      void relay.notifyNewVersion(registry.registryPrefix);
+    }
     return { registry, port: servers.port, listening: servers.listening, stop, finished };
   } catch (e) {
     await unwind();
@@ -177,16 +233,26 @@ export async function startRegistryService(
   }
 }
 
-/** The RPC handler with one log line per request: peer, method, status, size, time. */
-function loggedHandler(ctx: MethodContext, log: Logger): RpcHandler {
+/**
+ * The RPC handler with one log line per request: peer, method, status, size, time. Failures
+ * of the registry log at error; requests refused for the client's own fault (4xx, 501) at
+ * info, or at debug when the refusal was already reported (rate limit).
+ */
+function loggedHandler(
+  ctx: MethodContext,
+  log: Logger,
+  onRequest?: RegistryParts["onRequest"],
+): RpcHandler {
   return async (req) => {
     const t0 = performance.now();
     const res = await handleRpc(ctx, req);
-    const ms = (performance.now() - t0).toFixed(1);
+    const elapsed = performance.now() - t0;
+    onRequest?.(res, elapsed);
+    const ms = elapsed.toFixed(1);
     const line = `${req.peerAddress} ${req.httpMethod} ${res.method ?? "-"} ${res.status} ` +
       `${res.body?.length ?? 0}B ${ms}ms${res.note ? ": " + res.note : ""}`;
-    if (res.status >= 500) log.error(line);
-    else if (res.status >= 400) log.warn(line);
+    if (res.status >= 500 && res.status !== 501) log.error(line);
+    else if (res.quiet) log.debug(line);
     else log.info(line);
     return res;
   };

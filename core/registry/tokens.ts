@@ -1,4 +1,4 @@
-// Registration tokens (PROTOCOL.md §5.5) and the subject serial rule (§5.6).
+// Registration tokens (PROTOCOL.md §5.5).
 // Writing functions must run inside RegistryDb.tx.
 
 import type { RegistryDb } from "./db.ts";
@@ -38,13 +38,13 @@ export function insertToken(
   nowS: number,
   random: () => number = cryptoRandom,
 ): string {
-  const exists = db.sql.prepare("SELECT 1 FROM token WHERE token = ?");
+  const exists = db.prepare("SELECT 1 FROM token WHERE token = ?");
   if (token === null) {
     do token = randomToken(random); while (exists.get(token) !== undefined);
   } else if (exists.get(token) !== undefined) {
     throw new TokenExistsError(`Token already exists`);
   }
-  db.sql.prepare("INSERT INTO token VALUES (?, ?, ?, ?)").run(
+  db.prepare("INSERT INTO token VALUES (?, ?, ?, ?)").run(
     token,
     email,
     prefixLen,
@@ -55,31 +55,23 @@ export function insertToken(
 
 /** The row of `token`, if stored. */
 export function findToken(db: RegistryDb, token: string): TokenRow | undefined {
-  const row = db.sql.prepare("SELECT token, email, prefix_len, date FROM token WHERE token = ?")
+  const row = db.prepare("SELECT token, email, prefix_len, date FROM token WHERE token = ?")
     .get(token) as TokenRow | undefined;
   return row && { ...row };
 }
 
 /** Deletes `token`; true when it existed. */
 export function deleteToken(db: RegistryDb, token: string): boolean {
-  return Number(db.sql.prepare("DELETE FROM token WHERE token = ?").run(token).changes) > 0;
+  return Number(db.prepare("DELETE FROM token WHERE token = ?").run(token).changes) > 0;
 }
 
 /** Deletes tokens created at or before `limitS` (§5.7 step 1); returns how many. */
 export function expireTokens(db: RegistryDb, limitS: number): number {
-  return Number(db.sql.prepare("DELETE FROM token WHERE date <= ?").run(limitS).changes);
+  return Number(db.prepare("DELETE FROM token WHERE date <= ?").run(limitS).changes);
 }
 
 /** Creation time of the oldest token, or null when there is none. */
 export function oldestTokenDate(db: RegistryDb): number | null {
-  const row = db.sql.prepare("SELECT min(date) AS d FROM token").get() as { d: number | null };
+  const row = db.prepare("SELECT min(date) AS d FROM token").get() as { d: number | null };
   return row.d;
-}
-
-/** Smallest non-negative integer not in `used` (§5.6). */
-export function smallestFree(used: Iterable<number>): number {
-  const set = new Set(used);
-  let n = 0;
-  while (set.has(n)) n++;
-  return n;
 }

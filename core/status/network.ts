@@ -16,6 +16,11 @@ export interface NetworkNode {
 export interface NetworkView {
   schema: 1;
   registry: string;
+  /**
+   * Whether the registry reads its node's routes (null: a registry without the `health`
+   * method, such as the reference).
+   */
+  routes: { source: string; reachable: boolean; problem: string | null } | null;
   nodes: NetworkNode[];
 }
 
@@ -26,11 +31,12 @@ function cnOrder(a: string, b: string): number {
     (BigInt(va) < BigInt(vb) ? -1 : BigInt(va) > BigInt(vb) ? 1 : 0);
 }
 
-/** Builds the network view from the registry's `versions` and `topology` answers. */
+/** Builds the network view from the registry's `versions`, `topology` and `health` answers. */
 export function networkView(
   registry: string,
   versions: Record<string, string | null>,
   topology: Record<string, string[]>,
+  routes: NetworkView["routes"] = null,
 ): NetworkView {
   const nodes = new Map<string, NetworkNode>();
   const get = (cn: string) => {
@@ -50,7 +56,7 @@ export function networkView(
   }
   const list = [...nodes.values()].sort((a, b) => cnOrder(a.cn, b.cn));
   for (const n of list) n.clientOf.sort(cnOrder);
-  return { schema: 1, registry, nodes: list };
+  return { schema: 1, registry, routes, nodes: list };
 }
 
 /** Renders the network view as a table for people. */
@@ -62,7 +68,18 @@ export function renderNetwork(view: NetworkView): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
   lines.push("", `${view.nodes.length} nodes known to ${view.registry}`);
+  const problem = routesProblem(view);
+  if (problem) lines.push(`PROBLEM: ${problem}`);
   return lines.join("\n");
+}
+
+/** What is wrong with the registry's view of its node's routes, in words, or null. */
+export function routesProblem(view: NetworkView): string | null {
+  const r = view.routes;
+  if (!r || r.reachable) return null;
+  return `the registry cannot read its node's routes from ${r.source} (${r.problem}): it ` +
+    "offers only its own node to newcomers and sees only it here. Is its --run the run " +
+    "folder of the node on its host, and is that node running?";
 }
 
 /** Renders the topology as a Graphviz digraph (client → server edges). */

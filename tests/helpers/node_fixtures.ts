@@ -172,17 +172,24 @@ export function fakeProcess(name: string, args: readonly string[] = []): FakePro
   return p;
 }
 
-/** A babel client that is always connected and shows `snapshot`. */
-export function fakeBabelClient(snapshot?: BabelSnapshot): BabelClient & { closed: boolean } {
+/** A babel client that is always connected and shows `snapshot`; it records commands. */
+export function fakeBabelClient(
+  snapshot?: BabelSnapshot,
+): BabelClient & { closed: boolean; commands: string[] } {
   const snap = snapshot ?? { interfaces: [], neighbours: [], xroutes: [], routes: [] };
+  const commands: string[] = [];
   return {
+    commands,
     closed: false,
     connected: true,
     info: { version: "babeld-1.12.1", host: "test", myId: "00:00:00:00:00:00:00:01" },
     view: () => snap,
     waitConnected: () => Promise.resolve(),
     dump: () => Promise.resolve(snap),
-    command: () => Promise.resolve({ status: "ok" }),
+    command(line) {
+      commands.push(line);
+      return Promise.resolve({ status: "ok" });
+    },
     addInterface: () => Promise.resolve(),
     flushInterface: () => Promise.resolve(true),
     subscribe: () => () => {},
@@ -229,7 +236,7 @@ export interface FakeWorld {
   babelConfigs: { args: string[]; configText: string }[];
   hookHandler: ((ev: HookEvent) => ConnectAnswer | void | Promise<ConnectAnswer | void>) | null;
   /** The control socket handler while the node serves it. */
-  control: ((req: Record<string, unknown>) => unknown) | null;
+  control: ((req: Record<string, unknown>, signal: AbortSignal) => unknown) | null;
   shellRuns: { cmd: string; env: Record<string, string> }[];
   registry: FakeRegistry;
   babel: ReturnType<typeof fakeBabelClient>;

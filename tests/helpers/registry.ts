@@ -13,9 +13,12 @@ import {
   sha1,
 } from "../../core/crypto.ts";
 import { memoryLogger } from "../../core/log.ts";
+import { DatabaseSync } from "node:sqlite";
 import type { RegistryConfig } from "../../core/registry/config.ts";
+import { type DbOptions, type RegistryDb, registryDb } from "../../core/registry/db.ts";
+import { RateLimiter } from "../../core/registry/limits.ts";
 import type { MethodContext } from "../../core/registry/methods.ts";
-import { Registry } from "../../core/registry/registry.ts";
+import { Registry, type RegistryDeps } from "../../core/registry/registry.ts";
 import type { Clock } from "../../core/clock.ts";
 import { BootstrapCandidates, NO_ROUTES, Relay } from "../../core/registry/relay.ts";
 import { handleRpc, type RpcResponse } from "../../core/registry/rpc.ts";
@@ -23,6 +26,11 @@ import { TEST_CA_CERT_PEM, TEST_CA_KEY_PEM } from "./vectors.ts";
 
 /** Network of the VECTORS.md §8 test CA: 2001:db8:42::/48. */
 export const VECTOR_NETWORK = "001000000000000100001101101110000000000001000010";
+
+/** The registry database at `path` (":memory:" by default), opened as platform/ does. */
+export function openDb(path = ":memory:", opts: DbOptions = {}): RegistryDb {
+  return registryDb(new DatabaseSync(path), path, opts);
+}
 
 /** Files of a registry in a temporary directory. */
 export interface RegistryFiles {
@@ -110,12 +118,15 @@ export class TestSession {
   key: Uint8Array | null = null;
   constructor(
     readonly prefix: string,
-    readonly nodeKey: PrivateKey,
+    /** The node's key, or something that decrypts with it (e.g. through libcrypto). */
+    readonly nodeKey: PrivateKey | { decrypt(data: Uint8Array): Uint8Array },
     readonly caPem: string,
     readonly send: (
       target: string,
       headers: Record<string, string>,
     ) => Promise<{ status: number; body: Uint8Array; headers: Headers | Record<string, string> }>,
+    /** Checks the CA's signature of a hello answer (default: node:crypto with `caPem`). */
+    readonly verify: (e: Uint8Array, s: Uint8Array) => boolean = (e, s) => rsaVerify(caPem, e, s),
   ) {}
 
   /** Runs hello and stores the decrypted secret; returns the HTTP status. */
@@ -127,8 +138,9 @@ export class TestSession {
     if (r.status !== 200) return r.status;
     const half = r.body.length / 2;
     const e = r.body.subarray(0, half), s = r.body.subarray(half);
-    if (!rsaVerify(this.caPem, e, s)) throw new Error("hello signature does not verify");
-    this.key = rsaDecrypt(this.nodeKey, e);
+    if (!this.verify(e, s)) throw new Error("hello signature does not verify");
+    const k = this.nodeKey;
+    this.key = "decrypt" in k ? k.decrypt(e) : rsaDecrypt(k, e);
     return r.status;
   }
 
@@ -183,15 +195,25 @@ export interface LocalRegistry {
 /** Opens a Registry on `files` with a memory logger, a manual clock and no relay socket. */
 export function localRegistry(
   files: RegistryFiles,
-  opts: { clock?: Clock; communities?: string; geoip?: MethodContext["geoip"] } = {},
+  opts: {
+    clock?: Clock;
+    communities?: string;
+    geoip?: MethodContext["geoip"];
+    rsa?: RegistryDeps["rsa"];
+  } = {},
 ): LocalRegistry {
   const log = memoryLogger(3);
-  const registry = Registry.open(files.config, {
-    caPem: files.caPem,
-    keyPem: files.keyPem,
-    dhPem: null,
-    communities: opts.communities ? { text: opts.communities, source: "test" } : undefined,
-  }, { clock: opts.clock, log });
+  const registry = Registry.open(
+    files.config,
+    {
+      caPem: files.caPem,
+      keyPem: files.keyPem,
+      dhPem: null,
+      communities: opts.communities ? { text: opts.communities, source: "test" } : undefined,
+    },
+    openDb(files.config.db),
+    { clock: opts.clock, log, rsa: opts.rsa },
+  );
   const relay = new Relay(null, log, { timeoutMs: 50 });
   const ctx: MethodContext = {
     registry,
@@ -202,6 +224,7 @@ export function localRegistry(
     geoip: opts.geoip ?? null,
     changed: () => {},
     durable: () => Promise.resolve(),
+    limiter: new RateLimiter(registry.config.rateLimit),
   };
   return {
     registry,

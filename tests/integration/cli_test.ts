@@ -6,6 +6,7 @@ import { createCa } from "../../core/cert.ts";
 import { SOFTWARE_VERSION } from "../../core/constants.ts";
 import { COMMANDS, main } from "../../main.ts";
 import { registryFiles } from "../helpers/registry.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
@@ -91,21 +92,14 @@ Deno.test("a registry started from the command line enrolls a machine with re6st
     stderr: "piped",
   }).spawn();
   try {
-    let conf;
-    for (let i = 0; i < 100; i++) {
-      conf = await re6st([
-        "conf",
-        "--registry",
-        `http://127.0.0.1:${port}/`,
-        "--anonymous",
-        "-d",
-        `${dir}/n1`,
-      ]);
-      if (conf.code === 0 || !/connect|refused/i.test(conf.stderr)) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    assert.equal(conf!.code, 0, conf!.stderr);
-    assert.match(conf!.stdout, /Your subnet: 2001:db8:42::\/64 \(CN=0\/16\)/);
+    // Until the registry listens, conf cannot connect: try again then, and only then.
+    const conf = await waitFor(async () => {
+      const r = await re6st(["conf", "--registry", `http://127.0.0.1:${port}/`, "--anonymous"]
+        .concat(["-d", `${dir}/n1`]));
+      return r.code === 0 || !/connect|refused/i.test(r.stderr) ? r : null;
+    }, { what: "re6st conf to reach the registry", timeoutMs: 20_000, intervalMs: 200 });
+    assert.equal(conf.code, 0, conf.stderr);
+    assert.match(conf.stdout, /Your subnet: 2001:db8:42::\/64 \(CN=0\/16\)/);
     for (const f of ["ca.crt", "cert.crt", "cert.key", "re6stnet.conf"]) {
       assert.ok(Deno.statSync(`${dir}/n1/${f}`).isFile, f);
     }

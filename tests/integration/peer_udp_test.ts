@@ -5,6 +5,7 @@
 // node IP ::ffff:127.0.0.1 and 00000001 has ::ffff:127.1.0.1. Ports are ephemeral.
 
 import assert from "node:assert/strict";
+import { platformString, SOFTWARE_VERSION } from "../../core/constants.ts";
 import { bitsFromIp, nodeIp } from "../../core/addressing.ts";
 import type { Bits } from "../../core/addressing.ts";
 import { systemClock } from "../../core/clock.ts";
@@ -15,17 +16,14 @@ import { Relay } from "../../core/registry/relay.ts";
 import { openUdpSocket } from "../../platform/udp.ts";
 import type { UdpSocket } from "../../platform/udp.ts";
 import { testCa } from "../helpers/peer_lab.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const NETWORK = bitsFromIp("::ffff:127.0.0.0").slice(0, 104);
 const R = "00000000";
 const A = "00000001";
 
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+function until(cond: () => boolean, what: string): Promise<boolean> {
+  return waitFor(cond, { what, intervalMs: 10 });
 }
 
 /** Receives one datagram on a raw socket, or fails after `ms`. */
@@ -105,8 +103,8 @@ Deno.test("two nodes handshake over UDP and relay a registry request through ::1
   try {
     const [r, a] = lab.nodes;
     a.probe(R);
-    await waitFor(() => a.isConnected(R) && r.isConnected(A), "a session between r and a");
-    await waitFor(() => a.version?.[0] === 2, "a to adopt r's newer version");
+    await until(() => a.isConnected(R) && r.isConnected(A), "a session between r and a");
+    await until(() => a.version?.[0] === 2, "a to adopt r's newer version");
 
     const request = encodeRelay(A, 1);
     await registry.send(request, { transport: "udp", hostname: "::1", port: lab.ports.get(R)! });
@@ -125,13 +123,18 @@ Deno.test("the registry's Relay queries a node through its registry node", async
   try {
     const [r, a] = lab.nodes;
     a.probe(R);
-    await waitFor(() => a.isConnected(R) && r.isConnected(A), "a session between r and a");
+    await until(() => a.isConnected(R) && r.isConnected(A), "a session between r and a");
     const list = await relay.query(A, 1);
     assert.equal(list && new TextDecoder().decode(list), "192.0.2.1,1194,tcp");
     const info = await relay.query(A, 4);
-    assert.match(info ? new TextDecoder().decode(info) : "", /^\d+\.\d+\.\d+, unknown$/);
+    // This implementation's version and platform (what `versions` reports), never "unknown".
+    assert.equal(
+      info && new TextDecoder().decode(info),
+      `${SOFTWARE_VERSION}, ${platformString()}`,
+    );
+    assert.match(platformString(), /^Linux-(x86_64|aarch64)$/);
     await relay.notifyNewVersion(R);
-    await waitFor(() => lab.events.length > 0, "the registry node to hear of the new version");
+    await until(() => lab.events.length > 0, "the registry node to hear of the new version");
     assert.deepEqual(lab.events, [`${R} registry version`]);
   } finally {
     await relay.close();
@@ -149,7 +152,7 @@ Deno.test("a closed UDP socket stops its loop and refuses to send", async () => 
     },
   });
   await s.send("::1", s.port, Uint8Array.of(1, 2, 3));
-  await waitFor(() => got.length === 1, "the datagram sent to ourselves");
+  await until(() => got.length === 1, "the datagram sent to ourselves");
   assert.deepEqual(got, ["::1"]);
   await s.close();
   await assert.rejects(() => s.send("::1", s.port, Uint8Array.of(1)), /closed/);

@@ -5,6 +5,7 @@ import { memoryLogger } from "../../core/log.ts";
 import { babelRoutingView } from "../../core/registry/routes.ts";
 import { unixConnector } from "../../platform/babel_socket.ts";
 import { VECTOR_NETWORK } from "../helpers/registry.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const ROUTES = [
   "add route 1 prefix 2001:db8:42:1::/64 from ::/0 installed yes id 02:00:00:00:00:00:00:02 " +
@@ -81,13 +82,10 @@ Deno.test("reads reachable node prefixes from babeld and nothing while babeld is
   const babeld = fakeBabeld(path);
   const view = babelRoutingView(unixConnector(path), VECTOR_NETWORK, memoryLogger(), path);
   try {
-    const deadline = Date.now() + 5000;
-    let got: string[] = [];
-    while (Date.now() < deadline) {
-      got = await view.reachablePrefixes();
-      if (got.length) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const got = await waitFor(async () => {
+      const p = await view.reachablePrefixes();
+      return p.length ? p : null;
+    }, { what: "routes read from the fake babeld", intervalMs: 20 });
     assert.deepEqual(got.sort(), ["0000000000000001", "0000000000000110"]);
   } finally {
     await view.close();

@@ -9,6 +9,7 @@ import { decodeNetworkConfig } from "../../core/netconfig/document.ts";
 import { RegistryClient, type SessionIdentity } from "../../core/registry/client.ts";
 import { decodeRelay, encodeRelay } from "../../core/registry/relay.ts";
 import { type RunningRegistry, startRegistry } from "../../cmd/registry_daemon.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { nodeCsr, type RegistryFiles, registryFiles, target } from "../helpers/registry.ts";
 
 const dec = new TextDecoder();
@@ -141,10 +142,54 @@ Deno.test("answers bad HTTP requests with 4xx/501 and keeps serving", async () =
     const ok = await fetch(`http://127.0.0.1:${port}/getCa`);
     assert.equal(ok.status, 200);
     assert.match(await ok.text(), /BEGIN CERTIFICATE/);
-    const lines = log.lines.filter((l) => / (GET|POST) /.test(l));
+    for (const junk of ["PUT /x HTTP/1.0\r\n\r\n", "\u0016\u0003\u0001 TLS?\r\n\r\n"]) {
+      assert.match(await raw(port, junk), /^HTTP\/1\.1 (400|501)/);
+    }
+    const lines = log.lines.filter((l) => / (GET|POST|PUT) /.test(l));
     assert.ok(lines.length >= 5, "one log line per request");
-    assert.ok(lines.some((l) => l.includes("POST - 501")));
+    assert.ok(lines.some((l) => /INFO 127\.0\.0\.1 POST - 501/.test(l)));
+    assert.deepEqual(
+      log.lines.filter((l) => / (ERROR|WARNING) /.test(l) && !/babel|UDP socket/.test(l)),
+      [],
+      "a client's mistakes are not the registry's errors",
+    );
   });
+});
+
+Deno.test("a registry without libcrypto issues the same way and says which RSA code it uses", async () => {
+  const files = await registryFiles();
+  const log = memoryLogger(3);
+  const reg = await startRegistry(files.config, {
+    log,
+    openRelaySocket: () => null,
+    libcrypto: `${files.dir}/no-such-libcrypto.so.3`,
+  });
+  try {
+    const { csr, keyPem } = await nodeCsr(0);
+    const r = await fetch(
+      `http://127.0.0.1:${reg.port}${target("requestCertificate", [["token", ""], ["req", csr]])}`,
+    );
+    assert.equal(r.status, 200);
+    const cert = parseCertificate(await r.text());
+    assert.equal(cert.cn, "0/16");
+    const client = new RegistryClient(`http://127.0.0.1:${reg.port}/`, {
+      identity: identity("0000000000000000", keyPem, files.caPem),
+    });
+    const params = await decodeNetworkConfig(
+      await client.getNetworkConfig(),
+      loadPrivateKey(keyPem),
+    );
+    assert.equal(params.registry_prefix, "0000000000000000", "a session works");
+    assert.ok(
+      log.lines.some((l) =>
+        /WARNING RSA operations: built-in .*Cannot load .*no-such-libcrypto/.test(l)
+      ),
+      log.lines.join("\n"),
+    );
+  } finally {
+    await reg.stop();
+    await files.cleanup();
+  }
 });
 
 Deno.test("listens on IPv4 and IPv6 loopback on the same port", async () => {
@@ -198,7 +243,7 @@ Deno.test("relays bootstrap, versions, topology and IPv4 queries through a fake 
     }
   })();
   const log = memoryLogger(3);
-  const reg = await startRegistry(files.config, {
+  let reg = await startRegistry(files.config, {
     log,
     openRelaySocket: () => relaySock,
     relayOptions: { port: nodePort, timeoutMs: 300 },
@@ -242,6 +287,18 @@ Deno.test("relays bootstrap, versions, topology and IPv4 queries through a fake 
       identity: identity("0000000000000000", keyPem, files.caPem),
     });
     assert.ok(await old.getBootstrapPeer() !== undefined);
+    // Started again with another option: the version moves on and the local node hears of it.
+    await reg.stop();
+    seen.length = 0;
+    reg = await startRegistry({ ...files.config, hello: 20 }, {
+      log,
+      openRelaySocket: () => Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 }),
+      relayOptions: { port: nodePort, timeoutMs: 300 },
+      routes: { reachablePrefixes: () => Promise.resolve([]) },
+    });
+    assert.ok(log.lines.some((l) => /Network configuration changed: new version/.test(l)));
+    await waitFor(() => seen.length, { what: "the local node told of the new version at start" });
+    assert.deepEqual(seen, ["0000000000000000:0"]);
   } finally {
     await reg.stop();
     node.close();

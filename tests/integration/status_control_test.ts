@@ -3,7 +3,15 @@ import { recordingIo } from "../../cmd/io.ts";
 import { runFile } from "../../core/constants.ts";
 import { STATUS_JSON_SCHEMA, validateSchema } from "../../core/status/document.ts";
 import { main } from "../../main.ts";
-import { MAX_REQUEST_BYTES, queryControl, serveControl } from "../../platform/control.ts";
+import { controlStream } from "../../core/status/control.ts";
+import type { RouteAnswer } from "../../core/status/route.ts";
+import {
+  followControl,
+  MAX_REQUEST_BYTES,
+  queryControl,
+  serveControl,
+} from "../../platform/control.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { sampleStatus } from "../helpers/status_sample.ts";
 
 async function rawRequest(path: string, bytes: Uint8Array): Promise<string> {
@@ -24,8 +32,11 @@ async function rawRequest(path: string, bytes: Uint8Array): Promise<string> {
   }
 }
 
+/** A signal that never aborts. */
+const NEVER = new AbortController().signal;
+
 async function withNode(
-  handler: (req: Record<string, unknown>) => unknown,
+  handler: (req: Record<string, unknown>, signal: AbortSignal) => unknown,
   fn: (run: string, socket: string) => Promise<void>,
 ) {
   const run = Deno.makeTempDirSync({ prefix: "re6st-status-" });
@@ -157,6 +168,105 @@ Deno.test("a control socket whose mode cannot be set is closed and its path free
     const server = await serveControl(socket, statusHandler);
     await server.close();
   } finally {
+    Deno.removeSync(run, { recursive: true });
+  }
+});
+
+const ROUTE: RouteAnswer = {
+  address: "2001:db8:42:9::1",
+  local: false,
+  route: {
+    prefix: "2001:db8:42:9::/64",
+    from: null,
+    node: "9/16",
+    metric: 96,
+    refmetric: 0,
+    nextHop: "fe80::9",
+    interface: "re6stnet1",
+    peer: "9/16",
+    tunnel: { direction: "client", protocol: "udp", peer: "9/16" },
+    installed: true,
+    routerId: "02:00:00:00:00:00:00:09",
+  },
+  alternatives: [],
+};
+
+Deno.test("status --route asks the node for Babel's path and says when there is none", async () => {
+  const asked: unknown[] = [];
+  const handler = (req: Record<string, unknown>) => {
+    asked.push(req);
+    return req.address === ROUTE.address ? ROUTE : { ...ROUTE, address: req.address, route: null };
+  };
+  await withNode(handler, async (run) => {
+    const io = recordingIo();
+    assert.equal(await main(["status", "--run", run, "--route", ROUTE.address], io), 0);
+    assert.match(
+      io.stdout[0],
+      /^Route to 2001:db8:42:9::1\n {2}chosen: +2001:db8:42:9::\/64 via fe80::9/,
+    );
+    const json = recordingIo();
+    assert.equal(await main(["status", "--run", run, "--route", ROUTE.address, "--json"], json), 0);
+    assert.deepEqual(JSON.parse(json.stdout.join("\n")), ROUTE);
+    const none = recordingIo();
+    assert.equal(await main(["status", "--run", run, "--route", "2001:db8::1"], none), 1);
+    assert.match(none.stdout[0], /none: babeld installed no route/);
+    assert.deepEqual(asked[0], { request: "route", address: ROUTE.address });
+    const bad = recordingIo();
+    assert.equal(await main(["status", "--run", run, "--route", "10.1.2.3"], bad), 2);
+    assert.match(bad.stderr[0], /option --route: "10.1.2.3" is not an IPv6 address/);
+  });
+  await withNode(() => ({ error: "the node is still starting" }), async (run) => {
+    const io = recordingIo();
+    assert.equal(await main(["status", "--run", run, "--route", ROUTE.address], io), 1);
+    assert.match(io.stderr[0], /node refused the request: the node is still starting/);
+  });
+});
+
+Deno.test("status --follow prints each line of the node's stream and exits 3 when it ends", async () => {
+  async function* lines() {
+    yield { event: "following", node: "6/16" };
+    yield { event: "tunnel-opened", interface: "re6stnet1" };
+    yield { event: "node-stopping" };
+  }
+  await withNode(() => controlStream(lines()), async (run) => {
+    const io = recordingIo();
+    assert.equal(await main(["status", "--run", run, "--follow"], io), 3);
+    assert.deepEqual(io.stdout.map((l) => JSON.parse(l).event), [
+      "following",
+      "tunnel-opened",
+      "node-stopping",
+    ]);
+  });
+});
+
+Deno.test("a follower that hangs up ends the node's stream; closing the server ends it too", async () => {
+  const ended: string[] = [];
+  const handler = (_req: Record<string, unknown>, signal: AbortSignal) =>
+    controlStream((async function* () {
+      yield { event: "following" };
+      await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
+      ended.push("stream saw the hang-up");
+    })());
+  const run = Deno.makeTempDirSync({ prefix: "re6st-status-" });
+  const socket = runFile(run, "control");
+  const server = await serveControl(socket, handler);
+  try {
+    const stop = new AbortController();
+    const got: unknown[] = [];
+    const how = await followControl(socket, { request: "follow" }, (v) => {
+      got.push(v);
+      stop.abort();
+    }, stop.signal);
+    assert.equal(how, "interrupted");
+    assert.deepEqual(got, [{ event: "following" }]);
+    await waitFor(() => ended.length === 1, { what: "the stream ending after the hang-up" });
+    let secondLines = 0;
+    const second = followControl(socket, { request: "follow" }, () => secondLines++, NEVER);
+    await waitFor(() => secondLines === 1, { what: "the second follower's first line" });
+    await server.close();
+    assert.equal(await second, "ended");
+  } finally {
+    await server.close();
     Deno.removeSync(run, { recursive: true });
   }
 });

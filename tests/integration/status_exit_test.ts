@@ -6,6 +6,7 @@ import { NO_ROUTES } from "../../core/registry/relay.ts";
 import { startRegistry } from "../../cmd/registry_daemon.ts";
 import { main } from "../../main.ts";
 import { registryFiles } from "../helpers/registry.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 Deno.test("status --wait exits 3 when no node ever answered by the deadline", async () => {
   const run = Deno.makeTempDirSync({ prefix: "re6st-status-exit-" });
@@ -81,4 +82,37 @@ Deno.test("status --registry --dot prints the registry's topology as a Graphviz 
     assert.match(dot, /"0\/16" -> "1\/16";/);
     assert.match(dot, /\}$/);
   });
+});
+
+Deno.test("a registry that cannot read its node's routes says so in its log and in status --registry (exit 1)", async () => {
+  const files = await registryFiles();
+  const log = memoryLogger(2);
+  // No node runs: the babeld socket in the registry's --run folder is not there.
+  const registry = await startRegistry(files.config, {
+    log,
+    openRelaySocket: () => null,
+    routesGraceMs: 10,
+  });
+  try {
+    await waitFor(
+      () => log.lines.some((l) => /Cannot read the routes of this host's node/.test(l)),
+      {
+        what: "the registry's warning about its node's routes",
+      },
+    );
+    assert.ok(log.lines.some((l) => /Is --run \(.*\) the run folder of the node/.test(l)));
+    const url = `http://127.0.0.1:${registry.port}/`;
+    const io = recordingIo();
+    assert.equal(await main(["status", "--registry", url], io), 1, io.stderr.join("\n"));
+    assert.match(io.stdout.join("\n"), /PROBLEM: the registry cannot read its node's routes from/);
+    const json = recordingIo();
+    assert.equal(await main(["status", "--registry", url, "--json"], json), 1);
+    const view = JSON.parse(json.stdout.join("\n"));
+    assert.equal(view.routes.reachable, false);
+    assert.match(view.routes.source, /babeld\.sock/);
+    assert.match(json.stderr.join("\n"), /cannot read its node's routes/);
+  } finally {
+    await registry.stop();
+    await files.cleanup();
+  }
 });

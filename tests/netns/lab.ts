@@ -15,6 +15,9 @@ import {
   type RunOptions,
   type SpawnOptions,
 } from "../../platform/runner.ts";
+import { waitFor, type WaitOptions } from "../helpers/wait.ts";
+
+export { waitFor, type WaitOptions };
 
 /** Fixed prefix of every lab namespace name (used by the stale sweep). */
 export const LAB_PREFIX = "r6-";
@@ -80,14 +83,6 @@ export interface LabSpawnOptions extends SpawnOptions {
   log?: string;
 }
 
-/** Options of {@link waitFor}. */
-export interface WaitOptions {
-  /** What is awaited, for the error message "timed out waiting for <what>". */
-  what: string;
-  timeoutMs?: number;
-  intervalMs?: number;
-}
-
 /** A throw-away network. */
 export interface Lab {
   readonly name: string;
@@ -134,31 +129,6 @@ export interface Lab {
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]*$/i;
 const IFNAMSIZ = 15;
-
-/** Polls `fn` until it returns a truthy value; fails with "timed out waiting for <what>". */
-export async function waitFor<T>(
-  fn: () => T | Promise<T>,
-  opts: WaitOptions,
-): Promise<NonNullable<T>> {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  const intervalMs = opts.intervalMs ?? 100;
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() >= deadline) {
-      throw new Error(`timed out waiting for ${opts.what} (${timeoutMs} ms)`, {
-        cause: lastError,
-      });
-    }
-    await new Promise((r) => setTimeout(r, Math.min(intervalMs, deadline - Date.now())));
-  }
-}
 
 // ---- addresses -------------------------------------------------------------------------
 

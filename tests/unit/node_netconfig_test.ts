@@ -3,11 +3,11 @@ import { memoryLogger } from "../../core/log.ts";
 import { manualClock } from "../../core/clock.ts";
 import { NetconfUpdates, restartReason } from "../../core/node/netconfig.ts";
 
-Deno.test("hello, keys and encryption need a restart; crl and versions apply live", () => {
+Deno.test("hello and encryption need a restart, Babel keys restart babeld; crl applies live", () => {
   const f = { clientTunnels: true, minProtocol: 1 };
   assert.equal(restartReason(["crl", "version", "registry_prefix"], f), null);
   assert.match(restartReason(["crl", "hello"], f)!, /hello/);
-  assert.match(restartReason(["babel_hmac_sign"], f)!, /babel_hmac_sign/);
+  assert.equal(restartReason(["babel_hmac_sign", "babel_hmac_accept", "babel_default"], f), null);
   assert.match(restartReason(["tunnel_refresh"], f)!, /tunnel_refresh/);
   assert.equal(restartReason(["tunnel_refresh"], { ...f, clientTunnels: false }), null);
   assert.equal(

@@ -20,6 +20,7 @@ import {
   nodeKeyPem,
   TEST_CA_CERT_PEM,
 } from "../helpers/node_fixtures.ts";
+import { settled } from "../helpers/wait.ts";
 
 const FILES = { ca: "/c/ca.crt", cert: "/c/cert.crt", key: "/c/cert.key" };
 
@@ -174,7 +175,7 @@ Deno.test("a registry answer without DH parameters is retried, not saved", async
   let answers = ["<html>proxy error</html>", DH_PEM];
   const reg = fakeRegistry({ getDh: () => Promise.resolve(answers.shift()!) });
   const done = ensureDh(ctx(s, reg), s.files, "/st/dh.pem");
-  for (let i = 0; i < 50 && reg.calls.length < 1; i++) await new Promise((r) => setTimeout(r, 0));
+  await settled(() => reg.calls.length >= 1, "the first getDh call");
   await s.clock.advance(1000);
   await done;
   assert.deepEqual(reg.calls, ["getDh", "getDh"]);

@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import type { BabelSnapshot } from "../../core/babel/view.ts";
 import { openCache } from "../../core/node/cache.ts";
 import { Node, type NodeExit } from "../../core/node/node.ts";
 import type { ClientConnectEvent } from "../../core/openvpn/hooks.ts";
+import { parseCertificate } from "../../core/cert.ts";
+import { rsaEncrypt } from "../../core/crypto.ts";
+import { encodeRelay } from "../../core/peer/frame.ts";
+import { isControlStream } from "../../core/status/control.ts";
+import { FOLLOW_INTERVAL_MS } from "../../core/status/follow.ts";
+import { renderRoute, type RouteAnswer } from "../../core/status/route.ts";
 import {
   STATUS_JSON_SCHEMA,
   type StatusDocument,
@@ -24,6 +31,7 @@ import {
   TEST_JOURNAL as JOURNAL,
   TEST_NODE_ARGS as BASE,
 } from "../helpers/node_fixtures.ts";
+import { settled } from "../helpers/wait.ts";
 
 async function world(
   o: {
@@ -31,6 +39,7 @@ async function world(
     upExit?: number;
     netconfig?: () => Promise<Uint8Array>;
     kernel?: (store: JournalStore) => RecorderKernel;
+    snapshot?: BabelSnapshot;
   } = {},
 ): Promise<FakeWorld> {
   const key = await nodeKeyPem();
@@ -44,17 +53,15 @@ async function world(
     }),
     upExit: o.upExit,
     kernel: o.kernel,
+    snapshot: o.snapshot,
   });
 }
 
+/** A control request's signal that never aborts. */
+const NEVER = new AbortController().signal;
+
 /** Lets the node's promise chains run until `cond` holds (no time passes). */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  throw new Error(`never happened: ${what}`);
-}
+const until = settled;
 
 async function started(w: FakeWorld, args: string[] = []): Promise<[Node, Promise<NodeExit>]> {
   const node = new Node(nodeOptions([...BASE, ...args]), w.parts);
@@ -66,6 +73,10 @@ async function started(w: FakeWorld, args: string[] = []): Promise<[Node, Promis
 
 /** What a start and a stop do besides the node's own objects: clear babeld's leftovers. */
 const CLEAR_DRAIN = "nft delete table inet re6st_drain";
+
+const b64 = (b: Uint8Array) => btoa(String.fromCharCode(...b));
+/** A second Babel key. */
+const KEY2 = Uint8Array.from({ length: 16 }, (_, i) => 0xf0 + i);
 
 const START_OPS = [
   CLEAR_DRAIN,
@@ -121,7 +132,7 @@ Deno.test("babeld and the OpenVPN server run with the generated arguments and st
   assert.match(conf, /^key type blake2s128 id sign value 000102030405060708090a0b0c0d0e0f$/m);
   assert.match(
     conf,
-    /^interface re6stnet-tcp type tunnel hello-interval 3.75 update-interval 60$/m,
+    /^interface re6stnet-tcp type tunnel hello-interval 3.75$/m,
   );
   assert.deepEqual(w.babelConfigs[0].args.slice(0, 4), ["-h", "15", "-H", "15"]);
   assert.equal(w.files.get("/st/dh.pem"), DH, "DH parameters fetched into the state folder");
@@ -407,7 +418,7 @@ Deno.test("--client mode runs one supervised client on re6stnet and no server", 
   assert.ok(!w.kernel.ops.some((l) => l.includes("re6stnet-tcp")));
   assert.match(
     w.babelConfigs[0].configText,
-    /^interface re6stnet type tunnel hello-interval 3.75 update-interval 60$/m,
+    /^interface re6stnet type tunnel hello-interval 3.75$/m,
   );
   node.stop();
   await run;
@@ -515,7 +526,7 @@ Deno.test("the control socket answers a status document valid against its schema
   const w = await world();
   const [node, run] = await started(w);
   await w.hookHandler!(connect(12n));
-  const doc = w.control!({ request: "status" }) as Record<string, unknown>;
+  const doc = w.control!({ request: "status" }, NEVER) as Record<string, unknown>;
   assert.deepEqual(validateSchema(doc, STATUS_JSON_SCHEMA), []);
   const d = doc as unknown as StatusDocument;
   assert.equal(d.state, "running");
@@ -525,7 +536,10 @@ Deno.test("the control socket answers a status document valid against its schema
     [["server", "9/16", "re6stnet-tcp", "tcp", "198.51.100.9 40000"]],
   );
   assert.deepEqual(d.children.map((c) => c.name), ["babeld", "openvpn re6stnet-tcp"]);
-  assert.match(String((w.control!({ request: "nope" }) as { error: string }).error), /unknown/);
+  assert.match(
+    String((w.control!({ request: "nope" }, NEVER) as { error: string }).error),
+    /unknown/,
+  );
   node.stop();
   await run;
   assert.equal(w.control, null, "the control socket is closed at exit");
@@ -569,6 +583,253 @@ Deno.test("when an OpenVPN server dies its clients are forgotten", async () => {
   assert.ok(
     w.log.lines.some((l) => /OpenVPN server re6stnet-tcp exited: forgetting its 1 client/.test(l)),
   );
+  node.stop();
+  await run;
+});
+
+Deno.test("a key rotation swaps babeld's sign key in place at the shared switch time", async () => {
+  const key = await nodeKeyPem();
+  const cert = nodeCertPem(key);
+  const pub = parseCertificate(cert).publicKey;
+  const K0 = Uint8Array.from({ length: 16 }, (_, i) => i);
+  let body = networkConfigBody(cert);
+  const w = fakeWorld({
+    files: { "/c/ca.crt": TEST_CA_CERT_PEM, "/c/cert.crt": cert, "/c/cert.key": key },
+    registry: fakeRegistry({
+      getNetworkConfig: () => Promise.resolve(body),
+      getDh: () => Promise.resolve(DH),
+    }),
+  });
+  const [node, run] = await started(w);
+  const server = w.processes.find((p) => p.name === "openvpn re6stnet-tcp")!;
+  const startedAt = node.status().startedAt;
+  // The registry tells its node through the ::1 relay; the node fetches 1 s later.
+  const announce = async (version: number, extra: Record<string, unknown>, babelKey = K0) => {
+    body = networkConfigBody(cert, { version, extra, babelKey });
+    await w.sockets[0].onDatagram("::1", 40000, encodeRelay("0000000000000110", 0));
+    await w.clock.advance(1000);
+    await until(() => node.status().networkConfig.version === version, `version ${version}`);
+  };
+  // Phase 1: a second key is accepted. Stock babeld checks the sign key only: nothing to do.
+  await announce(2, { babel_hmac_accept: b64(rsaEncrypt(pub, KEY2)) });
+  assert.deepEqual(w.babel.commands, []);
+  // Phase 2: sign with the new key, at the time the registry set for every node.
+  const switchAt = w.clock.now() + 30_000;
+  await announce(3, {
+    babel_hmac_accept: b64(rsaEncrypt(pub, K0)),
+    babel_key_switch_at: switchAt / 1000,
+  }, KEY2);
+  assert.deepEqual(w.babel.commands, [], "not before the switch time");
+  await w.clock.advance(30_000);
+  await until(() => w.babel.commands.length === 1, "the key switched");
+  assert.equal(
+    w.babel.commands[0],
+    "key type blake2s128 id sign value f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff",
+  );
+  assert.equal(w.babelConfigs.length, 1, "babeld was not restarted");
+  assert.equal(server.stopped, false, "the OpenVPN server still runs");
+  assert.equal(node.status().startedAt, startedAt, "the node did not restart");
+  assert.ok(w.log.lines.some((l) => /babeld signs with the new Babel key now/.test(l)));
+  assert.ok(!w.log.lines.some((l) => l.includes("f0f1f2f3")), "the key is never logged");
+  // Phase 3: only the new key; babeld already signs with it.
+  await announce(4, {}, KEY2);
+  assert.equal(w.babel.commands.length, 1);
+  // babel_default changes need a new babeld: it restarts alone, with the key in force.
+  await announce(5, { babel_default: "rtt-max 400" }, KEY2);
+  await until(() => w.babelConfigs.length === 2, "babeld restarted");
+  assert.match(w.babelConfigs[1].configText, /id sign value f0f1f2f3/);
+  assert.match(w.babelConfigs[1].configText, /^default rtt-max 400 key sign$/m);
+  assert.equal(server.stopped, false);
+  node.stop();
+  await run;
+});
+
+/** Babel's tables on a node whose server tunnel re6stnet-tcp goes to 9/16. */
+function routedSnapshot(): BabelSnapshot {
+  const route = (over: Partial<BabelSnapshot["routes"][number]>) => ({
+    id: "r1",
+    prefix: "2001:db8:42:9::",
+    plen: 64,
+    from: "::",
+    fromPlen: 0,
+    installed: true,
+    routerId: "02:00:00:00:00:00:00:09",
+    metric: 96,
+    refmetric: 0,
+    via: "fe80::9",
+    iface: "re6stnet-tcp",
+    ...over,
+  });
+  return {
+    interfaces: [],
+    neighbours: [
+      {
+        id: "n1",
+        address: "fe80::9",
+        iface: "re6stnet-tcp",
+        reach: 0xffff,
+        ureach: 0,
+        rxcost: 96,
+        txcost: 96,
+        cost: 96,
+      },
+      {
+        id: "n2",
+        address: "fe80::5",
+        iface: "re6stnet1",
+        reach: 0xffff,
+        ureach: 0,
+        rxcost: 96,
+        txcost: 96,
+        cost: 96,
+      },
+    ],
+    xroutes: [],
+    routes: [
+      route({}),
+      route({
+        id: "r2",
+        installed: false,
+        metric: 352,
+        refmetric: 256,
+        via: "fe80::5",
+        iface: "re6stnet1",
+      }),
+      route({
+        id: "r3",
+        prefix: "2001:db8:42:5::",
+        routerId: "02:00:00:00:00:00:00:05",
+        via: "fe80::5",
+        iface: "re6stnet1",
+      }),
+    ],
+  };
+}
+
+Deno.test("the control socket tells which route Babel chose toward an address and the others", async () => {
+  const w = await world({ snapshot: routedSnapshot() });
+  const [node, run] = await started(w);
+  await w.hookHandler!(connect(12n));
+  const answer = w.control!(
+    { request: "route", address: "2001:db8:42:9::1" },
+    NEVER,
+  ) as RouteAnswer;
+  assert.equal(answer.local, false);
+  assert.deepEqual(answer.route, {
+    prefix: "2001:db8:42:9::/64",
+    from: null,
+    node: "9/16",
+    metric: 96,
+    refmetric: 0,
+    nextHop: "fe80::9",
+    interface: "re6stnet-tcp",
+    peer: "9/16",
+    tunnel: { direction: "server", protocol: "tcp", peer: "9/16" },
+    installed: true,
+    routerId: "02:00:00:00:00:00:00:09",
+  });
+  assert.deepEqual(
+    answer.alternatives.map((h) => [h.nextHop, h.interface, h.peer, h.metric, h.installed]),
+    [["fe80::5", "re6stnet1", "5/16", 352, false]],
+  );
+  const text = renderRoute(answer);
+  assert.match(
+    text,
+    /chosen: +2001:db8:42:9::\/64 via fe80::9 on re6stnet-tcp \(server tunnel, tcp\), peer 9\/16, metric 96 toward node 9\/16/,
+  );
+  assert.match(
+    text,
+    /alternatives: 2001:db8:42:9::\/64 via fe80::5 on re6stnet1, peer 5\/16, metric 352/,
+  );
+  const own = w.control!({ request: "route", address: "2001:db8:42:6::1" }, NEVER) as RouteAnswer;
+  assert.deepEqual([own.local, own.route, own.alternatives], [true, null, []]);
+  assert.match(renderRoute(own), /own subnet[\s\S]*none: babeld installed no route/);
+  const bad = w.control!({ request: "route", address: "10.0.0.1" }, NEVER) as { error: string };
+  assert.match(bad.error, /must be an IPv6 address/);
+  node.stop();
+  await run;
+});
+
+Deno.test("a follower gets one line per change until the node stops", async () => {
+  const snap = routedSnapshot();
+  const w = await world({ snapshot: snap });
+  const [node, run] = await started(w);
+  const stream = w.control!({ request: "follow" }, NEVER);
+  assert.ok(isControlStream(stream));
+  const lines = stream.lines[Symbol.asyncIterator]();
+  const first = (await lines.next()).value as Record<string, unknown>;
+  assert.deepEqual(
+    [first.event, first.node, first.state, first.tunnels, first.routes],
+    ["following", "6/16", "running", 0, 2],
+  );
+  await w.hookHandler!(connect(12n)); // a tunnel from 9/16
+  snap.routes.splice(2, 1); // the route to 5/16 is gone
+  const next = lines.next();
+  await w.clock.advance(FOLLOW_INTERVAL_MS);
+  const events = [(await next).value as Record<string, unknown>];
+  for (let i = 0; i < 3; i++) events.push((await lines.next()).value as Record<string, unknown>);
+  assert.deepEqual(events.map((e) => [e.event, e.interface ?? e.node, e.peer]), [
+    ["tunnel-opened", "re6stnet-tcp", "9/16"],
+    ["tunnel-established", "re6stnet-tcp", "9/16"],
+    ["peer-lost", undefined, "5/16"], // identified by the route it originated
+    ["route-lost", "5/16", undefined],
+  ]);
+  assert.match(String(events[0].time), /^\d{4}-\d\d-\d\dT/);
+  const last = lines.next();
+  node.stop();
+  assert.equal(((await last).value as Record<string, unknown>).event, "node-stopping");
+  assert.equal((await lines.next()).done, true);
+  await run;
+});
+
+Deno.test("a node started in the middle of a key switch signs with the previous key until the switch time", async () => {
+  const key = await nodeKeyPem();
+  const cert = nodeCertPem(key);
+  const pub = parseCertificate(cert).publicKey;
+  const K0 = Uint8Array.from({ length: 16 }, (_, i) => i);
+  let body: Uint8Array = new Uint8Array();
+  const w = fakeWorld({
+    files: { "/c/ca.crt": TEST_CA_CERT_PEM, "/c/cert.crt": cert, "/c/cert.key": key },
+    registry: fakeRegistry({
+      getNetworkConfig: () => Promise.resolve(body),
+      getDh: () => Promise.resolve(DH),
+    }),
+  });
+  // Phase 2, fetched at start: sign with KEY2 from 20 s on, K0 still accepted.
+  body = networkConfigBody(cert, {
+    babelKey: KEY2,
+    extra: {
+      babel_hmac_accept: b64(rsaEncrypt(pub, K0)),
+      babel_key_switch_at: (w.clock.now() + 20_000) / 1000,
+    },
+  });
+  const [node, run] = await started(w);
+  assert.match(w.babelConfigs[0].configText, /id sign value 000102030405060708090a0b0c0d0e0f/);
+  assert.ok(w.log.lines.some((l) => /key rotation under way/i.test(l)));
+  assert.deepEqual(w.babel.commands, []);
+  await w.clock.advance(20_000);
+  await until(() => w.babel.commands.length === 1, "the key switched");
+  assert.equal(
+    w.babel.commands[0],
+    "key type blake2s128 id sign value f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff",
+  );
+  node.stop();
+  await run;
+});
+
+Deno.test("while babeld is away the status shows no stale Babel routes", async () => {
+  const w = await world({ snapshot: routedSnapshot() });
+  const [node, run] = await started(w);
+  await w.hookHandler!(connect(12n));
+  const up = node.status().babel;
+  assert.deepEqual([up.running, up.knownNodes > 0, up.neighbours.length > 0], [true, true, true]);
+  (w.babel as { connected: boolean }).connected = false;
+  assert.deepEqual(node.status().babel, {
+    running: false,
+    neighbours: [],
+    routes: 0,
+    knownNodes: 0,
+  });
   node.stop();
   await run;
 });

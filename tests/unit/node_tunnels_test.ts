@@ -17,14 +17,10 @@ import {
   TEST_NODE_ARGS as BASE,
 } from "../helpers/node_fixtures.ts";
 import { P, snapshot } from "../helpers/tunnel_fakes.ts";
+import { settled } from "../helpers/wait.ts";
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  throw new Error(`never happened: ${what}`);
-}
+/** Lets the node's promise chains run until `cond` holds (no time passes). */
+const until = settled;
 
 interface Bench {
   w: FakeWorld;

@@ -16,14 +16,10 @@ import {
   TEST_NODE_ARGS as BASE,
 } from "../helpers/node_fixtures.ts";
 import { type FakeGateway, fakeGateway } from "../helpers/upnp_fake.ts";
+import { settled } from "../helpers/wait.ts";
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  throw new Error(`never happened: ${what}`);
-}
+/** Lets the node's promise chains run until `cond` holds (no time passes). */
+const until = settled;
 
 /** A node on a LAN whose gateway is `gw`, started with `args`. */
 async function start(
@@ -60,6 +56,11 @@ Deno.test("without an IPv4 --ip the node maps its server on the gateway and adve
   ]);
   assert.equal(gw.table[0].description, "re6st 6/16");
   assert.equal(cache().ownAddress(), "11.42.0.254,1194,tcp");
+  assert.ok(
+    w.log.lines.some((l) =>
+      /address list, mapped by the UPnP gateway: 11\.42\.0\.254,1194,tcp/.test(l)
+    ),
+  );
   const upnp = node.status().upnp!;
   assert.equal(upnp.state, "mapped");
   assert.equal(upnp.externalIp, "11.42.0.254");

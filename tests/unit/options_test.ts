@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { UsageError } from "../../core/errors.ts";
 import { CONF_SPEC, toConfOptions } from "../../core/options/conf.ts";
 import { renderHelp } from "../../core/options/help.ts";
+import { formatListenAddress, parseListenAddress } from "../../core/options/listen.ts";
 import { NODE_SPEC, toNodeOptions } from "../../core/options/node.ts";
 import { parseCommandLine } from "../../core/options/parser.ts";
 import { REGISTRY_SPEC, toRegistryOptions } from "../../core/options/registry.ts";
@@ -311,4 +312,40 @@ Deno.test("relative paths on the command line are resolved against the working f
     parseCommandLine(CONF_SPEC, ["--registry", "http://r/", "-d", "cfg"], files({}, "/srv")),
   );
   assert.equal(c.dir, "/srv/cfg");
+});
+
+Deno.test("--metrics takes ADDR:PORT with an IP literal and is off by default", () => {
+  assert.equal(node(REQUIRED).metrics, undefined);
+  assert.equal(node([...REQUIRED, "--metrics", "127.0.0.1:9100"]).metrics, "127.0.0.1:9100");
+  assert.equal(node([...REQUIRED, "--metrics", "[::1]:9100"]).metrics, "[::1]:9100");
+  const reg = (argv: string[]) =>
+    toRegistryOptions(
+      parseCommandLine(REGISTRY_SPEC, ["--ca", "c", "--key", "k", ...argv], files({})),
+    );
+  assert.equal(reg(["--metrics", "0.0.0.0:9101"]).metrics, "0.0.0.0:9101");
+  assert.equal(reg([]).metrics, undefined);
+  usageError(
+    () => reg(["--metrics", "localhost:9101"]),
+    /^option --metrics: "localhost:9101" needs an IP address/,
+  );
+  assert.deepEqual(parseListenAddress("[2001:db8::1]:80", "metrics"), {
+    hostname: "2001:db8::1",
+    port: 80,
+  });
+  const bad: [string, RegExp][] = [
+    ["9100", /is not an address and a port/],
+    ["127.0.0.1", /is not an address and a port/],
+    ["127.0.0.1:", /is not an address and a port/],
+    ["127.0.0.1:99999", /has a port above 65535/],
+    ["::1:9100", /has an IPv6 address without brackets/],
+    ["[::g]:9100", /has an invalid IPv6 address/],
+    ["300.1.1.1:9100", /needs an IP address/],
+    ["example.com:9100", /names are not resolved/],
+  ];
+  for (const [text, why] of bad) {
+    usageError(() => node([...REQUIRED, "--metrics", text]), why);
+  }
+  assert.equal(formatListenAddress({ hostname: "::1", port: 9 }), "[::1]:9");
+  assert.match(renderHelp(NODE_SPEC), /--metrics ADDR:PORT/);
+  assert.match(renderHelp(REGISTRY_SPEC), /--metrics ADDR:PORT/);
 });

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { SOFTWARE_VERSION, softwareInfo } from "../../core/constants.ts";
+import { memoryLogger } from "../../core/log.ts";
 import { encodeRelay } from "../../core/peer/frame.ts";
+import { handleMessage, type MessageContext } from "../../core/peer/messages.ts";
 import { makeLab, seqOf } from "../helpers/peer_lab.ts";
 import type { Lab } from "../helpers/peer_lab.ts";
 
@@ -208,4 +211,22 @@ Deno.test("tunnel kill requests and responses reach the node", async () => {
   await lab.net.flush();
   assert.deepEqual(b.events, [`kill request ${A}`]);
   assert.deepEqual(a.events, [`kill response ${B}`]);
+});
+
+Deno.test("code 4 answers this implementation's version and platform, never 'unknown'", () => {
+  const ctx: MessageContext = {
+    handlers: {},
+    log: memoryLogger(),
+    prefix: A,
+    registryPrefix: () => R,
+    getVersion: () => null,
+    adoptVersion: () => {},
+    verifyVersion: () => false,
+  };
+  const answer = untext(handleMessage(ctx, null, 4, new Uint8Array())!);
+  assert.equal(
+    answer,
+    `${SOFTWARE_VERSION}, ${Deno.build.os === "linux" ? "Linux" : ""}-${Deno.build.arch}`,
+  );
+  assert.equal(answer, softwareInfo());
 });

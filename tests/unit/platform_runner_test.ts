@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { CommandError, createRunner, inNetns, recordingRunner } from "../../platform/runner.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const sh = (script: string) => ["sh", "-c", script];
 
@@ -117,13 +118,8 @@ function alive(pid: number): boolean {
   }
 }
 
-async function waitDead(pid: number, ms = 3000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (alive(pid)) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
+function waitDead(pid: number, what: string): Promise<boolean> {
+  return waitFor(() => !alive(pid), { what, intervalMs: 20 });
 }
 
 /** Pids of live processes whose command line is exactly `argv`. */
@@ -164,7 +160,7 @@ Deno.test("stopping a process-group child also stops what its shell started", as
     assert.ok(alive(grandchild));
     await c.stop(1000);
     await c.stdout!.cancel();
-    assert.ok(await waitDead(grandchild), "the shell's background sleep is gone");
+    await waitDead(grandchild, "the shell's background sleep to be gone");
   } finally {
     if (alive(grandchild)) Deno.kill(grandchild, "SIGKILL");
   }
@@ -180,15 +176,14 @@ Deno.test("a stop signal ends a process-group command and what it started", asyn
       processGroup: true,
       signal: stop.signal,
     });
-    const deadline = Date.now() + 3000;
-    while (!grandchild && Date.now() < deadline) {
-      grandchild = Number(await Deno.readTextFile(`${dir}/pid`).catch(() => "0"));
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    grandchild = await waitFor(
+      async () => Number(await Deno.readTextFile(`${dir}/pid`).catch(() => "0")),
+      { what: "the shell to write its background sleep's pid", intervalMs: 10 },
+    );
     assert.ok(grandchild > 0 && alive(grandchild));
     stop.abort();
     await assert.rejects(run, /stopped before it finished/);
-    assert.ok(await waitDead(grandchild), "the shell's background sleep is gone");
+    await waitDead(grandchild, "the shell's background sleep to be gone");
   } finally {
     if (grandchild && alive(grandchild)) Deno.kill(grandchild, "SIGKILL");
     await Deno.remove(dir, { recursive: true });

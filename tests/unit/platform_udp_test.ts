@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { openUdpSocket } from "../../platform/udp.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /** A datagram socket whose receive() answers from a script, then waits until closed. */
 function fakeConn(steps: (Error | string)[]) {
@@ -25,12 +26,8 @@ function fakeConn(steps: (Error | string)[]) {
   return conn as unknown as Deno.DatagramConn;
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+function until(cond: () => boolean, what: string): Promise<boolean> {
+  return waitFor(cond, { what, intervalMs: 5 });
 }
 
 Deno.test("a failed receive is reported with its cause and the socket keeps receiving", async () => {

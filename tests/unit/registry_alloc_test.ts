@@ -14,14 +14,15 @@ import {
   parseCommunities,
   selectCommunity,
 } from "../../core/registry/communities.ts";
-import { createTableSql, openRegistryDb, type RegistryDb } from "../../core/registry/db.ts";
+import { SubjectSerials } from "../../core/registry/cert_index.ts";
+import { createTableSql, type RegistryDb } from "../../core/registry/db.ts";
+import { openDb } from "../helpers/registry.ts";
 import {
   deleteToken,
   expireTokens,
   findToken,
   insertToken,
   randomToken,
-  smallestFree,
   TokenExistsError,
 } from "../../core/registry/tokens.ts";
 
@@ -34,7 +35,7 @@ function take(db: RegistryDb, len: number, community = "", max = 80): string {
 }
 
 function withDb(fn: (db: RegistryDb) => void) {
-  const db = openRegistryDb(":memory:");
+  const db = openDb(":memory:");
   try {
     fn(db);
   } finally {
@@ -68,10 +69,10 @@ Deno.test("refuses a database whose table has another schema", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const path = `${dir}/r.db`;
-    const db = openRegistryDb(path);
+    const db = openDb(path);
     db.sql.exec("DROP TABLE crl; CREATE TABLE crl (serial INTEGER, date INTEGER)");
     db.close();
-    assert.throws(() => openRegistryDb(path), /table crl has an unexpected schema/);
+    assert.throws(() => openDb(path), /table crl has an unexpected schema/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -205,10 +206,22 @@ Deno.test("tokens are 8 distinct lower-case letters, single-use and expire", () 
   });
 });
 
-Deno.test("the subject serial is the smallest free number", () => {
-  assert.equal(smallestFree([]), 0);
-  assert.equal(smallestFree([0, 1, 3]), 2);
-  assert.equal(smallestFree([1, 2]), 0);
+Deno.test("the subject serial is the smallest free number, freed numbers are reused (§5.6)", () => {
+  const s = new SubjectSerials();
+  assert.equal(s.take(), 0);
+  s.use(1);
+  s.use(3);
+  assert.equal(s.take(), 2);
+  assert.equal(s.take(), 4);
+  s.release(1);
+  assert.equal(s.take(), 1);
+  assert.equal(s.take(), 5);
+  s.use(SubjectSerials.LIMIT + 5); // never handed out, never in the way
+  s.use(5000);
+  s.release(0);
+  assert.equal(s.take(), 0);
+  assert.equal(s.take(), 6);
+  assert.ok(s.has(5000) && !s.has(4999));
 });
 
 Deno.test("a failed transaction changes nothing", () => {

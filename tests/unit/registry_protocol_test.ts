@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { inflateSync } from "node:zlib";
-import { fromHex, loadPrivateKey, rsaDecrypt, toHex } from "../../core/crypto.ts";
+import { fromHex, loadPrivateKey, rsaDecrypt, rsaEncrypt, toHex } from "../../core/crypto.ts";
 import { BABEL_DEFAULT } from "../../core/constants.ts";
 import {
   buildDocument,
@@ -104,8 +104,8 @@ Deno.test("builds the VECTORS §12 document: keys, version, encrypted Babel key"
     canonical,
     version,
     { h0: key, h1: null, h2: null },
-    null,
-    NODE1_CERT_PEM,
+    { validUntil: null, keySwitchAt: null },
+    (data) => rsaEncrypt(NODE1_CERT_PEM, data),
   );
   assert.deepEqual([...body.subarray(0, 2)], [0x78, 0x9c]);
   const doc = JSON.parse(new TextDecoder().decode(inflateSync(body)));
@@ -161,12 +161,16 @@ Deno.test('publishes an empty accept key as "" (quirk Q1)', () => {
       h1: new Uint8Array(16),
       h2: new Uint8Array(),
     },
-    null,
-    NODE1_CERT_PEM,
+    { validUntil: 4600, keySwitchAt: 1060.5 },
+    (data) => rsaEncrypt(NODE1_CERT_PEM, data),
   );
   const doc = JSON.parse(new TextDecoder().decode(inflateSync(body)));
   assert.equal(doc.babel_hmac_accept, "");
   assert.equal(typeof doc.babel_hmac_sign, "string");
+  // Times are numbers (never in "", which lists the base64 values).
+  assert.deepEqual([doc.valid_until, doc.babel_key_switch_at, doc[""]], [4600, 1060.5, [
+    "version",
+  ]]);
   assert.deepEqual(doc.crl, [1, 3]);
 });
 
@@ -183,14 +187,18 @@ Deno.test("updateHMAC rotates keys as in VECTORS §14", () => {
   };
   const seen: string[] = [];
   const until: (number | null)[] = [];
+  const switchAt: (number | null)[] = [];
   for (let i = 0; i < 5; i++) {
-    const r = rotateBabelKeys(keys, 1000, fresh);
+    const r = rotateBabelKeys(keys, 1000, fresh, 60);
     keys = r.keys;
     seen.push(state(keys));
     until.push(r.validUntil);
+    switchAt.push(r.keySwitchAt);
   }
   assert.deepEqual(seen, ["K1,K2,-", "-,K2,K1", "K2,-,-", "K2,K3,-", "-,K3,K2"]);
   assert.deepEqual(until, [4600, null, null, 4600, null]);
+  // Phase 2 only: every node switches signing 60 s after the call.
+  assert.deepEqual(switchAt, [null, 1060, null, null, 1060]);
   const r = rotateBabelKeys({ h0: null, h1: null, h2: null }, 0, fresh);
   assert.equal(state(r.keys), "-,K4,empty");
 });

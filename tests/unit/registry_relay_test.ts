@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { memoryLogger } from "../../core/log.ts";
 import {
+  BOOTSTRAP_REOFFER_S,
+  BootstrapCandidates,
   collectTopology,
   collectVersions,
   type DatagramSocket,
@@ -8,6 +10,7 @@ import {
   encodeRelay,
   Relay,
 } from "../../core/registry/relay.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 type Addr = { transport: "udp"; hostname: string; port: number };
 
@@ -70,7 +73,7 @@ Deno.test("versions still waits for the nodes it asked", async () => {
   const relay = new Relay(sock, memoryLogger(3), { timeoutMs: 100 });
   try {
     const pending = collectVersions(relay, ["0000000000000001", "0000000000000010"]);
-    while (sock.sent.length < 2) await new Promise((r) => setTimeout(r, 1));
+    await waitFor(() => sock.sent.length >= 2, { what: "both version queries sent" });
     const m = decodeRelay(sock.sent[0].data)!;
     const node = { transport: "udp" as const, hostname: "::1", port: 326 };
     sock.push(encodeRelay(m.prefix, m.code, new TextEncoder().encode("0.1.0, Linux")), node);
@@ -92,7 +95,7 @@ Deno.test("relay answers from anywhere but the local node's peer port are ignore
   const from = (hostname: string, port: number) => ({ transport: "udp" as const, hostname, port });
   try {
     const first = relay.query(prefix, 1);
-    while (!sock.sent.length) await new Promise((r) => setTimeout(r, 1));
+    await waitFor(() => sock.sent.length, { what: "the first query sent" });
     assert.deepEqual(sock.sent[0].to, from("::1", 4326));
     sock.push(forged, from("2001:db8::7", 4326)); // a remote host guessing the port
     sock.push(forged, from("::1", 4327)); // another local program
@@ -102,10 +105,40 @@ Deno.test("relay answers from anywhere but the local node's peer port are ignore
     assert.match(ignored[0], /\[2001:db8::7\]:4326/);
     assert.match(ignored[1], /\[::1\]:4327/);
     const second = relay.query(prefix, 1);
-    while (sock.sent.length < 2) await new Promise((r) => setTimeout(r, 1));
+    await waitFor(() => sock.sent.length >= 2, { what: "the second query sent" });
     sock.push(encodeRelay(prefix, 1, new TextEncoder().encode("real")), from("::1", 4326));
     assert.equal(new TextDecoder().decode((await second)!), "real");
   } finally {
     await relay.close();
   }
+});
+
+Deno.test("an asker that comes back is offered another node, the same only when none is left", async () => {
+  let now = 0;
+  const c = new BootstrapCandidates(
+    { reachablePrefixes: () => Promise.resolve(["01", "10", "11"]) },
+    () => now,
+  );
+  // The asker 11 never gets itself; it gets 00 (the registry's node), 01 and 10 once each.
+  const first: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    first.push(await c.next("00", "11"));
+    now += 1000;
+  }
+  assert.deepEqual([...first].sort(), ["00", "01", "10"]);
+  // Nothing new is left for it: the one offered longest ago comes round again.
+  assert.equal(await c.next("00", "11"), first[0]);
+  now += 1000;
+  // Another asker is not held back by 11's history.
+  assert.notEqual(await c.next("00", "01"), "01");
+  // After the re-offer period every node is new to 11 again.
+  now += BOOTSTRAP_REOFFER_S * 1000;
+  const again = new Set<string>();
+  for (let i = 0; i < 3; i++) again.add(await c.next("00", "11"));
+  assert.deepEqual([...again].sort(), ["00", "01", "10"]);
+});
+
+Deno.test("with only the registry's node reachable it is offered again and again", async () => {
+  const c = new BootstrapCandidates({ reachablePrefixes: () => Promise.resolve([]) }, () => 0);
+  for (let i = 0; i < 3; i++) assert.equal(await c.next("00", "11"), "00");
 });

@@ -377,3 +377,89 @@ Deno.test("locations pick the community, from the location parameter or GeoIP of
     await files.cleanup();
   }
 });
+
+Deno.test("addToken refuses an empty token, control characters and anything but one address", async () => {
+  await using t = await setup();
+  const before = t.snapshot();
+  for (
+    const [email, token] of [
+      ["a@example.com", ""],
+      ["a@example.com", "to ken"],
+      ["a@example.com", "tok\u001b[2J"],
+      ["a@example.com\nb@example.com", "tok"],
+      ["a@example.com, b@example.com", "tok"],
+      ["", "tok"],
+    ]
+  ) {
+    const r = await t.local.rpc(target("addToken", [["email", email], ["token", token]]));
+    assert.equal(r.status, 400, JSON.stringify([email, token]));
+  }
+  assert.equal(t.snapshot(), before);
+});
+
+Deno.test("requestToken mails exactly one recipient: lists and header injections get 400", async () => {
+  await using t = await setup();
+  const sent: string[] = [];
+  t.local.ctx.mailer = {
+    send: (msg) => Promise.resolve(void sent.push(msg.to)),
+    close() {},
+  };
+  for (
+    const email of [
+      "a@x.example, b@y.example, c@z.example",
+      "a@x.example,b@y.example",
+      "a@x.example b@y.example",
+      "Bcc: someone@x.example",
+      "a@x.example\r\nBcc: someone@x.example",
+      "<a@x.example>",
+      '"a b"@x.example',
+      "a@@x.example",
+      "a@x..example",
+      "a".repeat(250) + "@x.example",
+      "a\u0085@x.example",
+    ]
+  ) {
+    const r = await t.local.rpc(target("requestToken", [["email", email]]));
+    assert.equal(r.status, 400, JSON.stringify(email));
+  }
+  assert.deepEqual(sent, []);
+  assert.equal(
+    (await t.local.rpc(target("requestToken", [["email", "o'brien+re6st@x.example"]]))).status,
+    204,
+  );
+  assert.deepEqual(sent, ["o'brien+re6st@x.example"]);
+});
+
+Deno.test("certificate and token requests are limited per source with 429, reported once a minute", async () => {
+  const clock = manualClock(Date.now());
+  await using t = await setup({ rateLimit: 3 }, { clock });
+  const req = (peer: string, headers: Record<string, string> = {}) =>
+    t.local.rpc(target("requestCertificate", [["token", ""], ["req", "garbage"]]), headers, peer);
+  for (let i = 0; i < 3; i++) assert.equal((await req("192.0.2.1")).status, 400);
+  const refused = await req("192.0.2.1");
+  assert.equal(refused.status, 429);
+  assert.equal(refused.headers["Retry-After"], "60");
+  assert.match(refused.note!, /192\.0\.2\.1 is over the limit of 3 .* per minute/);
+  assert.ok(!refused.quiet, "the first refusal is reported");
+  const again = await t.local.rpc(
+    target("requestToken", [["email", "a@x.example"]]),
+    {},
+    "192.0.2.1",
+  );
+  assert.equal(again.status, 429, "requestToken counts too");
+  assert.ok(again.quiet, "later refusals in the same minute are not");
+  assert.equal((await t.local.rpc("/getCa", {}, "192.0.2.1")).status, 200, "getCa is not limited");
+  assert.equal((await req("192.0.2.2")).status, 400, "another source");
+  for (let i = 0; i < 5; i++) assert.equal((await req("127.0.0.1")).status, 400, "the admin");
+  // Behind a local proxy the address it adds counts.
+  for (let i = 0; i < 3; i++) {
+    assert.equal(
+      (await req("127.0.0.1", { "X-Forwarded-For": "1.1.1.1, 198.51.100.7" })).status,
+      400,
+    );
+  }
+  assert.equal((await req("127.0.0.1", { "X-Forwarded-For": "198.51.100.7" })).status, 429);
+  await clock.advance(20_000);
+  assert.equal((await req("192.0.2.1")).status, 400, "one call back after 20 s");
+  assert.equal((await req("192.0.2.1")).status, 429);
+});
