@@ -12,7 +12,8 @@ import {
   quantileHops,
 } from "./graph.ts";
 import { type Random, sample, seeded } from "./rng.ts";
-import { World, type WorldCounters, type WorldOptions } from "./world.ts";
+import type { WorldCounters } from "./counters.ts";
+import { World, type WorldOptions } from "./world.ts";
 
 /** What a trial runs. */
 export interface TrialOptions extends Omit<WorldOptions, "random"> {

@@ -16,18 +16,19 @@
 import { type Bits, bitsFromIp, cnFromPrefix } from "../../core/addressing.ts";
 import type { Clock } from "../../core/clock.ts";
 import { Code, TUNNEL_TICK_S } from "../../core/constants.ts";
-import type { Logger } from "../../core/log.ts";
 import { createOwnAddresses } from "../../core/node/addresses.ts";
 import type { NodeCache } from "../../core/node/cache.ts";
 import { handleHook, type HookTargets } from "../../core/node/hooks.ts";
-import type { StartedProcess } from "../../core/node/tunnels/clients.ts";
 import type { TunnelSettings } from "../../core/node/tunnels/links.ts";
-import type { ClientConnectEvent, ClientDisconnectEvent } from "../../core/openvpn/hooks.ts";
 import { TunnelManager } from "../../core/node/tunnels/manager.ts";
 import { ServedBook } from "../../core/node/tunnels/served.ts";
+import { Agenda } from "./agenda.ts";
 import { memoryPeerCache } from "./cache.ts";
+import { idleTick } from "./idle.ts";
+import { hookEvent, SimProcess } from "./openvpn.ts";
+import { countingLogger, newCounters, type WorldCounters } from "./counters.ts";
 import { below, type Random, shuffle } from "./rng.ts";
-import { destinations, neighbourSnapshot, RoutingView, SERVER_DEV, type SimEdge } from "./views.ts";
+import { destinations, neighbourSnapshot, RoutingView, type SimEdge } from "./views.ts";
 
 /** The re6st network of the simulation: 2001:db8:42::/48. */
 export const SIM_NETWORK: Bits = bitsFromIp("2001:db8:42::").slice(0, 48);
@@ -47,29 +48,9 @@ export interface WorldOptions {
   detectS: number;
   /** Nodes start at random times over this many seconds. */
   startSpreadS: number;
-  /** Run every tick, even those that provably change nothing (see `idle`). */
+  /** Run every tick, even those that provably change nothing (see idle.ts). */
   fullTicks: boolean;
   random: Random;
-}
-
-/** Counters of one world. */
-export interface WorldCounters {
-  ticks: number;
-  /** Ticks skipped because they could change nothing. */
-  skipped: number;
-  /** hello0 messages (first contact with a peer). */
-  hello0: number;
-  /** getBootstrapPeer calls. */
-  bootstrapAsks: number;
-  /** OpenVPN clients started, and refused. */
-  attempts: number;
-  refused: number;
-  /** Working tunnels closed by their client (retired, duplicate). */
-  closed: number;
-  /** Error and warning lines of the managers (first few kept). */
-  errors: number;
-  warnings: number;
-  messages: string[];
 }
 
 /** One simulated node. */
@@ -92,60 +73,15 @@ export interface SimNode {
   /** Its OpenVPN client processes, and those of others connected to its server. */
   readonly procs: Set<SimProcess>;
   readonly accepted: Set<SimProcess>;
-  /** When its OpenVPN clients ended (ms): bounds the peers it avoids (see `idle`). */
-  ends: number[];
 }
 
 type Task = number | (() => void | Promise<void>);
-
-/** An OpenVPN client process of the simulation. */
-export class SimProcess implements StartedProcess {
-  static #pids = 1;
-  readonly pid = SimProcess.#pids++;
-  readonly exited: Promise<void>;
-  done = false;
-  /** The node whose server accepted it, if any. */
-  server: number | null = null;
-  /** Its tunnel is up (route-up handled) / drained (Babel dropped on its tap). */
-  up = false;
-  drained = false;
-  #resolve!: () => void;
-  constructor(
-    readonly owner: number,
-    readonly iface: string,
-    readonly onEnd: (p: SimProcess, stopped: boolean) => void,
-  ) {
-    this.exited = new Promise((r) => this.#resolve = r);
-  }
-  /** Ends the process (refused, peer gone, or stopped). */
-  end(notify = true, stopped = false): void {
-    if (this.done) return;
-    this.done = true;
-    if (notify) this.onEnd(this, stopped);
-    this.#resolve();
-  }
-  stop(): Promise<void> {
-    this.end(true, true);
-    return this.exited;
-  }
-}
 
 /** The simulated network. */
 export class World {
   readonly nodes: SimNode[] = [];
   readonly registry = 0;
-  readonly counters: WorldCounters = {
-    ticks: 0,
-    skipped: 0,
-    hello0: 0,
-    bootstrapAsks: 0,
-    attempts: 0,
-    refused: 0,
-    closed: 0,
-    errors: 0,
-    warnings: 0,
-    messages: [],
-  };
+  readonly counters: WorldCounters = newCounters();
   readonly settings: TunnelSettings;
   readonly #o: WorldOptions;
   readonly #random: Random;
@@ -159,8 +95,7 @@ export class World {
   #t = 0;
   #view: RoutingView | null = null;
   #dirty = true;
-  readonly #agenda = new Map<number, Task[]>();
-  readonly #times: number[] = [];
+  readonly #agenda = new Agenda<Task>();
   readonly #events: (() => void | Promise<void>)[] = [];
   readonly #woken = new Set<number>();
   readonly clock: Clock;
@@ -244,12 +179,9 @@ export class World {
 
   /** Runs the network until `t` (ms). */
   async runUntil(t: number): Promise<void> {
-    while (this.#times.length && this.#times[0] <= t) {
-      const at = heapPop(this.#times);
-      const tasks = this.#agenda.get(at) ?? [];
-      this.#agenda.delete(at);
-      this.#t = at;
-      await this.#runAt(at, tasks);
+    for (let e = this.#agenda.next(t); e; e = this.#agenda.next(t)) {
+      this.#t = e.t;
+      await this.#runAt(e.t, e.tasks);
     }
     this.#t = Math.max(this.#t, t);
   }
@@ -292,7 +224,7 @@ export class World {
     this.#index.set(prefix, i);
     this.#byIp.set(ip, i);
     const served = new ServedBook();
-    const log = this.#logger();
+    const log = countingLogger(this.counters);
     const random = this.#random;
     const cache = memoryPeerCache(random);
     const hooks: HookTargets = {
@@ -366,25 +298,7 @@ export class World {
       sessions: null,
       procs: new Set(),
       accepted: new Set(),
-      ends: [],
     });
-  }
-
-  #logger(): Logger {
-    const c = this.counters;
-    const keep = (m: string) => {
-      if (c.messages.length < 8 && !c.messages.includes(m)) c.messages.push(m);
-    };
-    const quiet = () => {};
-    const log: Logger = {
-      error: (m) => (c.errors++, keep(`ERROR ${m}`)),
-      warn: (m) => (c.warnings++, keep(`WARNING ${m}`)),
-      info: quiet,
-      debug: quiet,
-      trace: quiet,
-      child: () => log,
-    };
-    return log;
   }
 
   #snapshot(i: number) {
@@ -399,12 +313,7 @@ export class World {
   // --- Scheduling ---
 
   #at(t: number, task: Task): void {
-    let list = this.#agenda.get(t);
-    if (!list) {
-      this.#agenda.set(t, list = []);
-      heapPush(this.#times, t);
-    }
-    list.push(task);
+    this.#agenda.at(t, task);
   }
 
   #schedule(i: number, t: number): void {
@@ -443,7 +352,16 @@ export class World {
   async #tick(i: number): Promise<void> {
     const n = this.nodes[i];
     if (!n.alive) return;
-    if (!this.#o.fullTicks && this.#idle(n)) {
+    const idle = this.#o.fullTicks ? null : idleTick({
+      node: n,
+      view: this.#routing,
+      settings: this.settings,
+      registry: this.registry,
+      now: this.#t,
+    });
+    if (idle) {
+      // What the tick would have done: keep the session with the registry's node up.
+      if (idle.probeRegistry) this.#send(i, this.settings.registryPrefix!, null);
       this.counters.skipped++;
     } else {
       this.counters.ticks++;
@@ -455,42 +373,6 @@ export class World {
       }
     }
     this.#schedule(i, this.#t + (n.manager.removals.size ? 1000 : TUNNEL_TICK_S * 1000));
-  }
-
-  /**
-   * Whether a tick of `n` now would change nothing but the random stream (then it is skipped;
-   * `fullTicks` runs it anyway): no dead process, no removal, no retirement due, no address
-   * request pending, every direct peer's address cached, and either client_count tunnels
-   * (openTunnels returns at once) or, serving nobody, its two tunnels with the registry in
-   * sight, not backing off, and some distant node it does not avoid (it then only probes the
-   * registry, which is done here).
-   */
-  #idle(n: SimNode): boolean {
-    const m = n.manager;
-    const s = this.settings;
-    if (n.i === this.registry || m.removals.size || this.#t > m.nextRefresh) return false;
-    if (m.opener.connecting.size) return false;
-    const full = m.clients.size >= s.clientCount;
-    if (!full) {
-      if (n.served.size > 0 || m.clients.size < Math.min(2, s.clientCount)) return false;
-      if (m.bootstrap.backingOff) return false;
-    }
-    // Live processes only: a tunnel without one has a dead process to clean up.
-    if (n.procs.size !== m.clients.size) return false;
-    const view = this.#routing;
-    const near = view.neighbours(n.i);
-    for (const w of near.keys()) if (!n.cache.hasPeer(this.#prefixes[w])) return false;
-    for (const e of n.served.entries()) if (!n.cache.hasPeer(e.prefix)) return false;
-    if (full) return true;
-    const reg = s.registryPrefix!;
-    const known = view.connected(n.i, this.registry);
-    if (!known && !m.clients.has(reg) && !n.served.has(reg)) return false;
-    const since = this.#t - s.tunnelRefreshS * 1000;
-    n.ends = n.ends.filter((at) => at > since);
-    const distant = view.componentSize(n.i) - 1 - near.size;
-    if (distant <= n.ends.length) return false;
-    if (known) this.#send(n.i, reg, null);
-    return true;
   }
 
   // --- Peer protocol ---
@@ -550,7 +432,9 @@ export class World {
     const j = this.#byIp.get(remoteIp);
     const srv = j === undefined ? undefined : this.nodes[j];
     const room = srv && srv.alive && !srv.nat && srv.served.entries().length < this.#o.maxClients;
-    const answer = room ? handleHook(this.#event("client-connect", n), srv.hooks) : undefined;
+    const answer = room
+      ? handleHook(hookEvent("client-connect", n, this.#t), srv.hooks)
+      : undefined;
     if (srv && answer?.accept) {
       proc.server = srv.i;
       srv.accepted.add(proc);
@@ -577,21 +461,6 @@ export class World {
     return Promise.resolve(proc);
   }
 
-  #event(
-    type: "client-connect" | "client-disconnect",
-    client: SimNode,
-  ): ClientConnectEvent | ClientDisconnectEvent {
-    const e = {
-      dev: SERVER_DEV,
-      commonName: client.cn,
-      serial: BigInt(client.i + 1),
-      trustedIp: client.ip,
-      trustedPort: 40000,
-      time: Math.floor(this.#t / 1000),
-    };
-    return type === "client-connect" ? { type, ...e } : { type, ...e };
-  }
-
   /** A client process ended: its server (if alive) sees the client leave. */
   #ended(p: SimProcess, stopped: boolean): void {
     const n = this.nodes[p.owner];
@@ -599,7 +468,6 @@ export class World {
     n.procs.delete(p);
     this.#procs.delete(p.pid);
     this.#links.delete(p);
-    n.ends.push(this.#t);
     this.#dirty = true;
     if (p.server === null) return;
     const srv = this.nodes[p.server];
@@ -608,39 +476,11 @@ export class World {
   }
 
   #disconnect(server: number, client: SimNode): void {
-    handleHook(this.#event("client-disconnect", client), this.nodes[server].hooks);
+    handleHook(hookEvent("client-disconnect", client, this.#t), this.nodes[server].hooks);
   }
 }
 
 /** A public IPv4 address for node `i` (outside private ranges). */
 function publicIp(i: number): string {
   return `11.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
-}
-
-function heapPush(h: number[], x: number): void {
-  h.push(x);
-  for (let i = h.length - 1; i > 0;) {
-    const p = (i - 1) >> 1;
-    if (h[p] <= h[i]) break;
-    [h[p], h[i]] = [h[i], h[p]];
-    i = p;
-  }
-}
-
-function heapPop(h: number[]): number {
-  const top = h[0];
-  const last = h.pop()!;
-  if (h.length) {
-    h[0] = last;
-    for (let i = 0;;) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = i;
-      if (l < h.length && h[l] < h[m]) m = l;
-      if (r < h.length && h[r] < h[m]) m = r;
-      if (m === i) break;
-      [h[m], h[i]] = [h[i], h[m]];
-      i = m;
-    }
-  }
-  return top;
 }
