@@ -57,6 +57,8 @@ export interface TunnelManagerOptions {
   onOwnAddressChange?(text: string): void;
   /** Every dump's model (staleness check, gossip). */
   onModel?(model: BabelModel): void;
+  /** Builds the model from a dump (default deriveModel; bench/simulate.ts gives its own). */
+  deriveModel?: typeof deriveModel;
   /** Clients of our servers: the node keeps this book from the hooks; the manager reads it. */
   served: ServedBook;
 }
@@ -218,7 +220,8 @@ export class TunnelManager {
 
   async #onDump(snapshot: BabelSnapshot): Promise<void> {
     const s = this.#o.settings();
-    const model = deriveModel(snapshot, this.#o.network, s.registryPrefix ?? undefined);
+    const derive = this.#o.deriveModel ?? deriveModel;
+    const model = derive(snapshot, this.#o.network, s.registryPrefix ?? undefined);
     this.#model = model;
     for (const [key, prefixes] of model.buggy) {
       this.#o.log.debug(`Babel neighbour ${key} announces several prefixes: ${prefixes}`);
