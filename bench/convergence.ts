@@ -1,7 +1,8 @@
 /**
  * Convergence benchmark (root): for 4, 8 and 12 nodes on the lab topology, the time from
- * starting every `re6st node` to all-pairs ping6 reachability, then each node's memory (RSS)
- * and CPU at rest. Prints a table and JSON; asserts nothing.
+ * starting every `re6st node` to all-pairs ping6 reachability, then each node's memory (RSS,
+ * and the JavaScript heap within it from its status document) and CPU at rest. Prints a table
+ * and JSON; asserts nothing.
  *
  *   deno run -A bench/convergence.ts [--nodes 4,8,12] [--hello 4] [--rest 20] [--timeout 300]
  */
@@ -28,6 +29,9 @@ interface Row {
   /** Established tunnels in the network once converged. */
   tunnels: number | null;
   nodeRssMb: { mean: number; max: number } | null;
+  /** The node's V8 heap (status document `memory`): used and allocated, MiB. */
+  nodeHeapUsedMb: { mean: number; max: number } | null;
+  nodeHeapTotalMb: { mean: number; max: number } | null;
   childrenRssMb: { mean: number; max: number } | null;
   nodeCpuPct: { mean: number; max: number } | null;
   allCpuPct: { mean: number; max: number } | null;
@@ -80,6 +84,8 @@ async function measure(n: number, a: Args): Promise<Row> {
     connectedS: null,
     tunnels: null,
     nodeRssMb: null,
+    nodeHeapUsedMb: null,
+    nodeHeapTotalMb: null,
     childrenRssMb: null,
     nodeCpuPct: null,
     allCpuPct: null,
@@ -125,6 +131,10 @@ async function measure(n: number, a: Args): Promise<Row> {
       ),
     );
     row.nodeRssMb = stats(usage.map((u) => u.nodeRssMb));
+    const memory = (await Promise.all(net.nodes.map((x) => net!.status(x))))
+      .flatMap((d) => d ? [d.memory] : []);
+    row.nodeHeapUsedMb = stats(memory.map((m) => m.heapUsed / 1048576));
+    row.nodeHeapTotalMb = stats(memory.map((m) => m.heapTotal / 1048576));
     row.childrenRssMb = stats(usage.map((u) => u.childrenRssMb));
     row.nodeCpuPct = stats(usage.map((u) => u.nodeCpuPct));
     row.allCpuPct = stats(usage.map((u) => u.allCpuPct));
@@ -168,6 +178,7 @@ if (import.meta.main) {
       "GOAL MET",
       "TUNNELS",
       "NODE RSS MiB mean/max",
+      "JS HEAP MiB used/total",
       "BABELD+OPENVPN RSS MiB",
       "NODE CPU % mean/max",
       "ALL CPU %",
@@ -182,6 +193,9 @@ if (import.meta.main) {
       r.convergenceS === null ? "-" : r.convergenceS <= goalS ? "yes" : "no",
       r.tunnels === null ? "-" : String(r.tunnels),
       mm(r.nodeRssMb),
+      r.nodeHeapUsedMb && r.nodeHeapTotalMb
+        ? `${f(r.nodeHeapUsedMb.mean)} / ${f(r.nodeHeapTotalMb.mean)}`
+        : "-",
       mm(r.childrenRssMb),
       mm(r.nodeCpuPct, 2),
       mm(r.allCpuPct, 2),

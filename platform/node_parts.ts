@@ -144,6 +144,10 @@ export const realHost: NodeHost = {
     }
   },
   path: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+  memory() {
+    const { rss, heapUsed, heapTotal, external } = Deno.memoryUsage();
+    return { rss, heapUsed, heapTotal, external };
+  },
 };
 
 /** The GeoIP part when GEOIP2_MMDB names a file: its reader is imported only then. */

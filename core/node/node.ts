@@ -119,6 +119,7 @@ export class Node {
       babel: rt.babel,
       upnp: rt.upnp?.forwarding.status() ?? null,
       gateway: this.options.gateway,
+      memory: p.host.memory(),
       errors: rt.errors.entries,
     });
   }

@@ -14,6 +14,7 @@ import type { Identity, ReadFile } from "./identity.ts";
 import type { ManagedProcess } from "./supervisor.ts";
 import type { NodeRegistry, SyncFiles } from "./registry_sync.ts";
 import type { PortMapper } from "../upnp/port_mapper.ts";
+import type { StatusDocument } from "../status/document.ts";
 
 /** Files and folders the node touches. */
 export interface NodeFiles extends SyncFiles {
@@ -43,6 +44,8 @@ export interface NodeHost {
   kill(pid: number, signal: "SIGTERM" | "SIGKILL"): void;
   /** Environment variable PATH (given to OpenVPN hooks). */
   readonly path: string;
+  /** Our own memory, bytes: resident set and V8 heap (`Deno.memoryUsage()`). */
+  memory(): StatusDocument["memory"];
 }
 
 /** babeld as the node uses it. */

@@ -75,6 +75,7 @@ export interface StatusPieces {
   /** UPnP port forwarding, null when the node does not use it. */
   upnp: UpnpStatus | null;
   gateway: boolean;
+  memory: StatusDocument["memory"];
   errors: readonly ErrorEntry[];
 }
 
@@ -137,6 +138,7 @@ export function nodeStatus(p: StatusPieces): StatusDocument {
     babel,
     upnp: p.upnp,
     gateway: { enabled: p.gateway },
+    memory: p.memory,
     errors: p.errors.map((e) => ({ time: iso(e.time), message: `${e.level}: ${e.message}` })),
   };
 }

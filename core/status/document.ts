@@ -101,6 +101,8 @@ export interface StatusDocument {
     lastError: string | null;
   } | null;
   gateway: { enabled: boolean };
+  /** Memory of the node process, bytes: resident set, and V8's JavaScript heap within it. */
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
   errors: { time: string; message: string }[];
 }
 
@@ -183,6 +185,7 @@ export const STATUS_JSON_SCHEMA = {
       },
     },
     gateway: obj({ enabled: bool }),
+    memory: obj({ rss: int, heapUsed: int, heapTotal: int, external: int }),
     errors: arr(obj({ time: str, message: str })),
   }),
 } as const;

@@ -26,6 +26,8 @@ function upnpLines(u: StatusDocument["upnp"]): string[] {
   );
 }
 
+const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
+
 /** Renders the status document as a summary for people. */
 export function renderStatus(doc: StatusDocument): string {
   const id = doc.identity;
@@ -46,6 +48,10 @@ export function renderStatus(doc: StatusDocument): string {
     `  peers     ${doc.peers.cacheSize} cached, ${doc.peers.connected} with a session` +
     (doc.gateway.enabled ? "   gateway: exporting a default route" : ""),
     ...upnpLines(doc.upnp),
+    `  memory    ${mib(doc.memory.rss)} MiB resident, JavaScript heap ${
+      mib(doc.memory.heapUsed)
+    } ` +
+    `of ${mib(doc.memory.heapTotal)} MiB used`,
     "",
   ];
   if (doc.tunnels.length) {

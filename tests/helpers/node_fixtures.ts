@@ -380,6 +380,7 @@ export function fakeWorld(o: {
       listProcesses: () => Promise.resolve([]),
       kill: () => {},
       path: "/usr/sbin:/usr/bin:/sbin:/bin",
+      memory: () => ({ rss: 50 << 20, heapUsed: 8 << 20, heapTotal: 10 << 20, external: 1 << 20 }),
     },
     openCache: () => openCache(db),
     serveControl(_path, handler) {

@@ -58,6 +58,7 @@ export function sampleStatus(over: Partial<StatusDocument> = {}): StatusDocument
     },
     upnp: null,
     gateway: { enabled: false },
+    memory: { rss: 48 << 20, heapUsed: 7 << 20, heapTotal: 9 << 20, external: 1 << 20 },
     errors: [],
     ...over,
   };

@@ -11,6 +11,7 @@ function fakes(procs: Procs, files: Map<string, string>) {
   const host: NodeHost = {
     pid: 500,
     path: "/bin",
+    memory: () => ({ rss: 0, heapUsed: 0, heapTotal: 0, external: 0 }),
     processName: (pid) => Promise.resolve(procs[pid]?.name ?? null),
     processStart: (pid) => Promise.resolve(procs[pid]?.start ?? null),
     listProcesses: () =>

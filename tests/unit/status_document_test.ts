@@ -51,6 +51,7 @@ Deno.test("the summary shows identity, tunnels and processes", () => {
   assert.match(text, /re6st node 6\/16 \(2001:db8:42:6::1\)/);
   assert.match(text, /client\s+1\/16\s+re6stnet1\s+tcp\s+192\.0\.2\.1:1194\s+30m\s+96/);
   assert.match(text, /babeld\s+2000\s+running/);
+  assert.match(text, /memory {4}48\.0 MiB resident, JavaScript heap 7\.0 of 9\.0 MiB used/);
   assert.doesNotMatch(text, /UNHEALTHY/);
   const sick = sampleStatus({
     babel: { running: false, neighbours: [], routes: 0, knownNodes: 0 },
