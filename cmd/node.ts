@@ -9,6 +9,7 @@ import { Node, type NodeExit } from "../core/node/node.ts";
 import { renderHelp } from "../core/options/help.ts";
 import { NODE_SPEC, type NodeOptions, toNodeOptions } from "../core/options/node.ts";
 import { LogFile } from "../platform/log_file.ts";
+import { trimMemory } from "../platform/memory.ts";
 import { realNodeParts } from "../platform/node_parts.ts";
 import { replaceProcess, selfArgv } from "../platform/self.ts";
 import { parseOrHelp } from "./common.ts";
@@ -57,6 +58,13 @@ export async function run(args: string[], io: Io): Promise<number> {
   }
 }
 
+/**
+ * When the node gives back the memory start-up used (platform/memory.ts): once settled, then
+ * after each round of tunnel changes could have run code that is idle again.
+ */
+const TRIM_AFTER_MS = 30_000;
+const TRIM_EVERY_MS = 300_000;
+
 /** Runs one life of the node with signal handling and its log file. */
 async function runOnce(opts: NodeOptions, io: Io, restarted: string | null): Promise<NodeExit> {
   const logFile = new LogFile(`${opts.log}/re6stnet.log`, io);
@@ -100,6 +108,13 @@ async function runOnce(opts: NodeOptions, io: Io, restarted: string | null): Pro
     node.stop("unexpected error");
   };
   globalThis.addEventListener("unhandledrejection", onUnhandled);
+  const trim = () => {
+    const { rssBefore, rssAfter } = trimMemory();
+    const mib = (b: number) => (b / 1048576).toFixed(1);
+    log.debug(`Memory given back to the system: resident ${mib(rssBefore)} → ${mib(rssAfter)} MiB`);
+  };
+  const firstTrim = setTimeout(trim, TRIM_AFTER_MS);
+  const trims = setInterval(trim, TRIM_EVERY_MS);
   try {
     const exit = await node.run();
     if (unexpected.seen) {
@@ -113,6 +128,8 @@ async function runOnce(opts: NodeOptions, io: Io, restarted: string | null): Pro
     log.error(`Cannot run the node: ${describeError(e)}`);
     throw e;
   } finally {
+    clearTimeout(firstTrim);
+    clearInterval(trims);
     globalThis.removeEventListener("unhandledrejection", onUnhandled);
     for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
     await metrics?.close();
