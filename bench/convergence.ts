@@ -67,7 +67,9 @@ function parseArgs(argv: string[]): Args {
       default:
         throw new Error(`unknown option ${argv[i]}`);
     }
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`${argv[i]}: bad value ${v}`);
+    if (argv[i] !== "--nodes" && !(Number.isFinite(n) && n > 0)) {
+      throw new Error(`${argv[i]}: bad value ${v}`);
+    }
     i++;
   }
   return a;
