@@ -1,7 +1,8 @@
 /**
  * Giving memory back to the kernel once a node has settled: the pages of the executable that
  * start-up ran through (parsing, compiling, spawning: code never run again at rest) and the
- * memory the C allocator keeps free. Through libc (FFI); a no-op where libc cannot be loaded.
+ * memory the C allocator keeps free. Through libc (FFI); never throws: a no-op where libc or
+ * /proc cannot be read.
  */
 
 const MADV_DONTNEED = 4;
@@ -57,7 +58,12 @@ export function trimMemory(): TrimResult {
   }
   try {
     let bytes = 0;
-    const smaps = Deno.readTextFileSync("/proc/self/smaps");
+    let smaps = "";
+    try {
+      smaps = Deno.readTextFileSync("/proc/self/smaps");
+    } catch {
+      // No /proc (a confined service): the allocator is still trimmed.
+    }
     for (const { start, end } of cleanMappings(smaps, Deno.execPath())) {
       if (lib.symbols.madvise(start, end - start, MADV_DONTNEED) === 0) {
         bytes += Number(end - start);
