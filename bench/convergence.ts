@@ -35,7 +35,7 @@ interface Row {
   childrenRssMb: { mean: number; max: number } | null;
   nodeCpuPct: { mean: number; max: number } | null;
   allCpuPct: { mean: number; max: number } | null;
-  /** Babel's traffic at rest through a tunnel tap (received + sent), bytes per second. */
+  /** Traffic at rest of each tunnel (received + sent at its client end), bytes per second. */
   tunnelBytesPerS: { mean: number; max: number } | null;
   error?: string;
 }

@@ -289,7 +289,7 @@ if (import.meta.main) {
     ["babeld + OpenVPN RSS MiB", fmt(summary.childrenRssMb)],
     ["node CPU % of a core", fmt(summary.nodeCpuPct, 2)],
     ["node + babeld + OpenVPN CPU %", fmt(summary.allCpuPct, 2)],
-    ["traffic per tunnel tap at rest, B/s", fmt(summary.tapBytesPerS, 0)],
+    ["traffic per tunnel at rest (client end, in + out), B/s", fmt(summary.tapBytesPerS, 0)],
   ]));
   if (figures.length) {
     console.log(

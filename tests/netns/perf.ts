@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import type { Child, Lab } from "./lab.ts";
+import { TAP_PREFIX } from "../../core/constants.ts";
 
 /** One process as /proc shows it. */
 export interface ProcSample {
@@ -52,9 +53,15 @@ export interface RestUsage {
   nodeCpuPct: number;
   /** CPU of the node and its children together, % of one core. */
   allCpuPct: number;
-  /** Traffic through each tunnel tap (received + sent), bytes per second, at rest. */
+  /**
+   * Traffic of each tunnel at rest (received + sent at its client end, bytes per second): the
+   * client taps, one per tunnel; a server's tap carries all its clients and is left out.
+   */
   tapBytesPerS: number[];
 }
+
+/** Client tunnel taps (re6stnet0, re6stnet1…), not the servers' (re6stnet-udp…). */
+const CLIENT_TAP = new RegExp(`^${TAP_PREFIX}\\d+$`);
 
 /** Bytes received + sent so far by each re6st tap of a host (`ip -s -j link`). */
 export async function tapBytes(lab: Lab, host: string): Promise<Map<string, number>> {
@@ -66,7 +73,7 @@ export async function tapBytes(lab: Lab, host: string): Promise<Map<string, numb
     stats64?: { rx?: { bytes?: number }; tx?: { bytes?: number } };
   }[];
   for (const l of links) {
-    if (!l.ifname.startsWith("re6stnet")) continue;
+    if (!l.ifname.startsWith(TAP_PREFIX)) continue;
     out.set(l.ifname, (l.stats64?.rx?.bytes ?? 0) + (l.stats64?.tx?.bytes ?? 0));
   }
   return out;
@@ -92,9 +99,10 @@ export async function restUsage(
   await new Promise((r) => setTimeout(r, windowMs));
   const seconds = (performance.now() - t0) / 1000;
   const tapsAfter = await tapBytes(lab, host);
-  const tapBytesPerS = [...tapsAfter].filter(([tap, n]) => tapsBefore.has(tap) && n > 0)
+  const tapBytesPerS = [...tapsAfter]
+    .filter(([tap, n]) => CLIENT_TAP.test(tap) && tapsBefore.has(tap) && n > 0)
     .map(([tap, n]) => (n - tapsBefore.get(tap)!) / seconds)
-    .filter((bps) => bps > 0); // a tap of no tunnel (a free one, or a server nobody uses)
+    .filter((bps) => bps > 0); // a free tap, no tunnel on it
   const after = new Map(pids.map(procSample).filter(pick).map((s) => [s.pid, s]));
   let nodeTicks = 0, allTicks = 0, nodeRss = 0, childRss = 0, openvpn = 0;
   for (const b of before) {
