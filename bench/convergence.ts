@@ -134,7 +134,7 @@ async function measure(n: number, a: Args): Promise<Row> {
     );
     row.nodeRssMb = stats(usage.map((u) => u.nodeRssMb));
     const memory = (await Promise.all(net.nodes.map((x) => net!.status(x))))
-      .flatMap((d) => d ? [d.memory] : []);
+      .flatMap((d) => d?.memory ? [d.memory] : []); // older nodes do not report it
     row.nodeHeapUsedMb = stats(memory.map((m) => m.heapUsed / 1048576));
     row.nodeHeapTotalMb = stats(memory.map((m) => m.heapTotal / 1048576));
     row.childrenRssMb = stats(usage.map((u) => u.childrenRssMb));
