@@ -122,6 +122,8 @@ interface NodeFigures {
   /** Nodes babeld has a route to, the node itself included. */
   nodesKnown: number;
   routes: number;
+  /** JavaScript heap in use, MiB (null: the node does not report it). */
+  heapUsedMb: number | null;
   usage: RestUsage | null;
 }
 
@@ -154,6 +156,7 @@ async function nodeFigures(lab: Lab, net: Network, restS: number): Promise<NodeF
       in: up.filter((t) => t.direction === "server").length,
       nodesKnown: d ? d.babel.knownNodes + 1 : 0,
       routes: d?.babel.routes ?? 0,
+      heapUsedMb: d?.memory ? d.memory.heapUsed / 1048576 : null,
       usage: usage[i],
     };
   });
@@ -260,6 +263,7 @@ if (import.meta.main) {
     nodesKnown: n((f) => f.nodesKnown),
     routes: n((f) => f.routes),
     nodeRssMb: n((f) => f.usage!.nodeRssMb),
+    heapUsedMb: stat(used.flatMap((f) => f.heapUsedMb === null ? [] : [f.heapUsedMb])),
     childrenRssMb: n((f) => f.usage!.childrenRssMb),
     nodeCpuPct: n((f) => f.usage!.nodeCpuPct),
     allCpuPct: n((f) => f.usage!.allCpuPct),
@@ -286,6 +290,7 @@ if (import.meta.main) {
     [`nodes babeld knows, itself included (of ${args.nodes})`, fmt(summary.nodesKnown)],
     ["babel routes", fmt(summary.routes)],
     [`node RSS MiB (at rest, ${args.restS} s)`, fmt(summary.nodeRssMb)],
+    ["node JavaScript heap used MiB", fmt(summary.heapUsedMb)],
     ["babeld + OpenVPN RSS MiB", fmt(summary.childrenRssMb)],
     ["node CPU % of a core", fmt(summary.nodeCpuPct, 2)],
     ["node + babeld + OpenVPN CPU %", fmt(summary.allCpuPct, 2)],

@@ -59,8 +59,8 @@ export async function run(args: string[], io: Io): Promise<number> {
 }
 
 /**
- * When the node gives back the memory start-up used (platform/memory.ts): once settled, then
- * after each round of tunnel changes could have run code that is idle again.
+ * When the node gives back the memory start-up used (platform/memory.ts): 30 s after start,
+ * then at doubling intervals while the network around it settles, then every 5 minutes.
  */
 const TRIM_AFTER_MS = 30_000;
 const TRIM_EVERY_MS = 300_000;
@@ -113,8 +113,14 @@ async function runOnce(opts: NodeOptions, io: Io, restarted: string | null): Pro
     const mib = (b: number) => (b / 1048576).toFixed(1);
     log.debug(`Memory given back to the system: resident ${mib(rssBefore)} → ${mib(rssAfter)} MiB`);
   };
-  const firstTrim = setTimeout(trim, TRIM_AFTER_MS);
-  const trims = setInterval(trim, TRIM_EVERY_MS);
+  let trimTimer = 0;
+  const scheduleTrim = (delayMs: number) => {
+    trimTimer = setTimeout(() => {
+      trim();
+      scheduleTrim(Math.min(2 * delayMs, TRIM_EVERY_MS));
+    }, delayMs);
+  };
+  scheduleTrim(TRIM_AFTER_MS);
   try {
     const exit = await node.run();
     if (unexpected.seen) {
@@ -128,8 +134,7 @@ async function runOnce(opts: NodeOptions, io: Io, restarted: string | null): Pro
     log.error(`Cannot run the node: ${describeError(e)}`);
     throw e;
   } finally {
-    clearTimeout(firstTrim);
-    clearInterval(trims);
+    clearTimeout(trimTimer);
     globalThis.removeEventListener("unhandledrejection", onUnhandled);
     for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
     await metrics?.close();

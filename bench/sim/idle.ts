@@ -24,7 +24,8 @@ export interface IdleInput {
  * Null when a tick of the node now may change something; else what the skipped tick would
  * still have done (probe the registry's node, which keeps that session up). A tick changes
  * nothing when: no tunnel has a dead process, no removal runs, no retirement is due, no
- * address request waits, every direct peer's address is cached (learnAddresses), and either
+ * address request waits, every direct peer's address is cached (learnAddresses), the cache
+ * holds its reserve of 2 × client_count peers (learnReserve), and either
  * the node has client_count tunnels (openTunnels returns at once) or, serving nobody, its
  * two tunnels, the registry in sight, no bootstrap back-off, and a distant node it does not
  * avoid (openTunnels then opens nothing).
@@ -33,7 +34,7 @@ export function idleTick(i: IdleInput): { probeRegistry: boolean } | null {
   const { node: n, view, settings: s } = i;
   const m = n.manager;
   if (n.i === i.registry || m.removals.size || i.now > m.nextRefresh) return null;
-  if (m.opener.connecting.size) return null;
+  if (m.opener.connecting.size || n.cache.peerCount() < 2 * s.clientCount) return null;
   const full = m.clients.size >= s.clientCount;
   if (!full) {
     if (n.served.size > 0 || m.clients.size < Math.min(2, s.clientCount)) return null;

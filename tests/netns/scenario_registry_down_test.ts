@@ -1,5 +1,7 @@
-// Scenario: the registry goes down once the network has formed. The overlay does not need it:
+// Scenarios: the registry goes down once the network has formed. The overlay does not need it:
 // every pair keeps reaching each other, and a node restarted meanwhile rejoins from its cache.
+// The registry's host crashes (its node and the registry): the others reconnect from their
+// caches, which hold every peer's address, not only those they had tunnels with.
 import assert from "node:assert/strict";
 import { isRoot } from "./lab.ts";
 import { withNetwork } from "./network.ts";
@@ -43,6 +45,29 @@ Deno.test({
         what: "n4 rejoining from its cache with the registry down",
       });
       assert.equal(net.registry, null);
+    });
+  },
+});
+
+Deno.test({
+  name: "every node caches its peers' addresses, so that when the registry's host crashes " +
+    "the others reach each other from their caches",
+  ignore: !isRoot,
+  async fn() {
+    await withNetwork("reghost", { nodes: 5, hello: SCENARIO.hello }, async (net) => {
+      await net.waitReachable({ timeoutMs: SCENARIO.formMs, what: "5 nodes to form one network" });
+      // 4 peers is less than 2 × client_count: each node asks them all, tunnel or not.
+      await net.lab.waitFor(async () => {
+        const docs = await Promise.all(net.nodes.map((n) => net.status(n)));
+        return docs.every((d) => d !== null && d.peers.cacheSize >= net.nodes.length - 1);
+      }, { timeoutMs: SCENARIO.formMs, what: "every node caching the addresses of the 4 others" });
+      const hub = net.nodes.find((n) => n.isRegistry)!;
+      await net.crashNode(hub);
+      await net.waitReachable({
+        timeoutMs: SCENARIO.failoverMs,
+        among: net.nodes.filter((n) => n !== hub),
+        what: `the 4 others after the crash of ${hub.name}, the registry's host`,
+      });
     });
   },
 });

@@ -312,6 +312,30 @@ Deno.test("restarted and cut off from the registry node, a node reconnects to a 
   assert.equal(again.bootstrapCalls.length, 0);
 });
 
+Deno.test("a full node caches twice client_count peers, asking distant nodes (code 1) without opening tunnels", async () => {
+  const b = managerBench({ settings: { clientCount: 1 } });
+  b.cache.addPeer(P(1), addr(1));
+  await b.manager.tick();
+  await b.manager.routeUp(routeUp(b, P(1), "re6stnet1"));
+  assert.equal(b.manager.clients.size, 1, "full: no tunnel is opened any more");
+  b.babel.snap = snapshot([{ prefix: P(1), iface: "re6stnet1", behind: [P(5), P(6), P(7)] }]);
+  await b.manager.tick();
+  assert.deepEqual(b.peers.codes(1), [], "no session yet: only hello0s went out");
+  b.peers.connected = new Set([P(5), P(6), P(7)]);
+  await b.manager.tick();
+  const asked = b.peers.codes(1);
+  assert.equal(asked.length, 1, "one more peer makes 2 × client_count");
+  assert.ok(asked[0] !== P(1));
+  await b.manager.tick();
+  assert.equal(b.peers.codes(1).length, 1, "not asked again while the answer is on its way");
+  await b.manager.onAddress(asked[0], addr(parseInt(asked[0], 2)));
+  assert.equal(b.cache.peerAddress(asked[0]), addr(parseInt(asked[0], 2)));
+  assert.equal(b.manager.clients.size, 1, "the answer opens no tunnel");
+  await b.clock.advance(b.settings.tunnelRefreshS * 1000);
+  await b.manager.tick();
+  assert.equal(b.peers.codes(1).length, 1, "the reserve is full: nobody else is asked");
+});
+
 Deno.test("topology lists client tunnels first, then served clients", async () => {
   const b = managerBench();
   await b.manager.makeTunnel(P(4), addr(4));

@@ -235,6 +235,7 @@ export class TunnelManager {
       this.nextRefresh = now + s.tunnelRefreshS * 1000;
     }
     await this.opener.openTunnels(model);
+    this.opener.learnReserve(model);
   }
 
   async #retireOne(model: BabelModel): Promise<void> {

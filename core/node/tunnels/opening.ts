@@ -1,8 +1,10 @@
 // Opening tunnels (PROTOCOL.md §7.5): to whom new client tunnels go. Distant nodes from Babel's
 // routes in random order (`--neighbour` peers first), each through a cached address or after
 // asking the peer for its address list (code 1); bootstrap.ts when the registry is out of
-// sight. Direct peers whose address list is not cached are asked for it as well, so that a
-// node restarted cut off from the registry still has peers to try (§7.3 cache step).
+// sight. Direct peers whose address list is not cached are asked for it as well, and a few
+// distant nodes until twice client_count peers are cached, so that a node restarted cut off
+// from the registry, or whose every tunnel went to a host that died with the registry, still
+// has peers to try (§7.3 cache step).
 
 import { type Bits, cnFromPrefix, parseAddressList } from "../../addressing.ts";
 import type { BabelModel } from "../../babel/model.ts";
@@ -56,6 +58,11 @@ export class TunnelOpener {
   readonly #sources = new Map<Bits, string>();
   /** Direct peers asked for their address list (code 1) to cache it, and when (ms). */
   readonly #askedAddress = new Map<Bits, number>();
+  /**
+   * Distant nodes chosen for the reserve of cached addresses: since when (ms), and whether
+   * code 1 went out (else only a hello0 did, and the same node is asked at the next dump).
+   */
+  readonly #reserve = new Map<Bits, { since: number; asked: boolean }>();
 
   constructor(o: OpenerOptions) {
     this.#o = o;
@@ -99,6 +106,34 @@ export class TunnelOpener {
       if (p === o.prefix || this.#askedAddress.has(p) || o.cache.hasPeer(p)) continue;
       // No session yet: only a hello0 went out (rate-limited); asked at a later dump.
       if (o.peers.sendTo(p, Code.ADDRESS)) this.#askedAddress.set(p, now);
+    }
+  }
+
+  /**
+   * Keeps `2 × client_count` peers cached (after openTunnels: peers it is asking are left
+   * out): asks that many distant nodes at most at a time, each again only after a
+   * tunnel_refresh, so that the hello0s stay few.
+   */
+  learnReserve(model: BabelModel): void {
+    const o = this.#o;
+    const now = o.clock.now();
+    const again = o.settings().tunnelRefreshS * 1000;
+    for (const [p, r] of this.#reserve) {
+      if (r.since + again <= now || o.cache.hasPeer(p) || !model.distantNodes.has(p)) {
+        this.#reserve.delete(p);
+      }
+    }
+    const want = 2 * o.settings().clientCount - o.cache.peerCount() - this.#reserve.size;
+    if (want > 0) {
+      const fresh = [...model.distantNodes].filter((p) =>
+        p !== o.prefix && !this.#reserve.has(p) && !o.cache.hasPeer(p) &&
+        !this.connecting.has(p)
+      );
+      const picked = distantCandidates(fresh, o.keep, o.random).slice(-want);
+      for (const p of picked) this.#reserve.set(p, { since: now, asked: false });
+    }
+    for (const [p, r] of this.#reserve) {
+      if (!r.asked) r.asked = o.peers.sendTo(p, Code.ADDRESS);
     }
   }
 
