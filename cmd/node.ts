@@ -113,7 +113,7 @@ async function runOnce(opts: NodeOptions, io: Io, restarted: string | null): Pro
     const mib = (b: number) => (b / 1048576).toFixed(1);
     log.debug(`Memory given back to the system: resident ${mib(rssBefore)} → ${mib(rssAfter)} MiB`);
   };
-  let trimTimer = 0;
+  let trimTimer: ReturnType<typeof setTimeout> | undefined;
   const scheduleTrim = (delayMs: number) => {
     trimTimer = setTimeout(() => {
       trim();
