@@ -13,11 +13,18 @@
  *   deno run -A bench/failover.ts [--nodes 8] [--hello 4] [--timeout 180] [--iperf 5]
  */
 import { join } from "node:path";
+import { benchArgs, readCounts } from "./args.ts";
 import { createLab, type Lab } from "../tests/netns/lab.ts";
 import { buildNetwork, type NetNode, type Network, tunnelPairs } from "../tests/netns/network.ts";
 import { bareOpenVpn, iperf, type Throughput } from "../tests/netns/perf.ts";
 import { table } from "../tests/netns/report.ts";
 import { cutBetween } from "../tests/netns/topology.ts";
+
+const USAGE = `deno run -A bench/failover.ts [options]   (root)
+  --nodes 8       lab nodes (n1 holds the registry)
+  --hello 4       Babel hello interval the registry publishes, seconds
+  --timeout 180   seconds to wait for each reachability goal
+  --iperf 5       seconds of each throughput run`;
 
 interface Args {
   nodes: number;
@@ -34,13 +41,7 @@ function parseArgs(argv: string[]): Args {
     "--timeout": "timeoutS",
     "--iperf": "iperfS",
   };
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = keys[argv[i]];
-    const n = Number(argv[i + 1]);
-    if (!k) throw new Error(`unknown option ${argv[i]}`);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${argv[i]}: bad value ${argv[i + 1]}`);
-    a[k] = n;
-  }
+  readCounts(argv, keys, a);
   if (a.nodes < 4) throw new Error("--nodes: at least 4 (a failure needs a way around it)");
   return a;
 }
@@ -127,11 +128,7 @@ async function throughput(
 }
 
 if (import.meta.main) {
-  if (Deno.uid() !== 0) {
-    console.error("bench/failover.ts: must run as root (network namespaces)");
-    Deno.exit(1);
-  }
-  const args = parseArgs(Deno.args);
+  const args = benchArgs("bench/failover.ts", USAGE, parseArgs);
   const lab = await createLab("failover");
   const figures: Figure[] = [];
   let tput: Awaited<ReturnType<typeof throughput>> | null = null;

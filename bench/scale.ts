@@ -15,6 +15,7 @@
  *     [--rest 20] [--timeout 900]
  */
 import type { StatusDocument } from "../core/status/document.ts";
+import { benchArgs, readCounts } from "./args.ts";
 import { createLab, type Lab } from "../tests/netns/lab.ts";
 import { buildNetwork, type NetNode, type Network } from "../tests/netns/network.ts";
 import { type RestUsage, restUsage } from "../tests/netns/perf.ts";
@@ -56,13 +57,7 @@ function parseArgs(argv: string[]): Args {
     "--rest": "restS",
     "--timeout": "timeoutS",
   };
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = keys[argv[i]];
-    const n = Number(argv[i + 1]);
-    if (!k) throw new Error(`unknown option ${argv[i]} (--help lists them)`);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${argv[i]}: bad value ${argv[i + 1]}`);
-    a[k] = n;
-  }
+  readCounts(argv, keys, a);
   if (a.nodes < 4) throw new Error("--nodes: at least 4");
   if (a.kill > a.nodes - 3) throw new Error(`--kill: at most ${a.nodes - 3} of ${a.nodes} nodes`);
   return a;
@@ -163,21 +158,7 @@ async function nodeFigures(lab: Lab, net: Network, restS: number): Promise<NodeF
 }
 
 if (import.meta.main) {
-  if (Deno.args.includes("--help")) {
-    console.log(USAGE);
-    Deno.exit(0);
-  }
-  if (Deno.uid() !== 0) {
-    console.error("bench/scale.ts: must run as root (network namespaces)");
-    Deno.exit(1);
-  }
-  let args: Args;
-  try {
-    args = parseArgs(Deno.args);
-  } catch (e) {
-    console.error(`bench/scale.ts: ${(e as Error).message}`);
-    Deno.exit(2);
-  }
+  const args = benchArgs("bench/scale.ts", USAGE, parseArgs);
   const lab = await createLab("scale");
   let net: Network | undefined;
   const out: Record<string, unknown> = { bench: "scale", nodes: args.nodes, hello: args.hello };
