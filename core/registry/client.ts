@@ -10,6 +10,7 @@ import {
   SOFTWARE_VERSION,
 } from "../constants.ts";
 import type { Bits } from "../addressing.ts";
+import { requestTarget } from "./query.ts";
 import {
   bytesEqual,
   hmacSha1,
@@ -93,26 +94,6 @@ export interface BootstrapPeer {
   prefix: Bits;
   /** Address list text (§1.5), possibly empty. */
   addresses: string;
-}
-
-const SAFE_BYTE = /[A-Za-z0-9_.\-~]/;
-
-/** Encodes text like Python's quote_plus (UTF-8, space → "+", only `A-Za-z0-9_.-~` kept). */
-export function quotePlus(text: string): string {
-  let out = "";
-  for (const byte of new TextEncoder().encode(text)) {
-    const ch = String.fromCharCode(byte);
-    if (byte < 0x80 && SAFE_BYTE.test(ch)) out += ch;
-    else if (byte === 0x20) out += "+";
-    else out += "%" + byte.toString(16).toUpperCase().padStart(2, "0");
-  }
-  return out;
-}
-
-/** Request target `/<method>[?k=v&…]` with every parameter in the given order (§4.1). */
-export function requestTarget(method: string, params: [string, string][] = []): string {
-  if (!params.length) return "/" + method;
-  return "/" + method + "?" + params.map(([k, v]) => quotePlus(k) + "=" + quotePlus(v)).join("&");
 }
 
 /** User-Agent sent to the registry: `re6stnet/<version>, <platform>` (§4.1). */

@@ -1,5 +1,5 @@
-// Request-target parsing of the registry RPC (PROTOCOL.md §4.1): `/<method>[?<query>]`,
-// strict `application/x-www-form-urlencoded` query.
+// Request targets of the registry RPC (PROTOCOL.md §4.1): `/<method>[?<query>]`, with a
+// strict `application/x-www-form-urlencoded` query; built by the client, parsed by the server.
 
 /** A request target that does not follow §4.1 (answered with 400). */
 export class BadTargetError extends Error {
@@ -48,3 +48,23 @@ export function unquotePlus(text: string): string {
 }
 
 const decoder = new TextDecoder();
+
+const SAFE_BYTE = /[A-Za-z0-9_.\-~]/;
+
+/** Encodes text like Python's quote_plus (UTF-8, space → "+", only `A-Za-z0-9_.-~` kept). */
+export function quotePlus(text: string): string {
+  let out = "";
+  for (const byte of new TextEncoder().encode(text)) {
+    const ch = String.fromCharCode(byte);
+    if (byte < 0x80 && SAFE_BYTE.test(ch)) out += ch;
+    else if (byte === 0x20) out += "+";
+    else out += "%" + byte.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return out;
+}
+
+/** Request target `/<method>[?k=v&…]` with every parameter in the given order (§4.1). */
+export function requestTarget(method: string, params: [string, string][] = []): string {
+  if (!params.length) return "/" + method;
+  return "/" + method + "?" + params.map(([k, v]) => quotePlus(k) + "=" + quotePlus(v)).join("&");
+}

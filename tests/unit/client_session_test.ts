@@ -1,12 +1,10 @@
-// RegistryClient against a fake fetch: encoding, HMAC session chain (VECTORS.md §4), retries.
+// RegistryClient against a fake fetch: requests, HMAC session chain (VECTORS.md §4), retries.
 
 import assert from "node:assert/strict";
 import {
-  quotePlus,
   RegistryClient,
   RegistryError,
   RegistryForbiddenError,
-  requestTarget,
   userAgent,
 } from "../../core/registry/client.ts";
 import { fromHex, hmacSha1, rsaEncrypt, rsaSign, sha1 } from "../../core/crypto.ts";
@@ -105,23 +103,6 @@ function sessionServer(
   };
   return { handler, hellos: () => hellos, restart: () => entries = [] };
 }
-
-Deno.test("quotePlus encodes like Python's quote_plus", () => {
-  assert.deepEqual(quotePlus("a/b,c=d\ne f"), "a%2Fb%2Cc%3Dd%0Ae+f");
-  assert.deepEqual(quotePlus("AZaz09_.-~"), "AZaz09_.-~");
-  assert.deepEqual(quotePlus("*!'()+&é"), "%2A%21%27%28%29%2B%26%C3%A9");
-});
-
-Deno.test("request targets keep the declared parameter order, empty values included", () => {
-  assert.deepEqual(requestTarget("getCa"), "/getCa");
-  assert.deepEqual(
-    requestTarget("requestCertificate", [["token", ""], ["req", "A B"], ["location", ""], [
-      "ip",
-      "",
-    ]]),
-    "/requestCertificate?token=&req=A+B&location=&ip=",
-  );
-});
 
 Deno.test("requests go under the URL's base path with the re6stnet User-Agent", async () => {
   const { fetch, seen } = fakeFetch(() => new Response("PEM"));

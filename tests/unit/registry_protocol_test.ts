@@ -9,7 +9,13 @@ import {
   pythonJson,
   rotateBabelKeys,
 } from "../../core/registry/netconfig.ts";
-import { BadTargetError, parseTarget, unquotePlus } from "../../core/registry/query.ts";
+import {
+  BadTargetError,
+  parseTarget,
+  quotePlus,
+  requestTarget,
+  unquotePlus,
+} from "../../core/registry/query.ts";
 import { isAuthorizedOrigin } from "../../core/registry/rpc.ts";
 import { SessionTable } from "../../core/registry/sessions.ts";
 import { decodeRelay, encodeRelay } from "../../core/registry/relay.ts";
@@ -215,4 +221,27 @@ Deno.test("relay datagrams follow VECTORS §6", () => {
   assert.equal(decodeRelay(fromHex("0001")), null);
   assert.equal(decodeRelay(fromHex("3200")), null);
   assert.equal(decodeRelay(fromHex("300001"))?.payload.length, 0);
+});
+
+Deno.test("quotePlus encodes like Python's quote_plus", () => {
+  assert.deepEqual(quotePlus("a/b,c=d\ne f"), "a%2Fb%2Cc%3Dd%0Ae+f");
+  assert.deepEqual(quotePlus("AZaz09_.-~"), "AZaz09_.-~");
+  assert.deepEqual(quotePlus("*!'()+&é"), "%2A%21%27%28%29%2B%26%C3%A9");
+});
+
+Deno.test("request targets keep the declared parameter order, empty values included", () => {
+  assert.deepEqual(requestTarget("getCa"), "/getCa");
+  assert.deepEqual(
+    requestTarget("requestCertificate", [["token", ""], ["req", "A B"], ["location", ""], [
+      "ip",
+      "",
+    ]]),
+    "/requestCertificate?token=&req=A+B&location=&ip=",
+  );
+});
+
+Deno.test("a built request target parses back to its method and parameters", () => {
+  const t = parseTarget(requestTarget("requestToken", [["email", "a b@é.example"], ["x", "&=+"]]));
+  assert.equal(t.method, "requestToken");
+  assert.deepEqual([...t.params], [["email", "a b@é.example"], ["x", "&=+"]]);
 });
