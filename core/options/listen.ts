@@ -1,8 +1,9 @@
 // `ADDR:PORT` values of options that bind a listener (--metrics): an IP literal, never a name,
-// so that a service binds exactly where the operator said.
+// so that a service binds exactly where the operator said; the --metrics option itself.
 
 import { parseIpv4, parseIpv6 } from "../addressing.ts";
 import { UsageError } from "../errors.ts";
+import type { OptionSpec } from "./spec.ts";
 
 /** Where to listen: an IPv4 or IPv6 literal and a port. */
 export interface ListenAddress {
@@ -55,3 +56,13 @@ export function checkListenOption(value: unknown, option: string): string | unde
 export function formatListenAddress(a: ListenAddress): string {
   return a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`;
 }
+
+/** `--metrics ADDR:PORT`, the same on node and registry. */
+export const METRICS_OPTION: OptionSpec = {
+  long: "metrics",
+  dest: "metrics",
+  type: "string",
+  metavar: "ADDR:PORT",
+  help: "serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (an IP literal; " +
+    "[v6]:PORT for IPv6); off by default",
+};

@@ -7,7 +7,7 @@ import {
 } from "../constants.ts";
 import { parseIpv4, parseIpv6, prefixFromCn } from "../addressing.ts";
 import { describeError, UsageError } from "../errors.ts";
-import { checkListenOption } from "./listen.ts";
+import { checkListenOption, METRICS_OPTION } from "./listen.ts";
 import type { ParsedOptions } from "./parser.ts";
 import type { CommandSpec } from "./spec.ts";
 
@@ -42,14 +42,7 @@ export const NODE_SPEC: CommandSpec = {
   optionFiles: true,
   options: [
     { long: "version", short: "V", dest: "version", type: "flag", help: "print version and exit" },
-    {
-      long: "metrics",
-      dest: "metrics",
-      type: "string",
-      metavar: "ADDR:PORT",
-      help: "serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (an IP literal; " +
-        "[v6]:PORT for IPv6); off by default",
-    },
+    METRICS_OPTION,
     {
       long: "ip",
       dest: "ip",

@@ -9,7 +9,7 @@ import {
   TUNNEL_REFRESH_DEFAULT_S,
 } from "../constants.ts";
 import { UsageError } from "../errors.ts";
-import { checkListenOption } from "./listen.ts";
+import { checkListenOption, METRICS_OPTION } from "./listen.ts";
 import type { ParsedOptions } from "./parser.ts";
 import type { CommandSpec } from "./spec.ts";
 
@@ -152,14 +152,7 @@ export const REGISTRY_SPEC: CommandSpec = {
       default: DEFAULT_RUN_DIR,
       help: "runtime folder of the node running on this host",
     },
-    {
-      long: "metrics",
-      dest: "metrics",
-      type: "string",
-      metavar: "ADDR:PORT",
-      help: "serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (an IP literal; " +
-        "[v6]:PORT for IPv6); off by default",
-    },
+    METRICS_OPTION,
     {
       long: "verbose",
       short: "v",
