@@ -245,6 +245,26 @@ export interface FakeWorld {
 }
 
 /**
+ * A fake world of an enrolled node (`key`, `cert` under /c) whose registry serves the
+ * network configuration `config()` returns at each fetch, and the test DH parameters.
+ */
+export function enrolledWorld(
+  key: string,
+  cert: string,
+  config: () => Uint8Array,
+  o: Omit<Parameters<typeof fakeWorld>[0], "files" | "registry"> = {},
+): FakeWorld {
+  return fakeWorld({
+    ...o,
+    files: { "/c/ca.crt": TEST_CA_CERT_PEM, "/c/cert.crt": cert, "/c/cert.key": key },
+    registry: fakeRegistry({
+      getNetworkConfig: () => Promise.resolve(config()),
+      getDh: () => Promise.resolve(TEST_DH_PEM),
+    }),
+  });
+}
+
+/**
  * Builds a fake world; `files` holds the identity files, `registry` answers, babeld shows
  * `snapshot`; `kernel` builds the recorder kernel (given the journal store in `files`).
  */

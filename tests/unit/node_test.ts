@@ -18,6 +18,7 @@ import {
 import type { JournalStore } from "../../platform/kernel_ops.ts";
 import { createRecorderKernel, type RecorderKernel } from "../../platform/recorder.ts";
 import {
+  enrolledWorld,
   fakeRegistry,
   type FakeWorld,
   fakeWorld,
@@ -489,13 +490,7 @@ Deno.test("the node asks for a restart when its certificate becomes due for rene
   const now = Date.now();
   const cert = nodeCertPem(key, { notAfter: new Date(now + 30 * 86400_000 + 3600_000) });
   const body = networkConfigBody(cert);
-  const w = fakeWorld({
-    files: { "/c/ca.crt": TEST_CA_CERT_PEM, "/c/cert.crt": cert, "/c/cert.key": key },
-    registry: fakeRegistry({
-      getNetworkConfig: () => Promise.resolve(body),
-      getDh: () => Promise.resolve(DH),
-    }),
-  });
+  const w = enrolledWorld(key, cert, () => body);
   const [node, run] = await started(w);
   let exit: NodeExit | null = null;
   run.then((e) => exit = e);
@@ -593,13 +588,7 @@ Deno.test("a key rotation swaps babeld's sign key in place at the shared switch 
   const pub = parseCertificate(cert).publicKey;
   const K0 = Uint8Array.from({ length: 16 }, (_, i) => i);
   let body = networkConfigBody(cert);
-  const w = fakeWorld({
-    files: { "/c/ca.crt": TEST_CA_CERT_PEM, "/c/cert.crt": cert, "/c/cert.key": key },
-    registry: fakeRegistry({
-      getNetworkConfig: () => Promise.resolve(body),
-      getDh: () => Promise.resolve(DH),
-    }),
-  });
+  const w = enrolledWorld(key, cert, () => body);
   const [node, run] = await started(w);
   const server = w.processes.find((p) => p.name === "openvpn re6stnet-tcp")!;
   const startedAt = node.status().startedAt;
@@ -788,13 +777,7 @@ Deno.test("a node started in the middle of a key switch signs with the previous 
   const pub = parseCertificate(cert).publicKey;
   const K0 = Uint8Array.from({ length: 16 }, (_, i) => i);
   let body: Uint8Array = new Uint8Array();
-  const w = fakeWorld({
-    files: { "/c/ca.crt": TEST_CA_CERT_PEM, "/c/cert.crt": cert, "/c/cert.key": key },
-    registry: fakeRegistry({
-      getNetworkConfig: () => Promise.resolve(body),
-      getDh: () => Promise.resolve(DH),
-    }),
-  });
+  const w = enrolledWorld(key, cert, () => body);
   // Phase 2, fetched at start: sign with KEY2 from 20 s on, K0 still accepted.
   body = networkConfigBody(cert, {
     babelKey: KEY2,

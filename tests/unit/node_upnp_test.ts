@@ -4,15 +4,12 @@ import assert from "node:assert/strict";
 import type { NodeCache } from "../../core/node/cache.ts";
 import { Node, type NodeExit } from "../../core/node/node.ts";
 import {
-  fakeRegistry,
+  enrolledWorld,
   type FakeWorld,
-  fakeWorld,
   networkConfigBody,
   nodeCertPem,
   nodeKeyPem,
   nodeOptions,
-  TEST_CA_CERT_PEM,
-  TEST_DH_PEM as DH,
   TEST_NODE_ARGS as BASE,
 } from "../helpers/node_fixtures.ts";
 import { type FakeGateway, fakeGateway } from "../helpers/upnp_fake.ts";
@@ -29,13 +26,7 @@ async function start(
   const key = await nodeKeyPem();
   const cert = nodeCertPem(key);
   const body = networkConfigBody(cert);
-  const w = fakeWorld({
-    files: { "/c/ca.crt": TEST_CA_CERT_PEM, "/c/cert.crt": cert, "/c/cert.key": key },
-    registry: fakeRegistry({
-      getNetworkConfig: () => Promise.resolve(body),
-      getDh: () => Promise.resolve(DH),
-    }),
-  });
+  const w = enrolledWorld(key, cert, () => body);
   w.parts.portMapper = () => gw;
   const open = w.parts.openCache;
   let cache: NodeCache | null = null;
