@@ -233,7 +233,6 @@ export class BootstrapCandidates {
   /** Every candidate of the last build. */
   #all: Bits[] = [];
   #expires = 0;
-  #size = 0;
   /** Asker → node → when it was last offered to it (ms). */
   #offered = new Map<Bits, Map<Bits, number>>();
   constructor(
@@ -244,7 +243,7 @@ export class BootstrapCandidates {
 
   /** How many candidates the list held when last built (the registry's own included). */
   get size(): number {
-    return this.#size;
+    return this.#all.length;
   }
 
   /**
@@ -263,7 +262,6 @@ export class BootstrapCandidates {
       }
       this.#list = list;
       this.#all = [...list];
-      this.#size = list.length;
       this.#expires = now + BOOTSTRAP_CACHE_S * 1000;
     }
     if (asker === undefined) return this.#list.pop()!;
