@@ -224,6 +224,29 @@ Deno.test("registry options resolve defaults, origins and the IPv4 payload", () 
   usageError(() => toRegistryOptions(bad), /--ipv4: invalid bits per node/);
 });
 
+Deno.test("registry limits and the key switch delay: defaults, values, and bad values refused", () => {
+  const reg = (...extra: string[]) =>
+    toRegistryOptions(
+      parseCommandLine(REGISTRY_SPEC, ["--ca", "ca", "--key", "k", ...extra], files({})),
+    );
+  const d = reg();
+  assert.deepEqual(
+    [d.maxConnections, d.maxConnectionsPerSource, d.rateLimit, d.keySwitchDelay],
+    [1000, 64, 120, 60],
+  );
+  const o = reg(
+    ...["--max-connections", "5000", "--max-connections-per-source", "0"],
+    ...["--rate-limit", "0", "--key-switch-delay", "6"],
+  );
+  assert.deepEqual(
+    [o.maxConnections, o.maxConnectionsPerSource, o.rateLimit, o.keySwitchDelay],
+    [5000, 0, 0, 6],
+  );
+  usageError(() => reg("--max-connections", "0"), /max-connections/);
+  usageError(() => reg("--rate-limit", "-1"), /rate-limit/);
+  usageError(() => reg("--key-switch-delay", "soon"), /key-switch-delay/);
+});
+
 Deno.test("--same-country takes country codes, upper-cased; anything else is a usage error", () => {
   const parse = (...codes: string[]) =>
     toRegistryOptions(
