@@ -72,6 +72,11 @@ export function memoryPeerCache(random: Random): NodeCache {
       rows.delete(prefix);
     },
     peerCount: () => rows.size,
+    usablePeerCount() {
+      let n = 0;
+      for (const r of rows.values()) if (r.tried === 0) n++;
+      return n;
+    },
     shrink(n) {
       trimTo(Math.max(0, n));
     },

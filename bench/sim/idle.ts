@@ -34,7 +34,7 @@ export function idleTick(i: IdleInput): { probeRegistry: boolean } | null {
   const { node: n, view, settings: s } = i;
   const m = n.manager;
   if (n.i === i.registry || m.removals.size || i.now > m.nextRefresh) return null;
-  if (m.opener.connecting.size || n.cache.peerCount() < 2 * s.clientCount) return null;
+  if (m.opener.connecting.size || n.cache.usablePeerCount() < 2 * s.clientCount) return null;
   const full = m.clients.size >= s.clientCount;
   if (!full) {
     if (n.served.size > 0 || m.clients.size < Math.min(2, s.clientCount)) return null;

@@ -56,6 +56,8 @@ export interface NodeCache {
   removePeer(prefix: Bits): void;
   /** Number of peers (own row excluded). */
   peerCount(): number;
+  /** Peers whose address may be tried now (try = 0). */
+  usablePeerCount(): number;
   /** Keeps at most `n` peers (at exit, §7.1 step 13: usable ones first). */
   shrink(n: number): void;
   close(): void;
@@ -209,6 +211,10 @@ export function openCache(db: DatabaseSync, opts: { random?: () => number } = {}
     },
     peerCount() {
       const r = db.prepare("SELECT count(*) AS n FROM peer WHERE prefix != ''").get();
+      return Number(r?.n ?? 0);
+    },
+    usablePeerCount() {
+      const r = db.prepare("SELECT count(*) AS n FROM volatile.stat WHERE try = 0").get();
       return Number(r?.n ?? 0);
     },
     shrink(n) {

@@ -143,3 +143,14 @@ Deno.test("the try marks are rebuilt at each start: every cached peer is usable 
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("usable peers are those with try = 0", () => {
+  const { cache } = memCache();
+  cache.setOwnAddress("0,10.0.0.9,1194,udp");
+  cache.addPeer("0001", "0,10.0.0.1,1194,udp");
+  cache.addPeer("0010", "0,10.0.0.2,1194,udp");
+  assert.equal(cache.usablePeerCount(), 2);
+  cache.setTry("0010", 1);
+  assert.deepEqual([cache.peerCount(), cache.usablePeerCount()], [2, 1]);
+  cache.close();
+});

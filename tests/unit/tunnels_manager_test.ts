@@ -318,13 +318,16 @@ Deno.test("a full node caches twice client_count peers, asking distant nodes (co
   await b.manager.tick();
   await b.manager.routeUp(routeUp(b, P(1), "re6stnet1"));
   assert.equal(b.manager.clients.size, 1, "full: no tunnel is opened any more");
+  // A cached peer whose tunnel failed does not count in the reserve.
+  b.cache.addPeer(P(3), addr(3));
+  b.cache.setTry(P(3), 1);
   b.babel.snap = snapshot([{ prefix: P(1), iface: "re6stnet1", behind: [P(5), P(6), P(7)] }]);
   await b.manager.tick();
   assert.deepEqual(b.peers.codes(1), [], "no session yet: only hello0s went out");
   b.peers.connected = new Set([P(5), P(6), P(7)]);
   await b.manager.tick();
   const asked = b.peers.codes(1);
-  assert.equal(asked.length, 1, "one more peer makes 2 × client_count");
+  assert.equal(asked.length, 1, "one more usable peer makes 2 × client_count");
   assert.ok(asked[0] !== P(1));
   await b.manager.tick();
   assert.equal(b.peers.codes(1).length, 1, "not asked again while the answer is on its way");

@@ -110,7 +110,7 @@ export class TunnelOpener {
   }
 
   /**
-   * Keeps `2 × client_count` peers cached (after openTunnels: peers it is asking are left
+   * Keeps `2 × client_count` usable peers cached (after openTunnels: peers it is asking are left
    * out): asks that many distant nodes at most at a time, each again only after a
    * tunnel_refresh, so that the hello0s stay few.
    */
@@ -118,15 +118,17 @@ export class TunnelOpener {
     const o = this.#o;
     const now = o.clock.now();
     const again = o.settings().tunnelRefreshS * 1000;
+    // A cached peer whose tunnel failed (try = 1) does not count: asking refreshes it.
+    const usable = (p: Bits) => o.cache.peerAddress(p) !== null;
     for (const [p, r] of this.#reserve) {
-      if (r.since + again <= now || o.cache.hasPeer(p) || !model.distantNodes.has(p)) {
+      if (r.since + again <= now || usable(p) || !model.distantNodes.has(p)) {
         this.#reserve.delete(p);
       }
     }
-    const want = 2 * o.settings().clientCount - o.cache.peerCount() - this.#reserve.size;
+    const want = 2 * o.settings().clientCount - o.cache.usablePeerCount() - this.#reserve.size;
     if (want > 0) {
       const fresh = [...model.distantNodes].filter((p) =>
-        p !== o.prefix && !this.#reserve.has(p) && !o.cache.hasPeer(p) &&
+        p !== o.prefix && !this.#reserve.has(p) && !usable(p) &&
         !this.connecting.has(p)
       );
       const picked = distantCandidates(fresh, o.keep, o.random).slice(-want);
